@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package that mediagrep's build, tests and benchmarks
+# need. Idempotent: packages already present are left alone, and apt-get is
+# only invoked when something is missing. Must run as root (or via sudo).
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config git clang libclang-rt-14-dev
+  # CPU math: oneDNN (pre-packed fp32/bf16/int8 GEMM) and OpenBLAS
+  libdnnl-dev libopenblas-dev libopenblas0-openmp
+  # parsers and text
+  libjson-c-dev libutf8proc-dev
+  # images
+  libspng-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
+  # model download
+  libcurl4-openssl-dev
+  # reference implementation, golden outputs and the PyTorch benchmark
+  python3 python3-torch python3-numpy python3-pil python3-regex
+  # bundled sample inputs (public-domain / CC0 photographs)
+  python3-skimage
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,14 @@
+/*
+ * cli.h - the `mediagrep` command-line front end: one function per
+ * subcommand, each in its own cli_<name>.c. Each takes the subcommand's argv
+ * (argv[0] is the subcommand name) and returns the process exit status
+ * (0 success, 1 some inputs failed, 2 usage error or fatal error).
+ */
+#ifndef MG_CLI_H
+#define MG_CLI_H
+
+int mg_cli_embed(int argc, char **argv);
+int mg_cli_model(int argc, char **argv);
+int mg_cli_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * main.c - `mediagrep` entry point: dispatches to the subcommands declared in
+ * cli.h and prints the top-level help.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "mediagrep - search photos and videos by meaning (CLIP, in C)\n"
+        "\n"
+        "usage: mediagrep <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  embed    encode images and texts to CLIP embeddings\n"
+        "  model    download (pull), list and locate models\n"
+        "  bench    benchmarks (bench encoder)\n"
+        "\n"
+        "Run `mediagrep <command> --help` for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("mediagrep 0.1.0\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "embed")) return mg_cli_embed(argc - 1, argv + 1);
+    if (!strcmp(cmd, "model")) return mg_cli_model(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return mg_cli_bench(argc - 1, argv + 1);
+    fprintf(stderr, "mediagrep: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

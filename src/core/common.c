@@ -1,0 +1,129 @@
+/*
+ * common.c - implementation of status strings, error message helpers,
+ * panic/assert, aligned allocation, clock and whole-file reads.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+const char *mg_strerror(int code) {
+    switch (code) {
+    case MG_OK: return "success";
+    case MG_EINVAL: return "invalid argument";
+    case MG_ENOMEM: return "out of memory";
+    case MG_EIO: return "I/O error";
+    case MG_EFORMAT: return "malformed input";
+    case MG_EUNSUPPORTED: return "unsupported input";
+    case MG_ELIMIT: return "limit exceeded";
+    case MG_ENOTFOUND: return "not found";
+    case MG_ESHAPE: return "shape mismatch";
+    case MG_ENETWORK: return "network error";
+    case MG_ECHECKSUM: return "checksum mismatch";
+    case MG_EBACKEND: return "compute backend error";
+    case MG_EINTERRUPTED: return "interrupted";
+    default: return "unknown error";
+    }
+}
+
+int mg_err_vset(mg_error *err, int code, const char *fmt, va_list ap) {
+    if (err) {
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    }
+    return code;
+}
+
+int mg_err_set(mg_error *err, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mg_err_vset(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void mg_err_clear(mg_error *err) {
+    if (err) {
+        err->code = MG_OK;
+        err->msg[0] = 0;
+    }
+}
+
+void mg_err_prefix(mg_error *err, const char *fmt, ...) {
+    if (!err) return;
+    char pre[MG_ERRMSG_MAX], old[MG_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+}
+
+void mg_panic(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "mediagrep: fatal: %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void *mg_alloc_aligned(size_t n, size_t size) {
+    size_t bytes;
+    if (mg_mul_size(n, size, &bytes)) return NULL;
+    if (bytes == 0) bytes = 64;
+    /* round up to a multiple of the alignment as aligned_alloc requires */
+    if (bytes > SIZE_MAX - 63) return NULL;
+    bytes = (bytes + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes);
+}
+
+void mg_free_aligned(void *p) { free(p); }
+
+double mg_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
+                 mg_error *err) {
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mg_err_set(err, errno == ENOENT ? MG_ENOTFOUND : MG_EIO,
+                              "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mg_err_set(err, MG_EIO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    if (max_bytes && n > max_bytes) {
+        fclose(f);
+        return mg_err_set(err, MG_ELIMIT, "%s: file is %zu bytes, limit is %zu",
+                          path, n, max_bytes);
+    }
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return mg_err_set(err, MG_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (got != n || rerr) {
+        free(buf);
+        return mg_err_set(err, MG_EIO, "%s: short read (%zu of %zu bytes)", path, got, n);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return MG_OK;
+}

@@ -1,0 +1,94 @@
+/*
+ * common.h - status codes, error messages, assertions and checked size
+ * arithmetic shared by every mediagrep module.
+ *
+ * Conventions (see README "Library conventions"):
+ *   - Library functions return int status codes: MG_OK (0) or a negative
+ *     MG_E* value. mg_strerror() turns a code into a static string.
+ *   - Functions that can fail take an optional `mg_error *err` (may be NULL)
+ *     which receives the code and a human-readable message naming the file,
+ *     tensor or input at fault. Handles keep their own last message.
+ *   - Library code never calls exit(). A broken internal invariant aborts
+ *     through MG_ASSERT, which prints file and line.
+ * Thread safety: everything here is thread-safe (no global mutable state).
+ */
+#ifndef MG_COMMON_H
+#define MG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    MG_OK = 0,
+    MG_EINVAL = -1,       /* invalid argument or option */
+    MG_ENOMEM = -2,       /* allocation failed */
+    MG_EIO = -3,          /* read/write/open failure */
+    MG_EFORMAT = -4,      /* malformed or corrupt input */
+    MG_EUNSUPPORTED = -5, /* valid input we do not handle */
+    MG_ELIMIT = -6,       /* input exceeds a configured limit */
+    MG_ENOTFOUND = -7,    /* missing file, tensor or key */
+    MG_ESHAPE = -8,       /* tensor shape mismatch */
+    MG_ENETWORK = -9,     /* network / HTTP failure */
+    MG_ECHECKSUM = -10,   /* checksum mismatch */
+    MG_EBACKEND = -11,    /* compute backend failure */
+    MG_EINTERRUPTED = -12 /* stopped by a signal or request */
+};
+
+/* Static description of a status code; never NULL. */
+const char *mg_strerror(int code);
+
+#define MG_ERRMSG_MAX 512
+typedef struct mg_error {
+    int code;                  /* MG_OK when no error */
+    char msg[MG_ERRMSG_MAX];   /* "" when no error */
+} mg_error;
+
+/* Sets err (if non-NULL) to code and a printf-style message; returns code so
+ * callers can `return mg_err_set(err, MG_EIO, "...")`. */
+int mg_err_set(mg_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int mg_err_vset(mg_error *err, int code, const char *fmt, va_list ap);
+/* Clears err (if non-NULL). */
+void mg_err_clear(mg_error *err);
+/* Prepends "prefix: " to an existing message (e.g. a file name). */
+void mg_err_prefix(mg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Aborts with file/line and message. Used for broken invariants only. */
+void mg_panic(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define MG_ASSERT(cond)                                                  \
+    do {                                                                 \
+        if (!(cond)) mg_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); \
+    } while (0)
+
+/* Checked arithmetic: return 0 on success, -1 on overflow. */
+static inline int mg_mul_size(size_t a, size_t b, size_t *out) {
+    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+static inline int mg_add_size(size_t a, size_t b, size_t *out) {
+    return __builtin_add_overflow(a, b, out) ? -1 : 0;
+}
+
+/* 64-byte aligned allocation (for SIMD and oneDNN); free with mg_free_aligned.
+ * Returns NULL on failure or overflow of n*size. */
+void *mg_alloc_aligned(size_t n, size_t size);
+void mg_free_aligned(void *p);
+
+/* Monotonic clock in seconds. */
+double mg_now(void);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees).
+ * max_bytes caps the size (0 = no cap). */
+int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
+                 mg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

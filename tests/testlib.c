@@ -1,0 +1,46 @@
+/* testlib.c - implementation of the test helpers in testlib.h. */
+#include "testlib.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mg_test_passed, mg_test_failed;
+
+int mg_test_finish(void) {
+    printf("%d passed, %d failed\n", mg_test_passed, mg_test_failed);
+    return mg_test_failed ? 1 : 0;
+}
+
+int mg_test_skip_unless_exists(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) return 0;
+    printf("SKIP: %s not present\n", path);
+    return 1;
+}
+
+char *mg_test_read(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    fclose(f);
+    if (b) { b[n] = 0; if (len) *len = (size_t)n; }
+    return b;
+}
+
+int mg_test_write(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+char *mg_test_tmpdir(const char *tag) {
+    char tmpl[256];
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/mgtest-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}

@@ -1,0 +1,39 @@
+/*
+ * testlib.h - a tiny assertion library for mediagrep's C tests.
+ * Each failed CHECK prints file:line and the expression and marks the test
+ * failed; the test's main() returns mg_test_finish(), which prints
+ * "N passed, N failed" and returns non-zero if anything failed.
+ */
+#ifndef MG_TESTLIB_H
+#define MG_TESTLIB_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+extern int mg_test_passed, mg_test_failed;
+
+#define CHECK(cond) do { if (cond) mg_test_passed++; else { mg_test_failed++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECK_MSG(cond, ...) do { if (cond) mg_test_passed++; else { mg_test_failed++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK_EQ_INT(a, b) do { long long _a = (long long)(a), _b = (long long)(b); \
+    CHECK_MSG(_a == _b, "%s = %lld, %s = %lld", #a, _a, #b, _b); } while (0)
+#define CHECK_STR_CONTAINS(hay, needle) do { const char *_h = (hay); \
+    CHECK_MSG(_h && strstr(_h, (needle)), "\"%s\" does not contain \"%s\"", _h ? _h : "(null)", (needle)); } while (0)
+/* Stops the test immediately (for conditions later checks depend on). */
+#define REQUIRE(cond) do { if (!(cond)) { mg_test_failed++; \
+    fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
+    return mg_test_finish(); } else mg_test_passed++; } while (0)
+
+int mg_test_finish(void);
+/* Returns 1 and prints a SKIP line if path does not exist. */
+int mg_test_skip_unless_exists(const char *path);
+/* Reads a whole file (caller frees); NULL on failure. */
+char *mg_test_read(const char *path, size_t *len);
+/* Writes bytes to a file; 0 on success. */
+int mg_test_write(const char *path, const void *data, size_t len);
+/* Makes a fresh temporary directory (caller frees the string). */
+char *mg_test_tmpdir(const char *tag);
+#endif
