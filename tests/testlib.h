@@ -27,6 +27,11 @@ extern int mg_test_passed, mg_test_failed;
     fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
     return mg_test_finish(); } else mg_test_passed++; } while (0)
 
+/* REQUIRE for void helper functions: returns from the helper. */
+#define REQUIRE_V(cond) do { if (!(cond)) { mg_test_failed++; \
+    fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
+    return; } else mg_test_passed++; } while (0)
+
 int mg_test_finish(void);
 /* Returns 1 and prints a SKIP line if path does not exist. */
 int mg_test_skip_unless_exists(const char *path);

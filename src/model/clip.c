@@ -1,1 +1,521 @@
-/* placeholder: being written */
+/*
+ * clip.c - loading a CLIP model: config, tokenizer, weights from
+ * model.safetensors under Hugging Face or OpenAI/OpenCLIP names, converted to
+ * float32 and handed to the compute backend once. See clip.h.
+ */
+#include "model/clip_internal.h"
+#include "model/safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+mg_model_params mg_model_default_params(void) {
+    mg_model_params p = {.device = "cpu", .n_threads = 0, .load_text = 1, .load_vision = 1};
+    return p;
+}
+
+/* ---------------- tensor enumeration (HF names) ---------------- */
+
+static int tower_specs(const mg_clip_config *cfg, int vision, mg_spec_fn fn, void *ctx) {
+    const mg_tower_config *t = vision ? &cfg->vision : &cfg->text;
+    const char *pre = vision ? "vision_model" : "text_model";
+    int64_t D = t->hidden_size, I = t->intermediate_size;
+    char n[256];
+    int rc;
+#define SPEC1(name, a) do { int64_t s_[1] = {a}; if ((rc = fn(ctx, name, 1, s_))) return rc; } while (0)
+#define SPEC2(name, a, b) do { int64_t s_[2] = {a, b}; if ((rc = fn(ctx, name, 2, s_))) return rc; } while (0)
+    if (vision) {
+        int64_t P = t->patch_size, g = t->image_size / t->patch_size;
+        SPEC1("vision_model.embeddings.class_embedding", D);
+        int64_t ps[4] = {D, t->num_channels, P, P};
+        if ((rc = fn(ctx, "vision_model.embeddings.patch_embedding.weight", 4, ps))) return rc;
+        SPEC2("vision_model.embeddings.position_embedding.weight", g * g + 1, D);
+        SPEC1("vision_model.pre_layrnorm.weight", D);
+        SPEC1("vision_model.pre_layrnorm.bias", D);
+    } else {
+        SPEC2("text_model.embeddings.token_embedding.weight", t->vocab_size, D);
+        SPEC2("text_model.embeddings.position_embedding.weight", t->max_position_embeddings, D);
+    }
+    for (int i = 0; i < t->num_layers; i++) {
+        static const char *lin[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(n, sizeof n, "%s.encoder.layers.%d.%s.weight", pre, i, lin[k]);
+            SPEC2(n, D, D);
+            snprintf(n, sizeof n, "%s.encoder.layers.%d.%s.bias", pre, i, lin[k]);
+            SPEC1(n, D);
+        }
+        for (int k = 1; k <= 2; k++) {
+            snprintf(n, sizeof n, "%s.encoder.layers.%d.layer_norm%d.weight", pre, i, k);
+            SPEC1(n, D);
+            snprintf(n, sizeof n, "%s.encoder.layers.%d.layer_norm%d.bias", pre, i, k);
+            SPEC1(n, D);
+        }
+        snprintf(n, sizeof n, "%s.encoder.layers.%d.mlp.fc1.weight", pre, i);
+        SPEC2(n, I, D);
+        snprintf(n, sizeof n, "%s.encoder.layers.%d.mlp.fc1.bias", pre, i);
+        SPEC1(n, I);
+        snprintf(n, sizeof n, "%s.encoder.layers.%d.mlp.fc2.weight", pre, i);
+        SPEC2(n, D, I);
+        snprintf(n, sizeof n, "%s.encoder.layers.%d.mlp.fc2.bias", pre, i);
+        SPEC1(n, D);
+    }
+    if (vision) {
+        SPEC1("vision_model.post_layernorm.weight", D);
+        SPEC1("vision_model.post_layernorm.bias", D);
+        SPEC2("visual_projection.weight", cfg->projection_dim, D);
+    } else {
+        SPEC1("text_model.final_layer_norm.weight", D);
+        SPEC1("text_model.final_layer_norm.bias", D);
+        SPEC2("text_projection.weight", cfg->projection_dim, D);
+    }
+#undef SPEC1
+#undef SPEC2
+    return 0;
+}
+
+int mg_clip_for_each_tensor(const mg_clip_config *cfg, mg_spec_fn fn, void *ctx) {
+    int rc = tower_specs(cfg, 1, fn, ctx);
+    if (!rc) rc = tower_specs(cfg, 0, fn, ctx);
+    if (!rc) rc = fn(ctx, "logit_scale", 0, NULL);
+    return rc;
+}
+
+/* ---------------- safetensors source with name mapping ---------------- */
+
+typedef struct {
+    mg_safetensors *st;
+    int openai;
+    char prefix[128];
+} st_src;
+
+static const mg_st_tensor *find_p(st_src *s, const char *name) {
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", s->prefix, name);
+    return mg_st_find(s->st, full);
+}
+
+static int shape_eq(const mg_st_tensor *t, int ndim, const int64_t *shape) {
+    if (t->ndim != ndim) return 0;
+    for (int i = 0; i < ndim; i++)
+        if (t->shape[i] != shape[i]) return 0;
+    return 1;
+}
+
+static int shape_error(st_src *s, const char *name, const mg_st_tensor *t, int ndim, const int64_t *shape,
+                       mg_error *err) {
+    char a[128], b[128];
+    return mg_err_set(err, MG_ESHAPE, "%s: tensor '%s%s' has shape %s, the config needs %s", mg_st_path(s->st),
+                      s->prefix, name, mg_shape_str(t->shape, t->ndim, a, sizeof a), mg_shape_str(shape, ndim, b, sizeof b));
+}
+
+/* Loads a tensor under its stored name with an expected stored shape. */
+static int load_named(st_src *s, const char *name, int ndim, const int64_t *shape, float **out, mg_error *err) {
+    const mg_st_tensor *t = find_p(s, name);
+    if (!t) {
+        char b[128];
+        return mg_err_set(err, MG_ENOTFOUND, "%s: tensor '%s%s' (shape %s) is missing", mg_st_path(s->st), s->prefix,
+                          name, mg_shape_str(shape, ndim, b, sizeof b));
+    }
+    /* a scalar may be stored as shape [] or [1] */
+    int scalar_ok = ndim == 0 && t->numel == 1 && t->ndim <= 1;
+    if (!scalar_ok && !shape_eq(t, ndim, shape)) return shape_error(s, name, t, ndim, shape, err);
+    float *d = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
+    if (!d) return mg_err_set(err, MG_ENOMEM, "out of memory for tensor '%s'", name);
+    int rc = mg_st_to_f32(t, d, err);
+    if (rc) {
+        free(d);
+        mg_err_prefix(err, "%s", mg_st_path(s->st));
+        return rc;
+    }
+    *out = d;
+    return MG_OK;
+}
+
+static float *transpose(const float *a, int64_t rows, int64_t cols) {
+    float *t = malloc((size_t)(rows * cols) * sizeof(float));
+    if (!t) return NULL;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+    return t;
+}
+
+/* OpenAI name for a HF name; part selects a slice of a fused tensor
+ * (0..2 = q/k/v rows of in_proj), -1 otherwise; transpose set for proj. */
+static int openai_name(const char *hf, char *out, size_t n, int *part, int *transposed) {
+    *part = -1;
+    *transposed = 0;
+    int layer;
+    char rest[200];
+    const char *vis = "vision_model.encoder.layers.", *txt = "text_model.encoder.layers.";
+    const char *tp = NULL;
+    if (!strncmp(hf, vis, strlen(vis))) tp = "visual.transformer.resblocks.";
+    else if (!strncmp(hf, txt, strlen(txt))) tp = "transformer.resblocks.";
+    if (tp) {
+        const char *p = strstr(hf, "layers.") + 7;
+        if (sscanf(p, "%d.%199s", &layer, rest) != 2) return -1;
+        static const struct { const char *hf, *oa; int part; } m[] = {
+            {"self_attn.q_proj.weight", "attn.in_proj_weight", 0}, {"self_attn.k_proj.weight", "attn.in_proj_weight", 1},
+            {"self_attn.v_proj.weight", "attn.in_proj_weight", 2}, {"self_attn.q_proj.bias", "attn.in_proj_bias", 0},
+            {"self_attn.k_proj.bias", "attn.in_proj_bias", 1},     {"self_attn.v_proj.bias", "attn.in_proj_bias", 2},
+            {"self_attn.out_proj.weight", "attn.out_proj.weight", -1}, {"self_attn.out_proj.bias", "attn.out_proj.bias", -1},
+            {"layer_norm1.weight", "ln_1.weight", -1}, {"layer_norm1.bias", "ln_1.bias", -1},
+            {"layer_norm2.weight", "ln_2.weight", -1}, {"layer_norm2.bias", "ln_2.bias", -1},
+            {"mlp.fc1.weight", "mlp.c_fc.weight", -1}, {"mlp.fc1.bias", "mlp.c_fc.bias", -1},
+            {"mlp.fc2.weight", "mlp.c_proj.weight", -1}, {"mlp.fc2.bias", "mlp.c_proj.bias", -1},
+        };
+        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+            if (!strcmp(rest, m[i].hf)) {
+                snprintf(out, n, "%s%d.%s", tp, layer, m[i].oa);
+                *part = m[i].part;
+                return 0;
+            }
+        return -1;
+    }
+    static const struct { const char *hf, *oa; int tr; } g[] = {
+        {"vision_model.embeddings.class_embedding", "visual.class_embedding", 0},
+        {"vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight", 0},
+        {"vision_model.embeddings.position_embedding.weight", "visual.positional_embedding", 0},
+        {"vision_model.pre_layrnorm.weight", "visual.ln_pre.weight", 0},
+        {"vision_model.pre_layrnorm.bias", "visual.ln_pre.bias", 0},
+        {"vision_model.post_layernorm.weight", "visual.ln_post.weight", 0},
+        {"vision_model.post_layernorm.bias", "visual.ln_post.bias", 0},
+        {"visual_projection.weight", "visual.proj", 1},
+        {"text_model.embeddings.token_embedding.weight", "token_embedding.weight", 0},
+        {"text_model.embeddings.position_embedding.weight", "positional_embedding", 0},
+        {"text_model.final_layer_norm.weight", "ln_final.weight", 0},
+        {"text_model.final_layer_norm.bias", "ln_final.bias", 0},
+        {"text_projection.weight", "text_projection", 1},
+        {"logit_scale", "logit_scale", 0},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        if (!strcmp(hf, g[i].hf)) {
+            snprintf(out, n, "%s", g[i].oa);
+            *transposed = g[i].tr;
+            return 0;
+        }
+    return -1;
+}
+
+static int st_get(mg_tensor_src *src, const char *hf, int ndim, const int64_t *shape, float **data, mg_error *err) {
+    st_src *s = src->ctx;
+    *data = NULL;
+    if (!s->openai) return load_named(s, hf, ndim, shape, data, err);
+    char oa[256];
+    int part, tr;
+    if (openai_name(hf, oa, sizeof oa, &part, &tr))
+        return mg_err_set(err, MG_ENOTFOUND, "no OpenAI name for tensor '%s'", hf);
+    if (tr) { /* stored [in][out] = transposed */
+        int64_t ts[2] = {shape[1], shape[0]};
+        float *t = NULL;
+        int rc = load_named(s, oa, 2, ts, &t, err);
+        if (rc) return rc;
+        *data = transpose(t, ts[0], ts[1]);
+        free(t);
+        return *data ? MG_OK : mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    if (part >= 0) { /* slice of fused in_proj: [3D][D] or [3D] */
+        int64_t fs[2] = {3 * shape[0], ndim == 2 ? shape[1] : 0};
+        float *f;
+        int rc = load_named(s, oa, ndim, fs, &f, err);
+        if (rc) return rc;
+        size_t rowlen = ndim == 2 ? (size_t)shape[1] : 1, cnt = (size_t)shape[0] * rowlen;
+        *data = malloc(cnt * sizeof(float));
+        if (*data) memcpy(*data, f + part * cnt, cnt * sizeof(float));
+        free(f);
+        return *data ? MG_OK : mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    return load_named(s, oa, ndim, shape, data, err);
+}
+
+/* Detects the naming and the prefix from a marker tensor. */
+static int detect_naming(st_src *s, mg_error *err) {
+    static const struct { const char *suffix; int openai; } markers[] = {
+        {"vision_model.embeddings.class_embedding", 0}, {"text_model.embeddings.token_embedding.weight", 0},
+        {"visual.class_embedding", 1}, {"token_embedding.weight", 1},
+    };
+    for (size_t k = 0; k < sizeof markers / sizeof markers[0]; k++) {
+        size_t sl = strlen(markers[k].suffix);
+        for (int i = 0; i < mg_st_count(s->st); i++) {
+            const char *n = mg_st_at(s->st, i)->name;
+            size_t nl = strlen(n);
+            if (nl < sl || strcmp(n + nl - sl, markers[k].suffix)) continue;
+            size_t pl = nl - sl;
+            if (pl && n[pl - 1] != '.') continue;
+            /* OpenAI's token_embedding must not match HF's text_model.embeddings.token_embedding */
+            if (markers[k].openai && pl >= 11 && !strncmp(n + pl - 11, "embeddings.", 11)) continue;
+            if (pl >= sizeof s->prefix) continue;
+            memcpy(s->prefix, n, pl);
+            s->prefix[pl] = 0;
+            s->openai = markers[k].openai;
+            return MG_OK;
+        }
+    }
+    return mg_err_set(err, MG_EFORMAT,
+                      "%s: not a CLIP checkpoint: found neither Hugging Face (vision_model.*, text_model.*) nor "
+                      "OpenAI/OpenCLIP (visual.*, token_embedding.*) tensor names among %d tensors",
+                      mg_st_path(s->st), mg_st_count(s->st));
+}
+
+/* ---------------- building towers on the backend ---------------- */
+
+typedef struct {
+    mg_model *m;
+    mg_tensor_src *src;
+    mg_error *err;
+} build_ctx;
+
+static int fetch(build_ctx *b, const char *name, int ndim, const int64_t *shape, float **data) {
+    return b->src->get(b->src, name, ndim, shape, data, b->err);
+}
+
+/* Copies host data into new backend memory. */
+static int to_backend(build_ctx *b, const float *h, size_t n, float **out) {
+    mg_backend *be = b->m->backend;
+    *out = be->ops->alloc(be, n * sizeof(float));
+    if (!*out) return mg_err_set(b->err, MG_ENOMEM, "out of backend memory (%zu floats)", n);
+    be->ops->upload(be, *out, h, n * sizeof(float));
+    return MG_OK;
+}
+
+static int fetch_vec(build_ctx *b, const char *name, int64_t n, float **out) {
+    float *h;
+    int rc = fetch(b, name, 1, &n, &h);
+    if (rc) return rc;
+    rc = to_backend(b, h, (size_t)n, out);
+    free(h);
+    return rc;
+}
+
+static int fetch_mat(build_ctx *b, const char *name, int64_t r, int64_t c, float **out) {
+    int64_t s[2] = {r, c};
+    float *h;
+    int rc = fetch(b, name, 2, s, &h);
+    if (rc) return rc;
+    rc = to_backend(b, h, (size_t)(r * c), out);
+    free(h);
+    return rc;
+}
+
+static int fetch_linear(build_ctx *b, const char *wname, const char *bname, int64_t n_out, int64_t n_in,
+                        mg_linear **out) {
+    int64_t s[2] = {n_out, n_in};
+    float *w = NULL, *bias = NULL;
+    int rc = fetch(b, wname, 2, s, &w);
+    if (!rc && bname) rc = fetch(b, bname, 1, &n_out, &bias);
+    if (!rc) rc = b->m->backend->ops->linear_prepare(b->m->backend, w, bias, (int)n_out, (int)n_in, out, b->err);
+    free(w);
+    free(bias);
+    return rc;
+}
+
+static int build_tower(build_ctx *b, int vision) {
+    mg_model *m = b->m;
+    mg_tower *t = vision ? &m->vision : &m->text;
+    t->cfg = vision ? m->cfg.vision : m->cfg.text;
+    const char *pre = vision ? "vision_model" : "text_model";
+    const int64_t D = t->cfg.hidden_size, I = t->cfg.intermediate_size;
+    int rc;
+    if (vision) {
+        int64_t P = t->cfg.patch_size, g = t->cfg.image_size / P, C = t->cfg.num_channels;
+        int64_t ps[4] = {D, C, P, P};
+        float *w;
+        if ((rc = fetch_vec(b, "vision_model.embeddings.class_embedding", D, &t->cls)) ||
+            (rc = fetch(b, "vision_model.embeddings.patch_embedding.weight", 4, ps, &w)))
+            return rc;
+        rc = m->backend->ops->linear_prepare(m->backend, w, NULL, (int)D, (int)(C * P * P), &t->patch, b->err);
+        free(w);
+        if (rc || (rc = fetch_mat(b, "vision_model.embeddings.position_embedding.weight", g * g + 1, D, &t->pos)) ||
+            (rc = fetch_vec(b, "vision_model.pre_layrnorm.weight", D, &t->pre_g)) ||
+            (rc = fetch_vec(b, "vision_model.pre_layrnorm.bias", D, &t->pre_b)))
+            return rc;
+    } else {
+        if ((rc = fetch_mat(b, "text_model.embeddings.token_embedding.weight", t->cfg.vocab_size, D, &t->tok)) ||
+            (rc = fetch_mat(b, "text_model.embeddings.position_embedding.weight", t->cfg.max_position_embeddings, D,
+                            &t->pos)))
+            return rc;
+    }
+    t->layers = calloc((size_t)t->cfg.num_layers, sizeof *t->layers);
+    if (!t->layers) return mg_err_set(b->err, MG_ENOMEM, "out of memory");
+    char n1[256], n2[256];
+    for (int i = 0; i < t->cfg.num_layers; i++) {
+        mg_layer *L = &t->layers[i];
+        /* fused q|k|v */
+        float *qkv_w = malloc((size_t)(3 * D * D) * sizeof(float)), *qkv_b = malloc((size_t)(3 * D) * sizeof(float));
+        if (!qkv_w || !qkv_b) {
+            free(qkv_w);
+            free(qkv_b);
+            return mg_err_set(b->err, MG_ENOMEM, "out of memory");
+        }
+        static const char *qkv[3] = {"q_proj", "k_proj", "v_proj"};
+        for (int k = 0; k < 3 && !rc; k++) {
+            int64_t s[2] = {D, D};
+            float *w = NULL, *bb = NULL;
+            snprintf(n1, sizeof n1, "%s.encoder.layers.%d.self_attn.%s.weight", pre, i, qkv[k]);
+            snprintf(n2, sizeof n2, "%s.encoder.layers.%d.self_attn.%s.bias", pre, i, qkv[k]);
+            rc = fetch(b, n1, 2, s, &w);
+            if (!rc) rc = fetch(b, n2, 1, &s[0], &bb);
+            if (!rc) {
+                memcpy(qkv_w + k * D * D, w, (size_t)(D * D) * sizeof(float));
+                memcpy(qkv_b + k * D, bb, (size_t)D * sizeof(float));
+            }
+            free(w);
+            free(bb);
+        }
+        if (!rc) rc = m->backend->ops->linear_prepare(m->backend, qkv_w, qkv_b, (int)(3 * D), (int)D, &L->qkv, b->err);
+        free(qkv_w);
+        free(qkv_b);
+        if (rc) return rc;
+#define LIN(field, name, o, in)                                                                 \
+        snprintf(n1, sizeof n1, "%s.encoder.layers.%d.%s.weight", pre, i, name);                \
+        snprintf(n2, sizeof n2, "%s.encoder.layers.%d.%s.bias", pre, i, name);                  \
+        if ((rc = fetch_linear(b, n1, n2, o, in, &L->field))) return rc;
+#define VEC(field, name)                                                                        \
+        snprintf(n1, sizeof n1, "%s.encoder.layers.%d.%s", pre, i, name);                       \
+        if ((rc = fetch_vec(b, n1, D, &L->field))) return rc;
+        LIN(out, "self_attn.out_proj", D, D)
+        LIN(fc1, "mlp.fc1", I, D)
+        LIN(fc2, "mlp.fc2", D, I)
+        VEC(ln1_g, "layer_norm1.weight")
+        VEC(ln1_b, "layer_norm1.bias")
+        VEC(ln2_g, "layer_norm2.weight")
+        VEC(ln2_b, "layer_norm2.bias")
+#undef LIN
+#undef VEC
+    }
+    if (vision) {
+        if ((rc = fetch_vec(b, "vision_model.post_layernorm.weight", D, &t->post_g)) ||
+            (rc = fetch_vec(b, "vision_model.post_layernorm.bias", D, &t->post_b)) ||
+            (rc = fetch_linear(b, "visual_projection.weight", NULL, m->cfg.projection_dim, D, &t->proj)))
+            return rc;
+    } else {
+        if ((rc = fetch_vec(b, "text_model.final_layer_norm.weight", D, &t->post_g)) ||
+            (rc = fetch_vec(b, "text_model.final_layer_norm.bias", D, &t->post_b)) ||
+            (rc = fetch_linear(b, "text_projection.weight", NULL, m->cfg.projection_dim, D, &t->proj)))
+            return rc;
+    }
+    t->present = 1;
+    return MG_OK;
+}
+
+int mg_model_build(mg_model *m, mg_tensor_src *src, const mg_model_params *p, mg_error *err) {
+    build_ctx b = {m, src, err};
+    int rc;
+    if (p->load_vision && (rc = build_tower(&b, 1))) return rc;
+    if (p->load_text && (rc = build_tower(&b, 0))) return rc;
+    float *ls = NULL;
+    if (src->get(src, "logit_scale", 0, NULL, &ls, NULL) == MG_OK && ls) {
+        m->logit_scale = expf(ls[0]);
+        free(ls);
+    } else {
+        m->logit_scale = expf(m->cfg.logit_scale_init);
+    }
+    return MG_OK;
+}
+
+static void free_tower(mg_model *m, mg_tower *t) {
+    mg_backend *be = m->backend;
+    if (t->layers) {
+        for (int i = 0; i < t->cfg.num_layers; i++) {
+            mg_layer *L = &t->layers[i];
+            be->ops->linear_free(be, L->qkv);
+            be->ops->linear_free(be, L->out);
+            be->ops->linear_free(be, L->fc1);
+            be->ops->linear_free(be, L->fc2);
+            be->ops->free(be, L->ln1_g);
+            be->ops->free(be, L->ln1_b);
+            be->ops->free(be, L->ln2_g);
+            be->ops->free(be, L->ln2_b);
+        }
+        free(t->layers);
+    }
+    float *bufs[] = {t->pre_g, t->pre_b, t->post_g, t->post_b, t->cls, t->pos, t->tok};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->ops->free(be, bufs[i]);
+    if (t->patch) be->ops->linear_free(be, t->patch);
+    if (t->proj) be->ops->linear_free(be, t->proj);
+    memset(t, 0, sizeof *t);
+}
+
+void mg_model_close(mg_model *m) {
+    if (!m) return;
+    if (m->backend) {
+        free_tower(m, &m->vision);
+        free_tower(m, &m->text);
+        mg_backend_close(m->backend);
+    }
+    mg_tokenizer_close(m->tok);
+    free(m);
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_error *err) {
+    mg_model_params dp = mg_model_default_params();
+    if (!p) p = &dp;
+    *out = NULL;
+    char path[4200];
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return mg_err_set(err, MG_ENOTFOUND, "%s: model directory not found", dir);
+    mg_model *m = calloc(1, sizeof *m);
+    if (!m) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    int rc;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = mg_clip_config_load(path, &m->cfg, err))) goto fail;
+    if (p->load_text) {
+        char merges[4200];
+        snprintf(path, sizeof path, "%s/vocab.json", dir);
+        snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+        if ((rc = mg_tokenizer_open(path, merges, &m->tok, err))) goto fail;
+        if (mg_tokenizer_vocab_size(m->tok) > m->cfg.text.vocab_size) {
+            rc = mg_err_set(err, MG_EFORMAT, "%s: tokenizer has %d tokens but text_config.vocab_size is %d", dir,
+                            mg_tokenizer_vocab_size(m->tok), m->cfg.text.vocab_size);
+            goto fail;
+        }
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!file_exists(path)) {
+        rc = mg_err_set(err, MG_ENOTFOUND, "%s: model.safetensors not found (PyTorch .bin checkpoints are not read: "
+                        "convert to safetensors)", dir);
+        goto fail;
+    }
+    st_src s = {0};
+    if ((rc = mg_st_open(path, &s.st, err))) goto fail;
+    if ((rc = detect_naming(&s, err))) {
+        mg_st_close(s.st);
+        goto fail;
+    }
+    snprintf(m->naming, sizeof m->naming, "%s", s.openai ? "openai" : "huggingface");
+    mg_backend_params bp = mg_backend_default_params();
+    bp.device = p->device;
+    bp.n_threads = p->n_threads;
+    if ((rc = mg_backend_open(&bp, &m->backend, err))) {
+        mg_st_close(s.st);
+        goto fail;
+    }
+    mg_tensor_src src = {st_get, &s};
+    rc = mg_model_build(m, &src, p, err);
+    mg_st_close(s.st);
+    if (rc) goto fail;
+    *out = m;
+    return MG_OK;
+fail:
+    mg_model_close(m);
+    return rc;
+}
+
+const mg_clip_config *mg_model_config(const mg_model *m) { return &m->cfg; }
+int mg_model_dim(const mg_model *m) { return m->cfg.projection_dim; }
+int mg_model_image_size(const mg_model *m) { return m->cfg.vision.image_size; }
+float mg_model_logit_scale(const mg_model *m) { return m->logit_scale; }
+const mg_tokenizer *mg_model_tokenizer(const mg_model *m) { return m->tok; }
+const char *mg_model_naming(const mg_model *m) { return m->naming; }
+const char *mg_model_backend_name(const mg_model *m) { return m->backend ? m->backend->name : "none"; }
+const char *mg_model_dir(const mg_model *m) { return m->dir; }

@@ -1,1 +1,529 @@
-/* placeholder: being written */
+/*
+ * cpu_backend.c - the CPU implementation of the backend interface.
+ *
+ * GEMMs: oneDNN matmul (brgemm kernels) with weights reordered once at load
+ * into oneDNN's packed layout, bias and activation (swish(1.702) for
+ * quick_gelu, gelu_erf for gelu) fused as post-ops, and the residual add
+ * fused as a sum post-op. Measured on the 2-core dev machine: oneDNN at one
+ * thread per core from our own threads reaches ~217 GFLOP/s on CLIP shapes
+ * (93% of peak), OpenBLAS 193-206 and oneDNN's own OpenMP threading ~110
+ * (see README). So oneDNN always runs single-threaded inside our pool.
+ *
+ * Work split: each weight is cut into one column slice per thread, packed
+ * separately, so small-M GEMMs (text queries: M = a few tokens) stream each
+ * weight byte once in total; large M is also cut into row blocks, and
+ * (row block, slice) tasks are handed out dynamically.
+ *
+ * Per-thread state (cpu_thread): a oneDNN stream, a cache of primitives keyed
+ * by (weight slice, M, epilogue), and a user-managed scratchpad. Primitives
+ * are created on first use of a shape and reused; nothing is allocated per
+ * batch once shapes have been seen.
+ */
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "core/threadpool.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SLOTS 1024 /* per-thread primitive cache (power of two) */
+#define REF_M 256        /* M used to choose the packed weight layout */
+#define ROW_BLOCK 256    /* rows per task for large M */
+
+typedef struct {
+    int n0, n;                    /* columns [n0, n0+n) of the output */
+    dnnl_memory_desc_t wmd;       /* packed weight layout */
+    dnnl_memory_t wmem;           /* packed weights (owned) */
+    dnnl_memory_t bmem;           /* bias slice [1][n] (owned) or NULL */
+    float *bias;
+} lin_slice;
+
+struct mg_linear {
+    uint64_t id;                  /* unique, never reused: the cache key */
+    int n_out, n_in, n_slices;
+    lin_slice *s;
+};
+
+typedef struct {
+    uint64_t id;                  /* linear id; 0 = empty slot */
+    const lin_slice *sl;
+    int slice, m, act, flags;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst, scratch;
+    size_t scratch_bytes;
+} cache_entry;
+
+typedef struct {
+    dnnl_stream_t stream;
+    cache_entry *cache;           /* CACHE_SLOTS */
+    int cache_used;
+    void *scratch;                /* user scratchpad */
+    size_t scratch_cap;
+    float *att_scratch;           /* attention K^T + scores */
+    size_t att_cap;
+} cpu_thread;
+
+typedef struct {
+    mg_backend base;
+    mg_pool *pool;
+    dnnl_engine_t engine;
+    cpu_thread *th;               /* per pool thread */
+    int init_failed;
+} cpu_backend;
+
+static __thread int t_omp_single;
+static void omp_single_thread(void) {
+    if (!t_omp_single) {
+        omp_set_num_threads(1);
+        t_omp_single = 1;
+    }
+}
+
+static void thread_init(void *ctx, int idx) {
+    (void)ctx;
+    (void)idx;
+    omp_single_thread();
+}
+
+#define DNNL_OK(call) ((call) == dnnl_success)
+
+/* ---------------- memory ---------------- */
+
+static void *cpu_alloc(mg_backend *b, size_t bytes) { return mg_alloc_aligned(bytes, 1); }
+static void cpu_free(mg_backend *b, void *p) { mg_free_aligned(p); }
+static void cpu_copy(mg_backend *b, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+static void cpu_sync(mg_backend *b) {}
+
+/* ---------------- linear (oneDNN) ---------------- */
+
+static int make_pd(cpu_backend *cb, const lin_slice *sl, int K, int N, int m, int act, int flags,
+                   const dnnl_memory_desc_t *wmd, dnnl_primitive_desc_t *pd) {
+    dnnl_dims_t ad = {m, K}, bd = {1, sl->n}, cd = {m, sl->n}, cs = {N, 1};
+    dnnl_memory_desc_t amd, bmd, cmd;
+    if (!DNNL_OK(dnnl_memory_desc_init_by_tag(&amd, 2, ad, dnnl_f32, dnnl_ab)) ||
+        !DNNL_OK(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab)) ||
+        !DNNL_OK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs)))
+        return -1;
+    dnnl_matmul_desc_t md;
+    if (!DNNL_OK(dnnl_matmul_desc_init(&md, &amd, wmd, sl->bmem ? &bmd : NULL, &cmd))) return -1;
+    dnnl_primitive_attr_t attr;
+    if (!DNNL_OK(dnnl_primitive_attr_create(&attr))) return -1;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_post_ops_t po = NULL;
+    if (act != MG_ACT_NONE || (flags & MG_LIN_ACCUMULATE)) {
+        dnnl_post_ops_create(&po);
+        if (flags & MG_LIN_ACCUMULATE) dnnl_post_ops_append_sum(po, 1.0f);
+        if (act == MG_ACT_QUICK_GELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.f);
+        else if (act == MG_ACT_GELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.f, 0.f);
+        dnnl_primitive_attr_set_post_ops(attr, po);
+    }
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, &md, attr, cb->engine, NULL);
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return st == dnnl_success ? 0 : -1;
+}
+
+static int slice_prepare(cpu_backend *cb, lin_slice *sl, const float *w, const float *bias, int K, int N,
+                         mg_error *err) {
+    /* user layout of the slice: rows n0..n0+n of W[N][K] => dims {K, n}, strides {1, K} */
+    dnnl_dims_t wd = {K, sl->n}, ws = {1, K};
+    dnnl_memory_desc_t umd, anymd;
+    dnnl_memory_desc_init_by_strides(&umd, 2, wd, dnnl_f32, ws);
+    dnnl_memory_desc_init_by_tag(&anymd, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    if (bias) {
+        sl->bias = mg_alloc_aligned((size_t)sl->n, sizeof(float));
+        if (!sl->bias) return mg_err_set(err, MG_ENOMEM, "out of memory for bias");
+        memcpy(sl->bias, bias + sl->n0, (size_t)sl->n * sizeof(float));
+        dnnl_dims_t bd = {1, sl->n};
+        dnnl_memory_desc_t bmd;
+        dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab);
+        if (!DNNL_OK(dnnl_memory_create(&sl->bmem, &bmd, cb->engine, sl->bias)))
+            return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot create bias memory");
+    }
+    /* choose the packed layout with a representative M, then check that a
+     * small M accepts the same layout; otherwise fall back to plain "ba". */
+    dnnl_primitive_desc_t pd;
+    int packed = 0;
+    if (make_pd(cb, sl, K, N, REF_M, MG_ACT_NONE, 0, &anymd, &pd) == 0) {
+        sl->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_primitive_desc_t pd1;
+        if (make_pd(cb, sl, K, N, 1, MG_ACT_NONE, 0, &sl->wmd, &pd1) == 0) {
+            dnnl_primitive_desc_destroy(pd1);
+            packed = 1;
+        }
+    }
+    if (!packed) {
+        dnnl_dims_t d = {K, sl->n};
+        dnnl_memory_desc_init_by_tag(&sl->wmd, 2, d, dnnl_f32, dnnl_ba);
+    }
+    if (!DNNL_OK(dnnl_memory_create(&sl->wmem, &sl->wmd, cb->engine, DNNL_MEMORY_ALLOCATE)))
+        return mg_err_set(err, MG_ENOMEM, "oneDNN: cannot allocate %d x %d weights", sl->n, K);
+    dnnl_memory_t src;
+    if (!DNNL_OK(dnnl_memory_create(&src, &umd, cb->engine, (void *)(w + (size_t)sl->n0 * K))))
+        return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot wrap weights");
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t r;
+    int ok = DNNL_OK(dnnl_reorder_primitive_desc_create(&rpd, &umd, cb->engine, &sl->wmd, cb->engine, NULL));
+    if (ok) {
+        ok = DNNL_OK(dnnl_primitive_create(&r, rpd));
+        dnnl_primitive_desc_destroy(rpd);
+        if (ok) {
+            dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, sl->wmem}};
+            ok = DNNL_OK(dnnl_primitive_execute(r, cb->th[0].stream, 2, args)) &&
+                 DNNL_OK(dnnl_stream_wait(cb->th[0].stream));
+            dnnl_primitive_destroy(r);
+        }
+    }
+    dnnl_memory_destroy(src);
+    return ok ? MG_OK : mg_err_set(err, MG_EBACKEND, "oneDNN: weight reorder failed");
+}
+
+static void cpu_linear_free(mg_backend *b, mg_linear *l) {
+    if (!l) return;
+    for (int i = 0; i < l->n_slices; i++) {
+        if (l->s[i].wmem) dnnl_memory_destroy(l->s[i].wmem);
+        if (l->s[i].bmem) dnnl_memory_destroy(l->s[i].bmem);
+        mg_free_aligned(l->s[i].bias);
+    }
+    free(l->s);
+    free(l);
+}
+
+static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, int n_out, int n_in, mg_linear **out,
+                              mg_error *err) {
+    cpu_backend *cb = (cpu_backend *)b;
+    *out = NULL;
+    mg_linear *l = calloc(1, sizeof *l);
+    if (!l) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    static _Atomic uint64_t next_id = 1;
+    l->id = next_id++;
+    l->n_out = n_out;
+    l->n_in = n_in;
+    /* one slice per thread, but no slice narrower than 16 columns */
+    int ns = b->n_threads;
+    while (ns > 1 && n_out / ns < 16) ns--;
+    l->n_slices = ns;
+    l->s = calloc((size_t)ns, sizeof *l->s);
+    if (!l->s) {
+        free(l);
+        return mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    int rc = MG_OK;
+    /* slice boundaries at multiples of 16 (each slice >= 8 columns since
+     * n_out / ns >= 16), so oneDNN's 16-wide blocks stay whole */
+    for (int i = 0; i < ns && !rc; i++) {
+        int n0 = i == 0 ? 0 : (int)(((long long)n_out * i / ns + 8) / 16 * 16);
+        int n1 = i == ns - 1 ? n_out : (int)(((long long)n_out * (i + 1) / ns + 8) / 16 * 16);
+        l->s[i].n0 = n0;
+        l->s[i].n = n1 - n0;
+        MG_ASSERT(l->s[i].n > 0);
+        rc = slice_prepare(cb, &l->s[i], w, bias, n_in, n_out, err);
+    }
+    if (rc) {
+        cpu_linear_free(b, l);
+        return rc;
+    }
+    *out = l;
+    return MG_OK;
+}
+
+static void cache_flush(cpu_thread *t) {
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        cache_entry *e = &t->cache[i];
+        if (!e->id) continue;
+        dnnl_primitive_destroy(e->prim);
+        dnnl_memory_destroy(e->src);
+        dnnl_memory_destroy(e->dst);
+        if (e->scratch) dnnl_memory_destroy(e->scratch);
+        memset(e, 0, sizeof *e);
+    }
+    t->cache_used = 0;
+}
+
+/* Looks up (or creates) the primitive for one slice of a linear at M rows.
+ * Keyed by the linear's unique id (not its address, which malloc reuses
+ * after linear_free) and the slice index. */
+static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l, int slice, int m, int act,
+                              int flags) {
+    const lin_slice *sl = &l->s[slice];
+    uint64_t h = l->id * 0x9E3779B97F4A7C15ull ^ (uint64_t)slice * 0xD6E8FEB86659FD93ull ^
+                 (uint64_t)m * 0xC2B2AE3D27D4EB4Full ^ (uint64_t)(act * 4 + flags) * 0x165667B19E3779F9ull;
+    h ^= h >> 29;
+    for (int probe = 0; probe < CACHE_SLOTS; probe++) {
+        cache_entry *e = &t->cache[(h + probe) & (CACHE_SLOTS - 1)];
+        if (e->id == l->id && e->slice == slice && e->m == m && e->act == act && e->flags == flags) return e;
+        if (!e->id) {
+            if (t->cache_used >= CACHE_SLOTS * 3 / 4) {
+                cache_flush(t);
+                return cache_get(cb, t, l, slice, m, act, flags);
+            }
+            dnnl_primitive_desc_t pd;
+            if (make_pd(cb, sl, l->n_in, l->n_out, m, act, flags, &sl->wmd, &pd) != 0)
+                mg_panic(__FILE__, __LINE__, "oneDNN: no matmul for M=%d K=%d N=%d", m, l->n_in, sl->n);
+            e->id = l->id;
+            e->sl = sl;
+            e->slice = slice;
+            e->m = m;
+            e->act = act;
+            e->flags = flags;
+            MG_ASSERT(DNNL_OK(dnnl_primitive_create(&e->prim, pd)));
+            MG_ASSERT(DNNL_OK(dnnl_memory_create(&e->src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                                                 cb->engine, DNNL_MEMORY_NONE)));
+            MG_ASSERT(DNNL_OK(dnnl_memory_create(&e->dst, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+                                                 cb->engine, DNNL_MEMORY_NONE)));
+            const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+            e->scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+            if (e->scratch_bytes) {
+                if (e->scratch_bytes > t->scratch_cap) {
+                    mg_free_aligned(t->scratch);
+                    t->scratch = mg_alloc_aligned(e->scratch_bytes, 1);
+                    MG_ASSERT(t->scratch);
+                    t->scratch_cap = e->scratch_bytes;
+                }
+                MG_ASSERT(DNNL_OK(dnnl_memory_create(&e->scratch, smd, cb->engine, DNNL_MEMORY_NONE)));
+            }
+            dnnl_primitive_desc_destroy(pd);
+            t->cache_used++;
+            return e;
+        }
+    }
+    mg_panic(__FILE__, __LINE__, "primitive cache full");
+}
+
+typedef struct {
+    cpu_backend *cb;
+    const mg_linear *l;
+    const float *x;
+    float *y;
+    int m, act, flags, row_blocks, rows_per_block;
+} linear_job;
+
+static void linear_task(void *arg, int task, int thread) {
+    linear_job *j = arg;
+    cpu_thread *t = &j->cb->th[thread];
+    omp_single_thread();
+    int si = task % j->l->n_slices, bi = task / j->l->n_slices;
+    int r0 = bi * j->rows_per_block;
+    int m = j->m - r0 < j->rows_per_block ? j->m - r0 : j->rows_per_block;
+    const lin_slice *sl = &j->l->s[si];
+    cache_entry *e = cache_get(j->cb, t, j->l, si, m, j->act, j->flags);
+    dnnl_memory_set_data_handle(e->src, (void *)(j->x + (size_t)r0 * j->l->n_in));
+    dnnl_memory_set_data_handle(e->dst, j->y + (size_t)r0 * j->l->n_out + sl->n0);
+    dnnl_exec_arg_t args[5];
+    int na = 0;
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, sl->wmem};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->dst};
+    if (sl->bmem) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, sl->bmem};
+    if (e->scratch) {
+        dnnl_memory_set_data_handle(e->scratch, t->scratch);
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch};
+    }
+    dnnl_status_t st = dnnl_primitive_execute(e->prim, t->stream, na, args);
+    if (st != dnnl_success)
+        mg_panic(__FILE__, __LINE__, "oneDNN matmul failed with status %d (M=%d K=%d N=%d, thread %d)", (int)st, m,
+                 j->l->n_in, sl->n, thread);
+}
+
+static void cpu_linear(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act, int flags) {
+    cpu_backend *cb = (cpu_backend *)b;
+    if (m <= 0) return;
+    linear_job j = {cb, l, x, y, m, act, flags, 1, m};
+    /* Row blocks for large M so tasks balance; small M runs one block. */
+    if (m > 2 * ROW_BLOCK) {
+        j.row_blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
+        j.rows_per_block = (m + j.row_blocks - 1) / j.row_blocks;
+        j.row_blocks = (m + j.rows_per_block - 1) / j.rows_per_block;
+    }
+    mg_pool_run(cb->pool, j.row_blocks * l->n_slices, linear_task, &j);
+}
+
+/* ---------------- LayerNorm ---------------- */
+
+typedef struct {
+    const float *x;
+    float *y;
+    const float *g, *b;
+    int m, n, rows;
+    float eps;
+} ln_job;
+
+static void ln_task(void *arg, int task, int thread) {
+    ln_job *j = arg;
+    int r0 = task * j->rows, r1 = r0 + j->rows < j->m ? r0 + j->rows : j->m;
+    for (int r = r0; r < r1; r++)
+        mg_k_layernorm_row(j->x + (size_t)r * j->n, j->y + (size_t)r * j->n, j->g, j->b, j->n, j->eps);
+}
+
+static void cpu_layernorm(mg_backend *b, const float *x, float *y, const float *g, const float *beta, int m, int n,
+                          float eps) {
+    cpu_backend *cb = (cpu_backend *)b;
+    int tasks = b->n_threads * 4;
+    int rows = (m + tasks - 1) / tasks;
+    if (rows < 8) rows = 8;
+    ln_job j = {x, y, g, beta, m, n, rows, eps};
+    mg_pool_run(cb->pool, (m + rows - 1) / rows, ln_task, &j);
+}
+
+/* ---------------- attention ---------------- */
+
+typedef struct {
+    cpu_backend *cb;
+    const float *qkv;
+    float *out;
+    int seq, heads, hd, causal;
+} att_job;
+
+static void att_task(void *arg, int task, int thread) {
+    att_job *j = arg;
+    cpu_thread *t = &j->cb->th[thread];
+    int bi = task / j->heads, h = task % j->heads;
+    int D = j->heads * j->hd;
+    const float *base = j->qkv + (size_t)bi * j->seq * 3 * D;
+    mg_k_attention_head(base + h * j->hd, base + D + h * j->hd, base + 2 * D + h * j->hd, 3 * D,
+                        j->out + (size_t)bi * j->seq * D + h * j->hd, D, j->seq, j->hd, j->causal, t->att_scratch);
+}
+
+static void cpu_attention(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int head_dim,
+                          int causal) {
+    cpu_backend *cb = (cpu_backend *)b;
+    size_t need = (size_t)mg_k_attention_scratch(seq, head_dim);
+    for (int i = 0; i < b->n_threads; i++) {
+        cpu_thread *t = &cb->th[i];
+        if (t->att_cap < need) { /* grows only when a longer sequence first appears */
+            mg_free_aligned(t->att_scratch);
+            t->att_scratch = mg_alloc_aligned(need, sizeof(float));
+            MG_ASSERT(t->att_scratch);
+            t->att_cap = need;
+        }
+    }
+    att_job j = {cb, qkv, out, seq, heads, head_dim, causal};
+    mg_pool_run(cb->pool, batch * heads, att_task, &j);
+}
+
+/* ---------------- embeddings and gathers ---------------- */
+
+static void cpu_patchify(mg_backend *b, const float *px, float *patches, int batch, int C, int image, int P) {
+    const int g = image / P, row = C * P * P;
+    for (int bi = 0; bi < batch; bi++)
+        for (int gy = 0; gy < g; gy++)
+            for (int gx = 0; gx < g; gx++) {
+                float *dst = patches + ((size_t)bi * g * g + (size_t)gy * g + gx) * row;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = px + (((size_t)bi * C + c) * image + (size_t)gy * P + ky) * image + (size_t)gx * P;
+                        memcpy(dst + ((size_t)c * P + ky) * P, src, (size_t)P * sizeof(float));
+                    }
+            }
+}
+
+static void cpu_embed_vision(mg_backend *b, const float *patch_out, const float *cls, const float *pos, float *x,
+                             int batch, int g2, int dim) {
+    for (int bi = 0; bi < batch; bi++) {
+        float *xb = x + (size_t)bi * (g2 + 1) * dim;
+        for (int d = 0; d < dim; d++) xb[d] = cls[d] + pos[d];
+        for (int i = 0; i < g2; i++) {
+            const float *po = patch_out + ((size_t)bi * g2 + i) * dim;
+            const float *pp = pos + (size_t)(i + 1) * dim;
+            float *xr = xb + (size_t)(i + 1) * dim;
+            for (int d = 0; d < dim; d++) xr[d] = po[d] + pp[d];
+        }
+    }
+}
+
+static void cpu_embed_text(mg_backend *b, const int32_t *ids, const float *tok, const float *pos, float *x, int batch,
+                           int seq, int dim) {
+    for (int bi = 0; bi < batch; bi++)
+        for (int s = 0; s < seq; s++) {
+            const float *te = tok + (size_t)ids[bi * seq + s] * dim;
+            const float *pe = pos + (size_t)s * dim;
+            float *xr = x + ((size_t)bi * seq + s) * dim;
+            for (int d = 0; d < dim; d++) xr[d] = te[d] + pe[d];
+        }
+}
+
+static void cpu_gather_rows(mg_backend *b, const float *src, const int32_t *rows, float *dst, int n, int dim) {
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * dim, src + (size_t)rows[i] * dim, (size_t)dim * sizeof(float));
+}
+
+/* ---------------- lifecycle ---------------- */
+
+static void cpu_destroy(mg_backend *b) {
+    cpu_backend *cb = (cpu_backend *)b;
+    mg_pool_close(cb->pool);
+    if (cb->th) {
+        for (int i = 0; i < b->n_threads; i++) {
+            cpu_thread *t = &cb->th[i];
+            if (t->cache) {
+                cache_flush(t);
+                free(t->cache);
+            }
+            if (t->stream) dnnl_stream_destroy(t->stream);
+            mg_free_aligned(t->scratch);
+            mg_free_aligned(t->att_scratch);
+        }
+        free(cb->th);
+    }
+    if (cb->engine) dnnl_engine_destroy(cb->engine);
+    free(cb);
+}
+
+static const mg_backend_ops cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .synchronize = cpu_sync,
+    .linear_prepare = cpu_linear_prepare,
+    .linear_free = cpu_linear_free,
+    .linear = cpu_linear,
+    .layernorm = cpu_layernorm,
+    .attention = cpu_attention,
+    .patchify = cpu_patchify,
+    .embed_vision = cpu_embed_vision,
+    .embed_text = cpu_embed_text,
+    .gather_rows = cpu_gather_rows,
+};
+
+int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
+    *out = NULL;
+    if (n_threads <= 0) n_threads = mg_cpu_count();
+    cpu_backend *cb = calloc(1, sizeof *cb);
+    if (!cb) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    cb->base.ops = &cpu_ops;
+    cb->base.n_threads = n_threads;
+    snprintf(cb->base.name, sizeof cb->base.name, "cpu (oneDNN fp32, %d thread%s)", n_threads,
+             n_threads == 1 ? "" : "s");
+    omp_single_thread();
+    if (!DNNL_OK(dnnl_engine_create(&cb->engine, dnnl_cpu, 0))) {
+        free(cb);
+        return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot create a CPU engine");
+    }
+    cb->th = calloc((size_t)n_threads, sizeof *cb->th);
+    if (!cb->th) {
+        cpu_destroy(&cb->base);
+        return mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_threads; i++) {
+        cb->th[i].cache = calloc(CACHE_SLOTS, sizeof(cache_entry));
+        if (!cb->th[i].cache || !DNNL_OK(dnnl_stream_create(&cb->th[i].stream, cb->engine, dnnl_stream_default_flags))) {
+            cpu_destroy(&cb->base);
+            return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot create streams");
+        }
+    }
+    int rc = mg_pool_open(n_threads, thread_init, cb, &cb->pool, err);
+    if (rc) {
+        cpu_destroy(&cb->base);
+        return rc;
+    }
+    *out = &cb->base;
+    return MG_OK;
+}

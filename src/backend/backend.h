@@ -1,0 +1,103 @@
+/*
+ * backend.h - the compute-backend interface: a small vtable of the
+ * operations a CLIP forward pass needs (ggml/whisper.cpp style), so the
+ * encoder (model/encoder.c) is written once and runs on the CPU backend now
+ * and on a CUDA backend later. Every op has a scalar reference in
+ * backend/cpu/kernels.h that parity tests compare implementations against.
+ *
+ * Memory: activations live in backend buffers (mg_backend_alloc); for the CPU
+ * backend these are plain 64-byte-aligned host memory. Weights are handed to
+ * the backend once at load (linear_prepare / tensor_upload) and are immutable
+ * afterwards; backends may re-layout them (oneDNN pre-packing, fp16 on GPU).
+ *
+ * Threading: a backend owns its worker threads; one caller thread at a time
+ * may issue ops on a backend instance (the encoder holds it for a batch).
+ * Errors: ops on valid shapes cannot fail; preparation and allocation return
+ * MG_E* codes with a message.
+ */
+#ifndef MG_BACKEND_H
+#define MG_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/common.h"
+#include "model/config.h"   /* mg_act */
+
+typedef struct mg_backend mg_backend;
+typedef struct mg_linear mg_linear;   /* backend-owned prepared weight */
+
+/* Linear-op epilogue flags. */
+enum {
+    MG_LIN_ACCUMULATE = 1  /* y += x W^T + b (residual add) instead of y = ... */
+};
+
+typedef struct mg_backend_ops {
+    const char *name;
+    void (*destroy)(mg_backend *b);
+
+    /* device memory */
+    void *(*alloc)(mg_backend *b, size_t bytes);
+    void (*free)(mg_backend *b, void *p);
+    void (*upload)(mg_backend *b, void *dst, const void *src, size_t bytes);
+    void (*download)(mg_backend *b, void *dst, const void *src, size_t bytes);
+    void (*synchronize)(mg_backend *b);
+
+    /* Prepares y = x W^T (+ bias) for W [n_out][n_in] row-major float32
+     * (bias [n_out] or NULL). The backend copies what it needs. */
+    int (*linear_prepare)(mg_backend *b, const float *w, const float *bias, int n_out, int n_in,
+                          mg_linear **out, mg_error *err);
+    void (*linear_free)(mg_backend *b, mg_linear *l);
+
+    /* y[m][n_out] (=|+=) act(x[m][n_in] W^T + bias); act applies before the
+     * accumulate (only one of act / accumulate is used by CLIP). */
+    void (*linear)(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act,
+                   int flags);
+
+    /* y[m][n] = LayerNorm(x) * g + beta, eps; x and y may alias. */
+    void (*layernorm)(mg_backend *b, const float *x, float *y, const float *g, const float *beta,
+                      int m, int n, float eps);
+
+    /* Multi-head self-attention core. qkv: [batch][seq][3*D] (q | k | v, each
+     * D = heads*head_dim, head h at columns h*head_dim), out: [batch][seq][D].
+     * softmax(q k^T * head_dim^-0.5 [+ causal mask]) v per head. */
+    void (*attention)(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads,
+                      int head_dim, int causal);
+
+    /* Image patches: pixels [batch][C][H][W] (H == W == image) -> rows
+     * [batch*grid*grid][C*patch*patch] in (c, ky, kx) order, matching a conv
+     * weight [D][C][patch][patch] flattened. */
+    void (*patchify)(mg_backend *b, const float *pixels, float *patches, int batch, int channels,
+                     int image, int patch);
+
+    /* Vision embeddings: x[b][0] = cls + pos[0]; x[b][1+i] = patch_out[b*g2+i] + pos[1+i]. */
+    void (*embed_vision)(mg_backend *b, const float *patch_out, const float *cls, const float *pos,
+                         float *x, int batch, int grid2, int dim);
+
+    /* Text embeddings: x[b][s] = tok[ids[b*seq+s]] + pos[s]. ids on the host. */
+    void (*embed_text)(mg_backend *b, const int32_t *ids, const float *tok, const float *pos, float *x,
+                       int batch, int seq, int dim);
+
+    /* dst[i] = src[rows[i]] for n rows of width dim (rows on the host). */
+    void (*gather_rows)(mg_backend *b, const float *src, const int32_t *rows, float *dst, int n, int dim);
+} mg_backend_ops;
+
+struct mg_backend {
+    const mg_backend_ops *ops;
+    char name[64];      /* e.g. "cpu (oneDNN fp32, 2 threads)" */
+    int n_threads;
+};
+
+/* Backend selection. */
+typedef struct mg_backend_params {
+    const char *device; /* "cpu" (default) */
+    int n_threads;      /* 0 = all CPUs this process may use */
+} mg_backend_params;
+
+mg_backend_params mg_backend_default_params(void);
+int mg_backend_open(const mg_backend_params *p, mg_backend **out, mg_error *err);
+void mg_backend_close(mg_backend *b); /* NULL is a no-op */
+
+/* The CPU backend (backend/cpu/cpu_backend.c). */
+int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * kernels.h - the CPU backend's own kernels (everything but the GEMMs, which
+ * oneDNN does), each with a plain scalar reference that the parity tests
+ * compare against (tests/test_backend.c). Fast versions are compiled for
+ * AVX-512, AVX2 and baseline x86-64 and picked at run time (GCC
+ * target_clones), so one binary runs everywhere.
+ *
+ * All functions are reentrant; `scratch` arguments are caller-owned
+ * per-thread buffers of the documented size (no allocation inside).
+ */
+#ifndef MG_KERNELS_H
+#define MG_KERNELS_H
+
+#include <stdint.h>
+
+/* One row of LayerNorm: y = (x - mean) / sqrt(var + eps) * g + b (biased var).
+ * x and y may alias. */
+void mg_k_layernorm_row(const float *x, float *y, const float *g, const float *b, int n, float eps);
+
+/* Attention for one (batch, head): q/k/v rows at stride `ld` floats, out rows
+ * at stride `ldo`. scratch: at least mg_k_attention_scratch(seq, head_dim)
+ * floats. */
+void mg_k_attention_head(const float *q, const float *k, const float *v, int ld, float *out, int ldo,
+                         int seq, int head_dim, int causal, float *scratch);
+int mg_k_attention_scratch(int seq, int head_dim);
+
+/* Vectorizable expf for x <= 88 (softmax arguments); max rel. error ~2e-7. */
+float mg_k_expf(float x);
+
+/* References (scalar, double accumulation). */
+void mg_ref_layernorm(const float *x, float *y, const float *g, const float *b, int m, int n, float eps);
+void mg_ref_attention(const float *qkv, float *out, int batch, int seq, int heads, int head_dim, int causal);
+void mg_ref_linear(const float *x, const float *w, const float *bias, float *y, int m, int n_out, int n_in,
+                   int act /* mg_act */, int accumulate);
+
+#endif

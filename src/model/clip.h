@@ -1,0 +1,90 @@
+/*
+ * clip.h - a loaded CLIP model (immutable weights on a compute backend, its
+ * config and tokenizer) and encoders (per-caller activation scratch) that
+ * turn images and texts into embeddings.
+ *
+ * A model directory has the Hugging Face layout: config.json,
+ * model.safetensors, vocab.json, merges.txt. Tensor names may follow
+ * Hugging Face CLIPModel (vision_model.encoder.layers.N.self_attn.q_proj...)
+ * or the OpenAI/OpenCLIP state dict (visual.transformer.resblocks.N.attn.
+ * in_proj_weight, visual.proj, text_projection...), detected from the names
+ * (an optional common prefix such as "module." is accepted). F32, F16 and
+ * BF16 tensors load; every shape is checked against the config, and a
+ * missing or mis-shaped tensor is an error naming it (and both shapes).
+ *
+ * Ownership and threading: mg_model is immutable after open and may be shared
+ * by any number of encoders. An encoder owns its scratch and is used by one
+ * thread at a time; encoders of one model share the model's backend threads,
+ * so their calls are serialized by the backend.
+ */
+#ifndef MG_CLIP_H
+#define MG_CLIP_H
+
+#include <stdint.h>
+#include "core/common.h"
+#include "model/config.h"
+#include "text/tokenizer.h"
+
+typedef struct mg_model mg_model;
+typedef struct mg_encoder mg_encoder;
+
+typedef struct mg_model_params {
+    const char *device;   /* "cpu" (default), later "cuda", "auto" */
+    int n_threads;        /* 0 = all CPUs available to the process */
+    int load_text;        /* 1 (default): text tower + tokenizer */
+    int load_vision;      /* 1 (default): vision tower */
+} mg_model_params;
+
+mg_model_params mg_model_default_params(void);
+
+/* Loads a model directory. Errors: MG_ENOTFOUND (missing file, named),
+ * MG_EFORMAT / MG_ESHAPE (naming the tensor and the shapes), MG_ENOMEM. */
+int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_error *err);
+
+/* Builds a model with deterministic random weights (seed) in memory from a
+ * config, with no files (for benchmarks). tokenizer_dir (vocab.json,
+ * merges.txt) may be NULL: then text encoding from strings is unavailable. */
+int mg_model_open_random(const mg_clip_config *cfg, uint64_t seed, const char *tokenizer_dir,
+                         const mg_model_params *p, mg_model **out, mg_error *err);
+
+/* Writes a random-weight model in the real Hugging Face layout (config.json,
+ * model.safetensors with HF names, and the tokenizer files copied from
+ * tokenizer_dir) into dir, creating it. */
+int mg_model_write_random(const char *dir, const mg_clip_config *cfg, uint64_t seed, const char *tokenizer_dir,
+                          mg_error *err);
+
+void mg_model_close(mg_model *m); /* NULL is a no-op */
+
+const mg_clip_config *mg_model_config(const mg_model *m);
+int mg_model_dim(const mg_model *m);              /* embedding size (projection_dim) */
+int mg_model_image_size(const mg_model *m);
+float mg_model_logit_scale(const mg_model *m);    /* exp(logit_scale) as CLIP uses it */
+const mg_tokenizer *mg_model_tokenizer(const mg_model *m); /* NULL without text */
+const char *mg_model_naming(const mg_model *m);   /* "huggingface" or "openai" */
+const char *mg_model_backend_name(const mg_model *m);
+const char *mg_model_dir(const mg_model *m);
+
+/* Per-caller encoder with activation buffers for up to max_batch inputs per
+ * forward (larger requests are processed in chunks; 0 = 32). */
+int mg_encoder_open(mg_model *m, int max_batch, mg_encoder **out, mg_error *err);
+void mg_encoder_close(mg_encoder *e); /* NULL is a no-op */
+
+enum { MG_EMBED_RAW = 0, MG_EMBED_NORMALIZE = 1 };
+
+/* pixels: n images, each [3][S][S] normalized floats (S = image_size),
+ * contiguous. out: n x dim floats. */
+int mg_encode_images(mg_encoder *e, const float *pixels, int n, float *out, int flags, mg_error *err);
+
+/* Token ids: n sequences at ids + i*stride with lens[i] ids each (SOT ... EOT,
+ * as mg_tokenizer_encode returns). Only positions up to the pooled EOT are
+ * computed. out: n x dim floats. */
+int mg_encode_token_ids(mg_encoder *e, const int32_t *ids, const int *lens, int stride, int n, float *out,
+                        int flags, mg_error *err);
+
+/* Tokenizes and encodes n UTF-8 strings. */
+int mg_encode_texts(mg_encoder *e, const char *const *texts, int n, float *out, int flags, mg_error *err);
+
+/* In-place L2 normalization of n rows of dim floats. */
+void mg_l2_normalize(float *v, int n, int dim);
+
+#endif

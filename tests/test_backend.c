@@ -1,0 +1,183 @@
+/*
+ * test_backend.c - per-op parity of the CPU backend against the scalar
+ * references in backend/cpu/kernels.h (like ggml's test-backend-ops):
+ * normalized max error |fast - ref| / max|ref| per op over shapes that
+ * cover small and large M, widths that are not multiples of 16, causal and
+ * full attention, CLIP's sequence lengths (1..257) and head sizes.
+ */
+#include "testlib.h"
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "core/threadpool.h"
+
+#include <stdint.h>
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
+}
+static float *rnd(size_t n, float scale) {
+    float *p = mg_alloc_aligned(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+static double nerr(const float *a, const float *ref, size_t n) {
+    double mx = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (d > mx || d != d) mx = d != d ? 1e30 : d;
+        if (fabs(ref[i]) > den) den = fabs(ref[i]);
+    }
+    return mx / den;
+}
+
+static void test_linear(mg_backend *b) {
+    int shapes[][3] = {{1, 64, 64}, {7, 100, 40}, {50, 768, 2304}, {50, 3072, 768}, {600, 96, 200}, {8, 512, 2048},
+                       {3, 48, 33}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+        float *x = rnd((size_t)m * k, 1.f), *w = rnd((size_t)n * k, 1.f / sqrtf((float)k)), *bias = rnd(n, 0.5f);
+        float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
+        mg_linear *l;
+        mg_error err;
+        REQUIRE_V(b->ops->linear_prepare(b, w, bias, n, k, &l, &err) == MG_OK);
+        for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
+            b->ops->linear(b, l, x, y, m, act, 0);
+            mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
+            double e = nerr(y, ref, (size_t)m * n);
+            CHECK_MSG(e < 2e-6, "linear m=%d k=%d n=%d act=%d: normalized error %.3g", m, k, n, act, e);
+        }
+        /* accumulate (residual): y = r + x W^T + b */
+        float *r = rnd((size_t)m * n, 1.f);
+        memcpy(y, r, (size_t)m * n * 4);
+        memcpy(ref, r, (size_t)m * n * 4);
+        b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
+        mg_ref_linear(x, w, bias, ref, m, n, k, MG_ACT_NONE, 1);
+        double e = nerr(y, ref, (size_t)m * n);
+        CHECK_MSG(e < 2e-6, "linear+residual m=%d k=%d n=%d: normalized error %.3g", m, k, n, e);
+        b->ops->linear_free(b, l);
+        /* no bias */
+        REQUIRE_V(b->ops->linear_prepare(b, w, NULL, n, k, &l, &err) == MG_OK);
+        b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
+        mg_ref_linear(x, w, NULL, ref, m, n, k, MG_ACT_NONE, 0);
+        CHECK(nerr(y, ref, (size_t)m * n) < 2e-6);
+        b->ops->linear_free(b, l);
+        mg_free_aligned(x); mg_free_aligned(w); mg_free_aligned(bias); mg_free_aligned(y);
+        mg_free_aligned(ref); mg_free_aligned(r);
+    }
+}
+
+static void test_layernorm(mg_backend *b) {
+    int shapes[][2] = {{1, 768}, {100, 512}, {13, 33}, {257, 1024}};
+    for (size_t s = 0; s < 4; s++) {
+        int m = shapes[s][0], n = shapes[s][1];
+        float *x = rnd((size_t)m * n, 3.f), *g = rnd(n, 1.f), *bb = rnd(n, 1.f);
+        for (int i = 0; i < m * n; i++) x[i] += 5.f; /* a large mean tests the two-pass variance */
+        float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
+        b->ops->layernorm(b, x, y, g, bb, m, n, 1e-5f);
+        mg_ref_layernorm(x, ref, g, bb, m, n, 1e-5f);
+        double e = nerr(y, ref, (size_t)m * n);
+        CHECK_MSG(e < 1e-5, "layernorm %dx%d: normalized error %.3g", m, n, e);
+        b->ops->layernorm(b, x, x, g, bb, m, n, 1e-5f); /* in place */
+        CHECK(nerr(x, ref, (size_t)m * n) < 1e-5);
+        mg_free_aligned(x); mg_free_aligned(g); mg_free_aligned(bb); mg_free_aligned(y); mg_free_aligned(ref);
+    }
+}
+
+static void test_attention(mg_backend *b) {
+    int shapes[][4] = {{2, 50, 12, 64}, {1, 1, 4, 16}, {3, 7, 8, 64}, {1, 197, 12, 64}, {1, 257, 16, 64},
+                       {4, 77, 8, 64}, {2, 5, 3, 16}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int B = shapes[s][0], S = shapes[s][1], H = shapes[s][2], hd = shapes[s][3], D = H * hd;
+        float *qkv = rnd((size_t)B * S * 3 * D, 2.f);
+        float *o = mg_alloc_aligned((size_t)B * S * D, 4), *ref = mg_alloc_aligned((size_t)B * S * D, 4);
+        for (int causal = 0; causal <= 1; causal++) {
+            b->ops->attention(b, qkv, o, B, S, H, hd, causal);
+            mg_ref_attention(qkv, ref, B, S, H, hd, causal);
+            double e = nerr(o, ref, (size_t)B * S * D);
+            CHECK_MSG(e < 1e-5, "attention B=%d S=%d H=%d hd=%d causal=%d: normalized error %.3g", B, S, H, hd,
+                      causal, e);
+        }
+        mg_free_aligned(qkv); mg_free_aligned(o); mg_free_aligned(ref);
+    }
+}
+
+static void test_expf(void) {
+    double worst = 0;
+    for (float x = -87.f; x <= 0.f; x += 0.001f) {
+        double r = fabs(mg_k_expf(x) - exp((double)x)) / exp((double)x);
+        if (r > worst) worst = r;
+    }
+    CHECK_MSG(worst < 3e-7, "expf relative error %.3g", worst);
+    CHECK(mg_k_expf(-1000.f) == 0.f && mg_k_expf(0.f) == 1.f);
+}
+
+static void test_patchify_embed(mg_backend *b) {
+    int B = 2, C = 3, S = 8, P = 4, g = 2, D = 5;
+    float *px = rnd((size_t)B * C * S * S, 1.f), *pt = mg_alloc_aligned((size_t)B * C * S * S, 4);
+    b->ops->patchify(b, px, pt, B, C, S, P);
+    int ok = 1;
+    for (int bi = 0; bi < B; bi++)
+        for (int gy = 0; gy < g; gy++)
+            for (int gx = 0; gx < g; gx++)
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < P; ky++)
+                        for (int kx = 0; kx < P; kx++)
+                            ok &= pt[((bi * g + gy) * g + gx) * C * P * P + (c * P + ky) * P + kx] ==
+                                  px[((bi * C + c) * S + gy * P + ky) * S + gx * P + kx];
+    CHECK(ok);
+    float *po = rnd((size_t)B * g * g * D, 1.f), *cls = rnd(D, 1.f), *pos = rnd((size_t)(g * g + 1) * D, 1.f);
+    float *x = mg_alloc_aligned((size_t)B * (g * g + 1) * D, 4);
+    b->ops->embed_vision(b, po, cls, pos, x, B, g * g, D);
+    CHECK(x[0] == cls[0] + pos[0] && x[(g * g + 1) * D + D + 2] == po[g * g * D + 2] + pos[D + 2]);
+    int32_t ids[4] = {3, 1, 0, 2}, rows[2] = {3, 0};
+    float *tok = rnd(4 * D, 1.f), *xt = mg_alloc_aligned(4 * D, 4), *gat = mg_alloc_aligned(2 * D, 4);
+    b->ops->embed_text(b, ids, tok, pos, xt, 2, 2, D);
+    CHECK(xt[D + 1] == tok[1 * D + 1] + pos[D + 1] && xt[2 * D] == tok[0] + pos[0]);
+    b->ops->gather_rows(b, xt, rows, gat, 2, D);
+    CHECK(!memcmp(gat, xt + 3 * D, D * 4) && !memcmp(gat + D, xt, D * 4));
+    mg_free_aligned(px); mg_free_aligned(pt); mg_free_aligned(po); mg_free_aligned(cls); mg_free_aligned(pos);
+    mg_free_aligned(x); mg_free_aligned(tok); mg_free_aligned(xt); mg_free_aligned(gat);
+}
+
+typedef struct { int *hits; } pool_arg;
+static void pool_fn(void *a, int task, int thread) { __atomic_add_fetch(&((pool_arg *)a)->hits[task], 1, __ATOMIC_RELAXED); }
+
+static void test_pool(void) {
+    mg_pool *p;
+    mg_error err;
+    REQUIRE_V(mg_pool_open(3, NULL, NULL, &p, &err) == MG_OK);
+    int hits[1000] = {0};
+    pool_arg a = {hits};
+    for (int r = 0; r < 200; r++) mg_pool_run(p, 1000, pool_fn, &a);
+    int ok = 1;
+    for (int i = 0; i < 1000; i++) ok &= hits[i] == 200;
+    CHECK(ok);
+    mg_pool_close(p);
+    mg_pool_close(NULL);
+}
+
+int main(void) {
+    test_expf();
+    test_pool();
+    for (int nt = 1; nt <= 3; nt += 2) {
+        mg_backend *b;
+        mg_error err;
+        REQUIRE(mg_backend_cpu_open(nt, &b, &err) == MG_OK);
+        printf("backend: %s\n", b->name);
+        test_linear(b);
+        test_layernorm(b);
+        test_attention(b);
+        test_patchify_embed(b);
+        mg_backend_close(b);
+    }
+    mg_backend *b;
+    mg_backend_params bp = mg_backend_default_params();
+    bp.device = "cuda:0";
+    mg_error err;
+    CHECK(mg_backend_open(&bp, &b, &err) == MG_EUNSUPPORTED);
+    bp.device = "tpu";
+    CHECK(mg_backend_open(&bp, &b, &err) == MG_EINVAL);
+    return mg_test_finish();
+}
