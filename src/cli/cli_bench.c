@@ -1,4 +1,243 @@
-/* placeholder: being written */
+/*
+ * cli_bench.c - `mediagrep bench encoder`: throughput of the CLIP image
+ * encoder and latency of the text encoder on a full-size model with random
+ * weights built in memory (ViT-B/32 unless --config names a config.json),
+ * with achieved GFLOP/s and the share of the CPU's fp32 peak; with --torch,
+ * PyTorch (bench/bench_torch.py) is measured in the same run on the same
+ * machine and the ratios are printed. Timings are wall-clock means over at
+ * least --seconds per point after one warm-up pass.
+ */
 #include "cli/cli.h"
+#include "cli/cli_common.h"
+#include "core/threadpool.h"
+
+#include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
-int mg_cli_bench(int argc, char **argv) { fprintf(stderr, "not yet built\n"); return 2; }
+#include <stdlib.h>
+#include <string.h>
+
+/* Multiply-adds x2 of one tower forward for seq tokens. */
+static double tower_flops(const mg_tower_config *t, int seq, int causal) {
+    double D = t->hidden_size, I = t->intermediate_size, S = seq;
+    double att = 2.0 * 2.0 * S * S * D * (causal ? 0.5 : 1.0);
+    double per_layer = 2.0 * S * D * 3 * D + att + 2.0 * S * D * D + 2.0 * 2.0 * S * D * I;
+    return per_layer * t->num_layers;
+}
+
+static double image_flops(const mg_clip_config *c) {
+    const mg_tower_config *v = &c->vision;
+    int g = v->image_size / v->patch_size;
+    double patch = 2.0 * g * g * (double)v->num_channels * v->patch_size * v->patch_size * v->hidden_size;
+    return patch + tower_flops(v, g * g + 1, 0) + 2.0 * v->hidden_size * c->projection_dim;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mediagrep bench encoder [options]\n"
+            "\n"
+            "  --threads N        compute threads (default: all CPUs)\n"
+            "  --batches LIST     image batch sizes (default 1,8,32,64)\n"
+            "  --seconds S        minimum timed seconds per point (default 5)\n"
+            "  --config FILE      model config.json (default: ViT-B/32)\n"
+            "  --peak-gflops G    fp32 peak per thread for the %% column (default 116, this dev CPU)\n"
+            "  --torch            also run bench/bench_torch.py (PyTorch) and print the ratios\n"
+            "  --json FILE        also write the results as JSON\n");
+}
+
+typedef struct { int n; int v[16]; } int_list;
+
+static int parse_list(const char *s, int_list *l) {
+    l->n = 0;
+    while (*s && l->n < 16) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 4096) return -1;
+        l->v[l->n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return l->n ? 0 : -1;
+}
+
+static json_object *run_torch(int threads, const char *batches, double seconds) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE "
+             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g",
+             MG_SOURCE_DIR, threads, batches, seconds);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    int rc = pclose(p);
+    if (rc != 0) {
+        fprintf(stderr, "mediagrep bench: PyTorch benchmark failed (exit %d): %s\n", rc, buf);
+        return NULL;
+    }
+    return json_tokener_parse(buf);
+}
+
+static int bench_encoder(int argc, char **argv) {
+    int threads = 0, torch = 0;
+    double seconds = 5, peak_per_thread = 116;
+    const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--threads")) {
+            if ((threads = mg_cli_int(a, v, 1, 1024)) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "--batches") && v) batches = argv[++i];
+        else if (!strcmp(a, "--seconds") && v) seconds = atof(argv[++i]);
+        else if (!strcmp(a, "--config") && v) config = argv[++i];
+        else if (!strcmp(a, "--peak-gflops") && v) peak_per_thread = atof(argv[++i]);
+        else if (!strcmp(a, "--json") && v) json_out = argv[++i];
+        else if (!strcmp(a, "--torch")) torch = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "mediagrep bench encoder: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    int_list bl;
+    if (parse_list(batches, &bl)) {
+        fprintf(stderr, "mediagrep bench: bad --batches '%s'\n", batches);
+        return 2;
+    }
+    if (threads == 0) threads = mg_cpu_count();
+    mg_error err = {0};
+    mg_clip_config cfg = mg_clip_config_default();
+    cfg.text.eos_token_id = 49407;
+    if (config && mg_clip_config_load(config, &cfg, &err)) {
+        fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+        return 2;
+    }
+    char tok[4096];
+    snprintf(tok, sizeof tok, "%s/clip-tokenizer", mg_cli_assets_dir());
+    mg_model_params mp = mg_model_default_params();
+    mp.n_threads = threads;
+    mg_model *m;
+    double t0 = mg_now();
+    if (mg_model_open_random(&cfg, 1, tok, &mp, &m, &err)) {
+        fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+        return 2;
+    }
+    const double peak = peak_per_thread * threads;
+    printf("mediagrep bench encoder: ViT %dx%d/%d, D=%d, %d layers; text D=%d, %d layers; random weights "
+           "(built in %.1f s)\n", cfg.vision.image_size, cfg.vision.image_size, cfg.vision.patch_size,
+           cfg.vision.hidden_size, cfg.vision.num_layers, cfg.text.hidden_size, cfg.text.num_layers, mg_now() - t0);
+    printf("backend: %s; fp32 peak assumed %.0f GFLOP/s (%.0f per thread)\n", mg_model_backend_name(m), peak,
+           peak_per_thread);
+    const int S = cfg.vision.image_size, P = cfg.projection_dim;
+    int maxb = 1;
+    for (int i = 0; i < bl.n; i++) maxb = bl.v[i] > maxb ? bl.v[i] : maxb;
+    mg_encoder *enc;
+    if (mg_encoder_open(m, maxb, &enc, &err)) {
+        fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+        mg_model_close(m);
+        return 2;
+    }
+    float *pix = malloc((size_t)maxb * 3 * S * S * sizeof(float)), *out = malloc((size_t)maxb * P * sizeof(float));
+    if (!pix || !out) return 2;
+    for (size_t i = 0; i < (size_t)maxb * 3 * S * S; i++) pix[i] = (float)((i * 2654435761u) % 1000) / 500.f - 1.f;
+    const double fl = image_flops(&cfg);
+    double img_s[16];
+    for (int i = 0; i < bl.n; i++) {
+        int b = bl.v[i];
+        mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err); /* warm-up: primitives */
+        int it = 0;
+        double st = mg_now(), el;
+        do {
+            mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err);
+            it++;
+            el = mg_now() - st;
+        } while (it < 2 || el < seconds);
+        img_s[i] = b * it / el;
+    }
+    /* text: a 7-token query, batch 1 */
+    const char *q = "a dog catching a frisbee";
+    float emb[4096];
+    mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
+    int nq = 0;
+    double lat[2000], tot = 0;
+    double st = mg_now();
+    while (nq < 2000 && (nq < 20 || mg_now() - st < seconds)) {
+        double a = mg_now();
+        mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
+        lat[nq] = mg_now() - a;
+        tot += lat[nq++];
+    }
+    for (int i = 1; i < nq; i++) /* insertion sort for the median */
+        for (int k = i; k > 0 && lat[k] < lat[k - 1]; k--) {
+            double t = lat[k]; lat[k] = lat[k - 1]; lat[k - 1] = t;
+        }
+    double text_ms = 1000 * lat[nq / 2], text_qps = nq / tot;
+    double text_fl = tower_flops(&cfg.text, 7, 1);
+    json_object *tj = NULL;
+    if (torch) {
+        printf("running PyTorch (bench/bench_torch.py, %d threads)...\n", threads);
+        fflush(stdout);
+        tj = run_torch(threads, batches, seconds);
+    }
+    json_object *timg = NULL;
+    if (tj) json_object_object_get_ex(tj, "image", &timg);
+    printf("\n| image encoder | img/s | ms/batch | GFLOP/s | %% of peak |%s\n", tj ? " PyTorch img/s | ratio |" : "");
+    printf("|---|---|---|---|---|%s\n", tj ? "---|---|" : "");
+    json_object *res = json_object_new_object(), *ri = json_object_new_object();
+    for (int i = 0; i < bl.n; i++) {
+        double g = img_s[i] * fl / 1e9;
+        printf("| batch %d | %.2f | %.1f | %.1f | %.1f%% |", bl.v[i], img_s[i], 1000.0 * bl.v[i] / img_s[i], g,
+               100 * g / peak);
+        char key[16];
+        snprintf(key, sizeof key, "%d", bl.v[i]);
+        json_object *tv;
+        if (timg && json_object_object_get_ex(timg, key, &tv)) {
+            double t = json_object_get_double(tv);
+            printf(" %.2f | %.2fx |", t, img_s[i] / t);
+        }
+        printf("\n");
+        json_object_object_add(ri, key, json_object_new_double(img_s[i]));
+    }
+    printf("\n| text encoder (7-token query, batch 1) | latency p50 ms | queries/s | GFLOP/s |%s\n",
+           tj ? " PyTorch ms (77 positions) | speed-up |" : "");
+    printf("|---|---|---|---|%s\n", tj ? "---|---|" : "");
+    printf("| mediagrep | %.2f | %.1f | %.1f |", text_ms, text_qps, text_fl / (text_ms / 1000) / 1e9);
+    json_object *tl;
+    if (tj && json_object_object_get_ex(tj, "text_latency_ms", &tl))
+        printf(" %.2f | %.1fx |", json_object_get_double(tl), json_object_get_double(tl) / text_ms);
+    printf("\n");
+    if (json_out) {
+        json_object_object_add(res, "backend", json_object_new_string(mg_model_backend_name(m)));
+        json_object_object_add(res, "threads", json_object_new_int(threads));
+        json_object_object_add(res, "image_img_per_s", ri);
+        json_object_object_add(res, "image_gflop_per_img", json_object_new_double(fl / 1e9));
+        json_object_object_add(res, "text_latency_ms", json_object_new_double(text_ms));
+        json_object_object_add(res, "text_qps", json_object_new_double(text_qps));
+        if (tj) json_object_object_add(res, "torch", json_object_get(tj));
+        if (json_object_to_file_ext(json_out, res, JSON_C_TO_STRING_PRETTY))
+            fprintf(stderr, "mediagrep bench: cannot write %s\n", json_out);
+    } else {
+        json_object_put(ri);
+    }
+    json_object_put(res);
+    if (tj) json_object_put(tj);
+    free(pix);
+    free(out);
+    mg_encoder_close(enc);
+    mg_model_close(m);
+    return 0;
+}
+
+int mg_cli_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "encoder")) return bench_encoder(argc, argv);
+    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder)\n", argv[1]);
+    return 2;
+}

@@ -1,1 +1,1105 @@
-/* placeholder: being written */
+/*
+ * pull.c - `mediagrep model pull`: fetches a CLIP checkpoint's four files
+ * from the Hugging Face hub (or any server with its URL layout) with libcurl,
+ * and resolves `--model` arguments to a model directory.
+ *
+ * Per file: a HEAD request on {endpoint}/{name}/resolve/{rev}/{file} (not
+ * following the redirect to the CDN, like huggingface_hub) gives the expected
+ * digest and size: X-Linked-Etag / X-Linked-Size for LFS files (sha256 of the
+ * content), else the ETag (git blob sha1: sha1("blob <len>\0" + content)) and
+ * Content-Length. A file already present whose recorded (manifest) or
+ * recomputed digest matches is skipped. Otherwise a GET that follows
+ * redirects writes FILE.part, resuming with "Range: bytes=N-" when a part
+ * exists (a 200 answer restarts it, a 416 means it is already complete);
+ * dropped connections, timeouts and 429/5xx are retried with backoff, each
+ * retry resuming. The part is hashed, compared, and renamed into place;
+ * the manifest (.mediagrep-pull.json) records what was verified.
+ *
+ * Thread safety: curl_global_init runs once (pthread_once); every call uses
+ * its own easy handle, so concurrent pulls of different models are fine.
+ */
+#include "hub/pull.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+const char *const mg_pull_files[MG_PULL_NFILES] = {
+    "config.json", "vocab.json", "merges.txt", "model.safetensors",
+};
+
+#define MG_DEFAULT_ENDPOINT "https://huggingface.co"
+#define MG_PATH_MAX 4096
+#define MG_URL_MAX 4096
+#define MG_OFFLINE_HINT                                                        \
+    "offline? check your network connection (or HF_ENDPOINT), or pass a local " \
+    "model directory with --model"
+
+/* ------------------------------------------------------------------------ */
+/* params, folders, names                                                   */
+/* ------------------------------------------------------------------------ */
+
+mg_pull_params mg_pull_default_params(void) {
+    mg_pull_params p;
+    memset(&p, 0, sizeof p);
+    p.connect_timeout_s = 15;
+    p.low_speed_time_s = 30;
+    p.max_attempts = 4;
+    return p;
+}
+
+char *mg_models_dir(char *buf, size_t n) {
+    MG_ASSERT(buf && n > 0);
+    const char *e = getenv("MEDIAGREP_MODELS");
+    if (e && *e) {
+        snprintf(buf, n, "%s", e);
+        return buf;
+    }
+    e = getenv("XDG_CACHE_HOME");
+    if (e && *e) {
+        snprintf(buf, n, "%s/mediagrep/models", e);
+        return buf;
+    }
+    const char *home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw && pw->pw_dir ? pw->pw_dir : "/tmp";
+    }
+    snprintf(buf, n, "%s/.cache/mediagrep/models", home);
+    return buf;
+}
+
+static int name_char_ok(char c) {
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+int mg_model_name_check(const char *name, mg_error *err) {
+    if (!name || !*name) return mg_err_set(err, MG_EINVAL, "empty model name");
+    if (name[0] == '/')
+        return mg_err_set(err, MG_EINVAL,
+                          "model name '%s' is an absolute path; pass an existing "
+                          "directory with --model, or a hub name like org/model", name);
+    if (strstr(name, ".."))
+        return mg_err_set(err, MG_EINVAL, "model name '%s' contains '..'", name);
+    if (strstr(name, "--"))
+        return mg_err_set(err, MG_EINVAL, "model name '%s' contains '--'", name);
+    int slashes = 0;
+    size_t part_len = 0;
+    for (const char *c = name;; c++) {
+        if (*c == '/' || *c == '\0') {
+            const char *part = c - part_len;
+            if (part_len == 0)
+                return mg_err_set(err, MG_EINVAL, "model name '%s' has an empty part", name);
+            if (part_len > 96)
+                return mg_err_set(err, MG_EINVAL, "model name '%s': a part is longer than 96 characters", name);
+            if (part[0] == '.' || part[0] == '-')
+                return mg_err_set(err, MG_EINVAL,
+                                  "model name '%s': a part starts with '%c'", name, part[0]);
+            if (*c == '\0') break;
+            if (++slashes > 1)
+                return mg_err_set(err, MG_EINVAL,
+                                  "model name '%s' has more than one '/' (expected org/model)", name);
+            part_len = 0;
+            continue;
+        }
+        if (!name_char_ok(*c))
+            return mg_err_set(err, MG_EINVAL,
+                              "model name '%s' contains '%c' (allowed: A-Z a-z 0-9 . _ - /)",
+                              name, isprint((unsigned char)*c) ? *c : '?');
+        part_len++;
+    }
+    return MG_OK;
+}
+
+int mg_model_local_dir(const char *name, const char *models_dir_or_null,
+                       char *out, size_t out_n, mg_error *err) {
+    int rc = mg_model_name_check(name, err);
+    if (rc) return rc;
+    char def[MG_PATH_MAX];
+    const char *md = models_dir_or_null ? models_dir_or_null : mg_models_dir(def, sizeof def);
+    size_t len = strlen(md);
+    while (len > 1 && md[len - 1] == '/') len--;
+    size_t need = len + 1 + strlen(name) + 2 /* "--" */ + 1;
+    if (need > out_n)
+        return mg_err_set(err, MG_ELIMIT, "model directory path for '%s' is too long", name);
+    memcpy(out, md, len);
+    char *o = out + len;
+    *o++ = '/';
+    for (const char *c = name; *c; c++) {
+        if (*c == '/') { *o++ = '-'; *o++ = '-'; }
+        else *o++ = *c;
+    }
+    *o = '\0';
+    return MG_OK;
+}
+
+/* A revision (branch, tag, commit, refs/pr/N): same characters as names, '/'
+ * allowed anywhere but "..", leading '/' and '-' refused. */
+static int revision_check(const char *rev, mg_error *err) {
+    if (!*rev || rev[0] == '/' || rev[0] == '-' || strstr(rev, "..") || strlen(rev) > 255)
+        return mg_err_set(err, MG_EINVAL, "invalid revision '%s'", rev);
+    for (const char *c = rev; *c; c++)
+        if (!name_char_ok(*c) && *c != '/')
+            return mg_err_set(err, MG_EINVAL, "invalid revision '%s' (contains '%c')", rev,
+                              isprint((unsigned char)*c) ? *c : '?');
+    return MG_OK;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* mkdir -p with mode 0755. */
+static int mkdir_p(const char *path, mg_error *err) {
+    char tmp[MG_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    for (char *c = tmp + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char saved = *c;
+            *c = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return mg_err_set(err, MG_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
+            if (!is_dir(tmp))
+                return mg_err_set(err, MG_EIO, "%s: exists and is not a directory", tmp);
+            *c = saved;
+            if (saved == '\0') break;
+        }
+    }
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* digests                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum { DG_NONE = 0, DG_SHA256 = 1, DG_GITSHA1 = 2 };
+
+static const char *algo_name(int a) {
+    return a == DG_SHA256 ? "sha256" : a == DG_GITSHA1 ? "git-sha1" : "none";
+}
+
+static int algo_from_name(const char *s) {
+    if (!strcmp(s, "sha256")) return DG_SHA256;
+    if (!strcmp(s, "git-sha1")) return DG_GITSHA1;
+    return DG_NONE;
+}
+
+/* Turns an ETag header value into (algo, lowercase hex). Weak or unknown
+ * tags give DG_NONE: nothing to verify against. */
+static int parse_etag(const char *v, char hex[65]) {
+    hex[0] = '\0';
+    if (!v || !*v) return DG_NONE;
+    if (v[0] == 'W' && v[1] == '/') return DG_NONE;
+    if (*v == '"') v++;
+    size_t n = 0;
+    while (isxdigit((unsigned char)v[n]) && n < 65) n++;
+    if (v[n] != '\0' && v[n] != '"') return DG_NONE;
+    if (n != 64 && n != 40) return DG_NONE;
+    for (size_t i = 0; i < n; i++) hex[i] = (char)tolower((unsigned char)v[i]);
+    hex[n] = '\0';
+    return n == 64 ? DG_SHA256 : DG_GITSHA1;
+}
+
+/* Hashes a file with algo (DG_GITSHA1 hashes the "blob <len>\0" prefix
+ * first). Writes lowercase hex and the file size. */
+static int hash_file(const char *path, int algo, char hex[65], long long *size, mg_error *err) {
+    MG_ASSERT(algo == DG_SHA256 || algo == DG_GITSHA1);
+    FILE *f = fopen(path, "rb");
+    if (!f) return mg_err_set(err, MG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return mg_err_set(err, MG_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(1 << 20);
+    int rc = MG_OK;
+    if (!ctx || !buf) {
+        rc = mg_err_set(err, MG_ENOMEM, "%s: out of memory for hashing", path);
+        goto done;
+    }
+    if (!EVP_DigestInit_ex(ctx, algo == DG_SHA256 ? EVP_sha256() : EVP_sha1(), NULL)) {
+        rc = mg_err_set(err, MG_EIO, "%s: cannot initialize %s", path, algo_name(algo));
+        goto done;
+    }
+    if (algo == DG_GITSHA1) {
+        char pre[64];
+        int n = snprintf(pre, sizeof pre, "blob %lld", (long long)st.st_size);
+        EVP_DigestUpdate(ctx, pre, (size_t)n + 1); /* includes the NUL */
+    }
+    long long total = 0;
+    size_t got;
+    while ((got = fread(buf, 1, 1 << 20, f)) > 0) {
+        EVP_DigestUpdate(ctx, buf, got);
+        total += (long long)got;
+    }
+    if (ferror(f)) {
+        rc = mg_err_set(err, MG_EIO, "%s: read error: %s", path, strerror(errno));
+        goto done;
+    }
+    if (total != (long long)st.st_size) {
+        rc = mg_err_set(err, MG_EIO, "%s: changed while hashing", path);
+        goto done;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    for (unsigned i = 0; i < mdlen; i++) sprintf(hex + 2 * i, "%02x", md[i]);
+    hex[2 * mdlen] = '\0';
+    if (size) *size = total;
+done:
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* manifest                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int present;
+    long long size;
+    long long mtime;
+    int algo;
+    char hex[65];
+    char commit[65];
+} mf_entry;
+
+typedef struct {
+    mf_entry e[MG_PULL_NFILES];
+} manifest;
+
+/* Reads our own manifest format (written by manifest_save); anything
+ * unexpected just leaves entries absent, which means "re-hash". */
+static void manifest_load(const char *path, manifest *m) {
+    memset(m, 0, sizeof *m);
+    char *txt = NULL;
+    size_t len = 0;
+    if (mg_read_file(path, 1 << 20, &txt, &len, NULL) != MG_OK) return;
+    for (int i = 0; i < MG_PULL_NFILES; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\": {", mg_pull_files[i]);
+        char *s = strstr(txt, key);
+        if (!s) continue;
+        s += strlen(key);
+        char *end = strchr(s, '}');
+        if (!end) continue;
+        *end = '\0';
+        mf_entry *e = &m->e[i];
+        char algo[16] = "", *f;
+        if ((f = strstr(s, "\"size\": ")) && sscanf(f, "\"size\": %lld", &e->size) == 1 &&
+            (f = strstr(s, "\"mtime\": ")) && sscanf(f, "\"mtime\": %lld", &e->mtime) == 1 &&
+            (f = strstr(s, "\"algo\": \"")) && sscanf(f, "\"algo\": \"%15[a-z0-9-]\"", algo) == 1) {
+            e->algo = algo_from_name(algo);
+            if ((f = strstr(s, "\"digest\": \"")))
+                sscanf(f, "\"digest\": \"%64[0-9a-f]\"", e->hex);
+            if ((f = strstr(s, "\"commit\": \"")))
+                sscanf(f, "\"commit\": \"%64[0-9a-f]\"", e->commit);
+            e->present = (e->algo == DG_NONE) || strlen(e->hex) == (e->algo == DG_SHA256 ? 64u : 40u);
+        }
+        *end = '}';
+    }
+    free(txt);
+}
+
+/* Writes the manifest atomically (tmp + rename). Strings written are
+ * validated names/revisions and an endpoint URL (quotes/backslashes
+ * escaped). */
+static int manifest_save(const char *path, const manifest *m, const char *name,
+                         const char *revision, const char *endpoint, mg_error *err) {
+    char tmp[MG_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return mg_err_set(err, MG_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    fprintf(f, "{\n  \"format\": 1,\n  \"name\": \"%s\",\n  \"revision\": \"%s\",\n  \"endpoint\": \"",
+            name, revision);
+    for (const char *c = endpoint; *c; c++) {
+        if (*c == '"' || *c == '\\') fputc('\\', f);
+        if ((unsigned char)*c >= 0x20) fputc(*c, f);
+    }
+    fprintf(f, "\",\n  \"files\": {");
+    int first = 1;
+    for (int i = 0; i < MG_PULL_NFILES; i++) {
+        const mf_entry *e = &m->e[i];
+        if (!e->present) continue;
+        fprintf(f, "%s\n    \"%s\": {\"size\": %lld, \"mtime\": %lld, \"algo\": \"%s\", "
+                   "\"digest\": \"%s\", \"commit\": \"%s\"}",
+                first ? "" : ",", mg_pull_files[i], e->size, e->mtime, algo_name(e->algo),
+                e->hex, e->commit);
+        first = 0;
+    }
+    fprintf(f, "\n  }\n}\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mg_err_set(err, MG_EIO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_init_rc;
+static void curl_init_once(void) { g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* Headers of the most recent response (reset at each status line, so with
+ * redirects followed they describe the final response). */
+typedef struct {
+    char etag[160];
+    char linked_etag[160];
+    long long linked_size;
+    long long content_length;
+    long long range_start, range_total; /* Content-Range; -1 if absent */
+    char location[MG_URL_MAX];
+    char error_code[64];
+    char error_msg[256];
+    char commit[65];
+} resp_headers;
+
+static void headers_reset(resp_headers *h) {
+    memset(h, 0, sizeof *h);
+    h->linked_size = h->content_length = h->range_start = h->range_total = -1;
+}
+
+/* Copies a header value (trimmed, control characters dropped) into dst. */
+static void header_copy(char *dst, size_t n, const char *v, size_t vlen) {
+    while (vlen && (*v == ' ' || *v == '\t')) v++, vlen--;
+    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' ')) vlen--;
+    size_t o = 0;
+    for (size_t i = 0; i < vlen && o + 1 < n; i++)
+        if ((unsigned char)v[i] >= 0x20 && v[i] != 0x7f) dst[o++] = v[i];
+    dst[o] = '\0';
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
+    resp_headers *h = ud;
+    size_t len = size * nitems;
+    if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+        headers_reset(h);
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon) return len;
+    size_t klen = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    size_t vlen = len - klen - 1;
+    char val[64]; /* numbers and short tokens */
+    header_copy(val, sizeof val, v, vlen);
+#define KEY(k) (klen == sizeof(k) - 1 && !strncasecmp(buf, k, klen))
+#define COPY(dst) header_copy(dst, sizeof(dst), v, vlen)
+    if (KEY("ETag")) COPY(h->etag);
+    else if (KEY("X-Linked-Etag")) COPY(h->linked_etag);
+    else if (KEY("X-Linked-Size")) h->linked_size = strtoll(val, NULL, 10);
+    else if (KEY("Content-Length")) h->content_length = strtoll(val, NULL, 10);
+    else if (KEY("Location")) COPY(h->location);
+    else if (KEY("X-Error-Code")) COPY(h->error_code);
+    else if (KEY("X-Error-Message")) COPY(h->error_msg);
+    else if (KEY("X-Repo-Commit")) {
+        size_t i = 0;
+        for (; i < 64 && isxdigit((unsigned char)val[i]); i++)
+            h->commit[i] = (char)tolower((unsigned char)val[i]);
+        h->commit[i] = '\0';
+    } else if (KEY("Content-Range")) {
+        long long a, b, t;
+        if (sscanf(val, "bytes %lld-%lld/%lld", &a, &b, &t) == 3) {
+            h->range_start = a;
+            h->range_total = t;
+        } else if (sscanf(val, "bytes */%lld", &t) == 1) {
+            h->range_total = t;
+        }
+    }
+#undef COPY
+#undef KEY
+    return len;
+}
+
+typedef struct pull_ctx {
+    CURL *curl;
+    const char *name, *revision, *endpoint, *token;
+    char rev_enc[768];
+    char dir[MG_PATH_MAX];
+    int quiet, tty;
+    long connect_timeout_s, low_speed_time_s;
+    int max_attempts;
+    struct curl_slist *hdrs;
+    char curl_err[CURL_ERROR_SIZE];
+} pull_ctx;
+
+/* Progress state for one GET. */
+typedef struct {
+    pull_ctx *c;
+    const char *file;
+    long long base;     /* bytes already in the part when this GET started */
+    long long expected; /* full size, -1 if unknown */
+    double t0, last;
+    /* write side */
+    FILE *f;
+    const char *part;
+    int opened, bad_range, io_errno;
+    long status;
+    resp_headers *h;
+    long long written;
+} xfer;
+
+static void fmt_mb(char *b, size_t n, long long bytes) {
+    snprintf(b, n, "%.1f MB", (double)bytes / 1e6);
+}
+
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult, curl_off_t uln) {
+    xfer *x = ud;
+    if (x->c->quiet || !x->c->tty || !x->opened) return 0;
+    double now = mg_now();
+    if (now - x->last < 0.25) return 0;
+    x->last = now;
+    long long have = x->base + (long long)dlnow;
+    long long total = x->expected >= 0 ? x->expected : (dltotal > 0 ? x->base + (long long)dltotal : -1);
+    double rate = now > x->t0 ? (double)dlnow / (now - x->t0) / 1e6 : 0.0;
+    char a[32], b[32];
+    fmt_mb(a, sizeof a, have);
+    if (total > 0) {
+        fmt_mb(b, sizeof b, total);
+        fprintf(stderr, "\r  %-18s %10s / %-10s %5.1f%%  %6.1f MB/s ", x->file, a, b,
+                100.0 * (double)have / (double)total, rate);
+    } else {
+        fprintf(stderr, "\r  %-18s %10s  %6.1f MB/s ", x->file, a, rate);
+    }
+    return 0;
+}
+
+/* Body writer: decides on the first chunk from the status whether to append
+ * (206 at the right offset), start over (200) or keep the body out of the
+ * part (an error page, or a redirect body). */
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud) {
+    xfer *x = ud;
+    size_t len = size * nmemb;
+    if (!x->opened) {
+        long st = 0;
+        curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &st);
+        x->status = st;
+        if (st == 206) {
+            if (x->h->range_start != x->base) {
+                x->bad_range = 1;
+                return 0; /* abort; the caller restarts without the part */
+            }
+            x->f = fopen(x->part, "ab");
+        } else if (st == 200) {
+            x->base = 0; /* full body: start over */
+            x->f = fopen(x->part, "wb");
+        } else {
+            return len; /* error body: discard */
+        }
+        if (!x->f) {
+            x->io_errno = errno;
+            return 0;
+        }
+        x->opened = 1;
+        x->t0 = mg_now();
+    }
+    if (!x->f) return len;
+    if (fwrite(data, 1, len, x->f) != len) {
+        x->io_errno = errno ? errno : EIO;
+        return 0;
+    }
+    x->written += (long long)len;
+    return len;
+}
+
+/* Options shared by HEAD and GET. */
+static void setup_common(pull_ctx *c, const char *url, resp_headers *h) {
+    CURL *k = c->curl;
+    curl_easy_reset(k);
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_USERAGENT, "mediagrep/0.1.0 (" "libcurl)");
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(k, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
+    curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
+    curl_easy_setopt(k, CURLOPT_MAXREDIRS, 10L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    c->curl_err[0] = '\0';
+}
+
+/* Outcome of one request, for the retry loop. */
+typedef struct {
+    int rc;        /* MG_OK or error (err filled) */
+    int transient; /* worth retrying */
+    int offline;   /* no HTTP answer at all (DNS, refused, timeout, dropped) */
+} req_result;
+
+static int curl_transient(CURLcode r) {
+    switch (r) {
+    case CURLE_PARTIAL_FILE: case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
+    case CURLE_OPERATION_TIMEDOUT: case CURLE_GOT_NOTHING: case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A failure without a usable HTTP answer; in_body: during a GET's body
+ * (where running the pull again resumes). */
+static req_result curl_failure(CURLcode r, const char *url, const char *curl_err, int in_body,
+                               mg_error *err) {
+    req_result out = {MG_ENETWORK, curl_transient(r), 1};
+    const char *why = curl_err && *curl_err ? curl_err : curl_easy_strerror(r);
+    const char *hint = MG_OFFLINE_HINT;
+    if (r == CURLE_OPERATION_TIMEDOUT)
+        hint = in_body ? "the server stopped sending data or is too slow; run the pull again to resume"
+                       : "the server did not answer in time; " MG_OFFLINE_HINT;
+    else if (in_body && (r == CURLE_PARTIAL_FILE || r == CURLE_RECV_ERROR || r == CURLE_GOT_NOTHING))
+        hint = "the connection was dropped; run the pull again to resume";
+    mg_err_set(err, MG_ENETWORK, "%s: %s; %s", url, why, hint);
+    return out;
+}
+
+static req_result http_failure(long status, const resp_headers *h, const char *url,
+                               const char *file, int have_token, mg_error *err) {
+    req_result out = {MG_ENETWORK, 0, 0};
+    const char *code = h->error_code;
+    char extra[300] = "";
+    if (h->error_msg[0]) snprintf(extra, sizeof extra, " (hub says: %s)", h->error_msg);
+    if (status == 404 || (status == 401 && !strcmp(code, "RepoNotFound"))) {
+        out.rc = MG_ENOTFOUND;
+        if (!strcmp(code, "RevisionNotFound"))
+            mg_err_set(err, out.rc, "%s: HTTP %ld: revision not found on the hub: check --revision%s",
+                       url, status, extra);
+        else if (!strcmp(code, "EntryNotFound"))
+            mg_err_set(err, out.rc,
+                       "%s: HTTP %ld: the model has no %s; mediagrep needs config.json, "
+                       "model.safetensors, vocab.json and merges.txt (a CLIP model in "
+                       "transformers format)%s", url, status, file, extra);
+        else
+            mg_err_set(err, out.rc,
+                       "%s: HTTP %ld: not found on the hub: check the model name%s%s", url, status,
+                       status == 401 && !have_token
+                           ? " (if it is a private or gated model, set HF_TOKEN)" : "",
+                       extra);
+    } else if (status == 401) {
+        mg_err_set(err, out.rc,
+                   "%s: HTTP 401 unauthorized: %s%s", url,
+                   have_token ? "the token in HF_TOKEN was rejected or lacks access to this model"
+                              : "the model is private or gated; set HF_TOKEN to a hub access token",
+                   extra);
+    } else if (status == 403) {
+        mg_err_set(err, out.rc,
+                   "%s: HTTP 403 forbidden: %s%s", url,
+                   !strcmp(code, "GatedRepo")
+                       ? "the model is gated; accept its conditions on the hub and set HF_TOKEN"
+                       : "access denied (check HF_TOKEN and the model's access settings)",
+                   extra);
+    } else if (status == 429) {
+        out.transient = 1;
+        mg_err_set(err, out.rc, "%s: HTTP 429: rate limited by the server; try again later%s", url, extra);
+    } else if (status >= 500) {
+        out.transient = 1;
+        mg_err_set(err, out.rc, "%s: HTTP %ld: server error; try again later%s", url, status, extra);
+    } else {
+        mg_err_set(err, out.rc, "%s: unexpected HTTP status %ld%s", url, status, extra);
+    }
+    return out;
+}
+
+/* Expected content of a file, from the HEAD. */
+typedef struct {
+    int algo;
+    char hex[65];
+    long long size; /* -1 unknown */
+    char commit[65];
+} remote_meta;
+
+/* HEAD on the resolve URL without following the CDN redirect (its headers
+ * carry X-Linked-*); relative redirects (renamed repos) are followed. */
+static req_result head_once(pull_ctx *c, const char *url, const char *file, remote_meta *m,
+                            mg_error *err) {
+    char cur[MG_URL_MAX];
+    snprintf(cur, sizeof cur, "%s", url);
+    resp_headers h;
+    long final_status = 0;
+    for (int hop = 0;; hop++) {
+        headers_reset(&h);
+        setup_common(c, cur, &h);
+        curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+        CURLcode r = curl_easy_perform(c->curl);
+        if (r != CURLE_OK) return curl_failure(r, url, c->curl_err, 0, err);
+        long st = 0;
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &st);
+        if (st >= 300 && st < 400 && !h.linked_etag[0] && h.location[0] == '/' && hop < 5) {
+            char *next = NULL;
+            curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &next);
+            if (next && strlen(next) < sizeof cur) {
+                snprintf(cur, sizeof cur, "%s", next);
+                continue;
+            }
+        }
+        if (st >= 400 || st < 200)
+            return http_failure(st, &h, url, file, c->token != NULL, err);
+        final_status = st;
+        break;
+    }
+    const char *tag = h.linked_etag[0] ? h.linked_etag : h.etag;
+    m->algo = parse_etag(tag, m->hex);
+    /* a redirect's Content-Length is that of its own (empty) body */
+    m->size = h.linked_size >= 0 ? h.linked_size : (final_status < 300 ? h.content_length : -1);
+    snprintf(m->commit, sizeof m->commit, "%s", h.commit);
+    req_result ok = {MG_OK, 0, 0};
+    return ok;
+}
+
+/* One GET of url into part, resuming from the part's current size (nothing
+ * to do when the part already has the expected size). MG_OK means the part
+ * holds the whole body the server sent; the caller verifies it. */
+static req_result get_once(pull_ctx *c, const char *url, const char *file, const char *part,
+                           long long expected, mg_error *err) {
+    req_result res = {MG_OK, 0, 0};
+    struct stat st;
+    int part_exists = stat(part, &st) == 0;
+    long long have = part_exists ? (long long)st.st_size : 0;
+    if (part_exists && expected >= 0 && have == expected) return res; /* already complete */
+    if (expected >= 0 && have > expected) {
+        unlink(part);
+        have = 0;
+    }
+    resp_headers h;
+    headers_reset(&h);
+    xfer x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.file = file;
+    x.base = have;
+    x.expected = expected;
+    x.part = part;
+    x.h = &h;
+    x.t0 = x.last = mg_now();
+    setup_common(c, url, &h);
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &x);
+    char range[48];
+    if (have > 0) {
+        snprintf(range, sizeof range, "%lld-", have);
+        curl_easy_setopt(c->curl, CURLOPT_RANGE, range);
+    }
+    CURLcode r = curl_easy_perform(c->curl);
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    int close_err = 0;
+    if (x.f) {
+        if (fflush(x.f) != 0 || fsync(fileno(x.f)) != 0) close_err = errno;
+        if (fclose(x.f) != 0 && !close_err) close_err = errno;
+    }
+    if (!c->quiet && c->tty && x.opened) fputs("\r\033[K", stderr); /* clear the progress line */
+    if (x.io_errno || close_err) {
+        int e = x.io_errno ? x.io_errno : close_err;
+        res.rc = mg_err_set(err, MG_EIO, "%s: cannot write: %s", part, strerror(e));
+        return res;
+    }
+    if (x.bad_range) {
+        unlink(part);
+        res.rc = mg_err_set(err, MG_ENETWORK,
+                            "%s: server answered a resume request at byte %lld from byte %lld",
+                            url, have, h.range_start);
+        res.transient = 1;
+        return res;
+    }
+    if (r != CURLE_OK) {
+        if (!c->quiet && x.written > 0) {
+            char a[32];
+            fmt_mb(a, sizeof a, x.base + x.written);
+            fprintf(stderr, "  %s: interrupted at %s\n", file, a);
+        }
+        return curl_failure(r, url, c->curl_err, x.opened, err);
+    }
+    if (status == 416) {
+        /* The range starts at or past the end: the part is complete if it has
+         * exactly the server's size; otherwise start over. */
+        if (have > 0 && h.range_total == have) return res;
+        unlink(part);
+        res.rc = mg_err_set(err, MG_ENETWORK, "%s: HTTP 416 for a resume at byte %lld", url, have);
+        res.transient = 1;
+        return res;
+    }
+    if (status == 200 || status == 206) {
+        if (!x.opened) { /* empty body: make sure the (empty) part exists */
+            FILE *f = fopen(part, status == 200 ? "wb" : "ab");
+            if (!f) {
+                res.rc = mg_err_set(err, MG_EIO, "%s: cannot write: %s", part, strerror(errno));
+                return res;
+            }
+            fclose(f);
+        }
+        if (!c->quiet) {
+            double dt = mg_now() - x.t0;
+            char a[32];
+            fmt_mb(a, sizeof a, x.written);
+            if (x.base > 0) {
+                char b[32];
+                fmt_mb(b, sizeof b, x.base);
+                fprintf(stderr, "  %s: %s in %.1f s (%.1f MB/s), resumed after %s\n", file, a, dt,
+                        dt > 0 ? (double)x.written / dt / 1e6 : 0.0, b);
+            } else {
+                fprintf(stderr, "  %s: %s in %.1f s (%.1f MB/s)\n", file, a, dt,
+                        dt > 0 ? (double)x.written / dt / 1e6 : 0.0);
+            }
+        }
+        return res;
+    }
+    return http_failure(status, &h, url, file, c->token != NULL, err);
+}
+
+/* Sleeps before retry `attempt` (1-based): 0.25 s, 0.5 s, 1 s, ... max 8 s. */
+static void backoff(int attempt) {
+    double s = 0.25;
+    for (int i = 1; i < attempt && s < 8.0; i++) s *= 2;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* HEAD with retries; *offline tells a failure without any HTTP answer. */
+static int head_retry(pull_ctx *c, const char *url, const char *file, remote_meta *m,
+                      int *offline, mg_error *err) {
+    for (int a = 1;; a++) {
+        req_result r = head_once(c, url, file, m, err);
+        *offline = r.offline;
+        if (r.rc == MG_OK || !r.transient || a >= c->max_attempts) return r.rc;
+        if (!c->quiet && err) fprintf(stderr, "  %s: %s; retrying\n", file, err->msg);
+        backoff(a);
+    }
+}
+
+static int get_retry(pull_ctx *c, const char *url, const char *file, const char *part,
+                     long long expected, int *resumed, mg_error *err) {
+    for (int a = 1;; a++) {
+        struct stat st;
+        if (stat(part, &st) == 0 && st.st_size > 0) *resumed = 1;
+        req_result r = get_once(c, url, file, part, expected, err);
+        if (r.rc == MG_OK || !r.transient || a >= c->max_attempts) return r.rc;
+        if (!c->quiet && err) fprintf(stderr, "  %s: %s; retrying\n", file, err->msg);
+        backoff(a);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* one file                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void entry_set(mf_entry *e, int algo, const char *hex, long long size, const char *path,
+                      const char *commit) {
+    struct stat st;
+    memset(e, 0, sizeof *e);
+    e->present = 1;
+    e->algo = algo;
+    snprintf(e->hex, sizeof e->hex, "%s", algo ? hex : "");
+    e->size = size;
+    e->mtime = stat(path, &st) == 0 ? (long long)st.st_mtime : 0;
+    snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
+}
+
+/* Is the final file already what the hub has? Uses the manifest when it
+ * records the same digest for a file of the same size and mtime, else
+ * re-hashes. */
+static int local_matches(const char *path, const remote_meta *m, mf_entry *e, mg_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    long long size = (long long)st.st_size;
+    if (m->size >= 0 && size != m->size) return 0;
+    if (m->algo == DG_NONE) {
+        if (m->size >= 0) return 1;               /* only the size to go by */
+        return e->present && e->size == size;      /* recorded earlier */
+    }
+    if (e->present && e->algo == m->algo && !strcmp(e->hex, m->hex) && e->size == size &&
+        e->mtime == (long long)st.st_mtime)
+        return 1;
+    char hex[65];
+    long long hs;
+    if (hash_file(path, m->algo, hex, &hs, err) != MG_OK) return 0;
+    if (strcmp(hex, m->hex) != 0) return 0;
+    entry_set(e, m->algo, hex, hs, path, m->commit);
+    return 1;
+}
+
+static int pull_file(pull_ctx *c, int idx, manifest *mf, mg_error *err) {
+    const char *file = mg_pull_files[idx];
+    mf_entry *e = &mf->e[idx];
+    char url[MG_URL_MAX], final[MG_PATH_MAX], part[MG_PATH_MAX + 8];
+    if (snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c->endpoint, c->name, c->rev_enc, file) >=
+            (int)sizeof url ||
+        snprintf(final, sizeof final, "%s/%s", c->dir, file) >= (int)sizeof final)
+        return mg_err_set(err, MG_ELIMIT, "%s: URL or path too long", file);
+    snprintf(part, sizeof part, "%s.part", final);
+
+    remote_meta m;
+    memset(&m, 0, sizeof m);
+    int offline = 0;
+    int rc = head_retry(c, url, file, &m, &offline, err);
+    if (rc && offline && is_file(final) && e->present) {
+        struct stat st;
+        stat(final, &st);
+        if ((long long)st.st_size == e->size && (long long)st.st_mtime == e->mtime) {
+            if (!c->quiet)
+                fprintf(stderr, "  %s: hub unreachable, keeping the verified local copy (%s)\n",
+                        file, err ? err->msg : "");
+            mg_err_clear(err);
+            return MG_OK;
+        }
+    }
+    if (rc) return rc;
+
+    mg_error herr = {0};
+    if (local_matches(final, &m, e, &herr)) {
+        if (!e->present) entry_set(e, m.algo, m.hex, m.size, final, m.commit);
+        if (!c->quiet) fprintf(stderr, "  %s: up to date\n", file);
+        return MG_OK;
+    }
+    if (is_file(final) && !c->quiet)
+        fprintf(stderr, "  %s: local copy differs from the hub, downloading again\n", file);
+
+    for (int fresh = 0;; fresh++) {
+        int resumed = 0;
+        rc = get_retry(c, url, file, part, m.size, &resumed, err);
+        if (rc) return rc;
+        long long got_size = 0;
+        char hex[65] = "";
+        if (m.algo != DG_NONE) {
+            rc = hash_file(part, m.algo, hex, &got_size, err);
+            if (rc) return rc;
+        } else {
+            struct stat st;
+            if (stat(part, &st) != 0)
+                return mg_err_set(err, MG_EIO, "%s: missing after download: %s", part, strerror(errno));
+            got_size = (long long)st.st_size;
+        }
+        int bad_digest = m.algo != DG_NONE && strcmp(hex, m.hex) != 0;
+        int bad_size = m.size >= 0 && got_size != m.size;
+        if (!bad_digest && !bad_size) {
+            if (rename(part, final) != 0)
+                return mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", part, final,
+                                  strerror(errno));
+            entry_set(e, m.algo, hex, got_size, final, m.commit);
+            return MG_OK;
+        }
+        unlink(part);
+        if (resumed && !fresh) {
+            /* An old or foreign part may have been the culprit: one more try
+             * from scratch before giving up. */
+            if (!c->quiet)
+                fprintf(stderr, "  %s: resumed download failed verification, starting over\n", file);
+            continue;
+        }
+        if (bad_digest)
+            return mg_err_set(err, MG_ECHECKSUM,
+                              "%s: checksum mismatch: expected %s %s, got %s; the partial "
+                              "download was deleted (from %s into %s)",
+                              file, algo_name(m.algo), m.hex, hex, url, c->dir);
+        return mg_err_set(err, MG_ECHECKSUM,
+                          "%s: size mismatch: expected %lld bytes, got %lld; the partial "
+                          "download was deleted (from %s into %s)",
+                          file, m.size, got_size, url, c->dir);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* public API                                                               */
+/* ------------------------------------------------------------------------ */
+
+int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size_t out_n,
+                  mg_error *err) {
+    mg_err_clear(err);
+    mg_pull_params def = mg_pull_default_params();
+    if (!p) p = &def;
+    int rc = mg_model_name_check(name, err);
+    if (rc) return rc;
+
+    pull_ctx c;
+    memset(&c, 0, sizeof c);
+    c.name = name;
+    c.revision = p->revision && *p->revision ? p->revision : "main";
+    rc = revision_check(c.revision, err);
+    if (rc) return rc;
+    {   /* '/' in a revision (refs/pr/1) is percent-encoded, like huggingface_hub */
+        size_t o = 0;
+        for (const char *s = c.revision; *s && o + 4 < sizeof c.rev_enc; s++) {
+            if (*s == '/') { memcpy(c.rev_enc + o, "%2F", 3); o += 3; }
+            else c.rev_enc[o++] = *s;
+        }
+        c.rev_enc[o] = '\0';
+    }
+
+    const char *ep = p->endpoint && *p->endpoint ? p->endpoint : getenv("HF_ENDPOINT");
+    if (!ep || !*ep) ep = MG_DEFAULT_ENDPOINT;
+    char endpoint[1024];
+    if (snprintf(endpoint, sizeof endpoint, "%s", ep) >= (int)sizeof endpoint)
+        return mg_err_set(err, MG_EINVAL, "endpoint URL too long");
+    size_t el = strlen(endpoint);
+    while (el > 0 && endpoint[el - 1] == '/') endpoint[--el] = '\0';
+    if (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))
+        return mg_err_set(err, MG_EINVAL, "endpoint '%s' is not an http:// or https:// URL", ep);
+    for (const char *s = endpoint; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+            return mg_err_set(err, MG_EINVAL, "endpoint '%s' contains a space or control character", ep);
+    c.endpoint = endpoint;
+
+    const char *tok = p->token && *p->token ? p->token : getenv("HF_TOKEN");
+    c.token = tok && *tok ? tok : NULL;
+    c.quiet = p->quiet;
+    c.tty = isatty(2);
+    c.connect_timeout_s = p->connect_timeout_s > 0 ? p->connect_timeout_s : 15;
+    c.low_speed_time_s = p->low_speed_time_s > 0 ? p->low_speed_time_s : 30;
+    c.max_attempts = p->max_attempts > 0 ? p->max_attempts : 4;
+
+    char mdbuf[MG_PATH_MAX];
+    const char *models_dir = p->models_dir && *p->models_dir ? p->models_dir
+                                                               : mg_models_dir(mdbuf, sizeof mdbuf);
+    rc = mg_model_local_dir(name, models_dir, c.dir, sizeof c.dir, err);
+    if (rc) return rc;
+    rc = mkdir_p(c.dir, err);
+    if (rc) return rc;
+    /* One pull per model directory at a time: an advisory lock on the
+     * directory itself (released when the fd closes, even on a crash). */
+    int lock_fd = open(c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_fd < 0)
+        return mg_err_set(err, MG_EIO, "%s: cannot open: %s", c.dir, strerror(errno));
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        close(lock_fd);
+        return mg_err_set(err, MG_EIO, "%s: another `mediagrep model pull %s` is running", c.dir, name);
+    }
+
+    pthread_once(&g_curl_once, curl_init_once);
+    if (g_curl_init_rc != CURLE_OK) {
+        rc = mg_err_set(err, MG_ENETWORK, "curl_global_init failed: %s",
+                        curl_easy_strerror(g_curl_init_rc));
+        goto done;
+    }
+    c.curl = curl_easy_init();
+    if (!c.curl) {
+        rc = mg_err_set(err, MG_ENOMEM, "curl_easy_init failed");
+        goto done;
+    }
+    /* identity: the sizes the hub reports are of the uncompressed bytes */
+    c.hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
+    char auth[2048];
+    if (c.token) {
+        /* curl sends a custom Authorization header only to the original
+         * host, never to the CDN a redirect points at. */
+        if (snprintf(auth, sizeof auth, "Authorization: Bearer %s", c.token) >= (int)sizeof auth ||
+            strpbrk(c.token, "\r\n")) {
+            rc = mg_err_set(err, MG_EINVAL, "HF_TOKEN is too long or contains a newline");
+            goto done;
+        }
+        c.hdrs = curl_slist_append(c.hdrs, auth);
+    }
+    if (!c.hdrs) {
+        rc = mg_err_set(err, MG_ENOMEM, "out of memory");
+        goto done;
+    }
+
+    char mpath[MG_PATH_MAX + 32];
+    snprintf(mpath, sizeof mpath, "%s/%s", c.dir, MG_PULL_MANIFEST);
+    manifest mf;
+    manifest_load(mpath, &mf);
+    if (!c.quiet)
+        fprintf(stderr, "pulling %s (revision %s) from %s into %s\n", name, c.revision, c.endpoint,
+                c.dir);
+    for (int i = 0; i < MG_PULL_NFILES; i++) {
+        rc = pull_file(&c, i, &mf, err);
+        if (rc) break;
+        rc = manifest_save(mpath, &mf, name, c.revision, c.endpoint, err);
+        if (rc) break;
+    }
+    if (rc == MG_OK && out_dir) {
+        if (snprintf(out_dir, out_n, "%s", c.dir) >= (int)out_n)
+            rc = mg_err_set(err, MG_ELIMIT, "%s: path does not fit the output buffer", c.dir);
+    }
+done:
+    curl_slist_free_all(c.hdrs);
+    curl_easy_cleanup(c.curl);
+    if (rc != MG_OK) rmdir(c.dir); /* only if nothing was written (e.g. wrong name) */
+    close(lock_fd);
+    return rc;
+}
+
+int mg_resolve_model(const char *arg, const char *models_dir_or_null, char *out_dir, size_t out_n,
+                     mg_error *err) {
+    mg_err_clear(err);
+    if (!arg || !*arg) return mg_err_set(err, MG_EINVAL, "empty --model argument");
+    char path[MG_PATH_MAX + 32];
+    if (is_dir(arg)) {
+        snprintf(path, sizeof path, "%s/config.json", arg);
+        if (is_file(path)) {
+            if (snprintf(out_dir, out_n, "%s", arg) >= (int)out_n)
+                return mg_err_set(err, MG_ELIMIT, "%s: path does not fit the output buffer", arg);
+            return MG_OK;
+        }
+    }
+    char dir[MG_PATH_MAX];
+    mg_error nerr = {0};
+    int named = 0;
+    if (mg_model_name_check(arg, &nerr) == MG_OK) {
+        if (mg_model_local_dir(arg, models_dir_or_null, dir, sizeof dir, &nerr) == MG_OK) named = 1;
+    } else if (strstr(arg, "--") && !strchr(arg, '/') && arg[0] != '.' && arg[0] != '-') {
+        /* the on-disk form, e.g. openai--clip-vit-base-patch32 */
+        char def[MG_PATH_MAX];
+        const char *md = models_dir_or_null ? models_dir_or_null : mg_models_dir(def, sizeof def);
+        if (snprintf(dir, sizeof dir, "%s/%s", md, arg) < (int)sizeof dir) named = 1;
+    }
+    if (named && is_dir(dir)) {
+        int missing = -1;
+        for (int i = 0; i < MG_PULL_NFILES && missing < 0; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, mg_pull_files[i]);
+            if (!is_file(path)) missing = i;
+        }
+        if (missing >= 0)
+            return mg_err_set(err, MG_ENOTFOUND,
+                              "model '%s' in %s is incomplete (no %s); run `mediagrep model pull %s` "
+                              "again to finish it", arg, dir, mg_pull_files[missing], arg);
+        if (snprintf(out_dir, out_n, "%s", dir) >= (int)out_n)
+            return mg_err_set(err, MG_ELIMIT, "%s: path does not fit the output buffer", dir);
+        return MG_OK;
+    }
+    if (is_dir(arg))
+        return mg_err_set(err, MG_ENOTFOUND, "%s: directory has no config.json (not a model directory)", arg);
+    if (named)
+        return mg_err_set(err, MG_ENOTFOUND,
+                          "model '%s' not found: no such directory and not pulled into %s; run "
+                          "`mediagrep model pull %s` first", arg, dir, arg);
+    return mg_err_set(err, MG_ENOTFOUND,
+                      "model '%s' not found: no such directory, and not a valid model name (%s)",
+                      arg, nerr.msg);
+}
