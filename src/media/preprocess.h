@@ -10,7 +10,9 @@
  *   CenterCrop(size)       offset int(round((dim - size) / 2)), half-to-even
  *   convert("RGB")         gray replicated, alpha dropped
  *   ToTensor + Normalize   /255, (x - mean) / std per channel, CHW float
- * Thread safety: reentrant. No allocation beyond the documented scratch.
+ * Errors: MG_EINVAL (bad image/size), MG_ELIMIT, MG_ENOMEM; messages via err.
+ * Thread safety: reentrant. Scratch: each call mallocs and frees its own
+ * window buffers (O(size * rows touched)), never the full resized image.
  */
 #ifndef MG_PREPROCESS_H
 #define MG_PREPROCESS_H
@@ -37,5 +39,15 @@ void mg_preprocess_normalize(const uint8_t *crop_rgb, const mg_preprocess_params
 /* Both steps: crop (optional out, may be NULL) and normalized CHW floats. */
 int mg_preprocess_image(const mg_image *img, const mg_preprocess_params *p,
                         uint8_t *crop_rgb_or_null, float *out_chw, mg_error *err);
+
+/* Addition: torchvision's geometry for a w x h image and crop `size`: the
+ * Resize output (*out_w x *out_h; short side = size, long side
+ * int(size*long/short)) and the CenterCrop offsets (*left, *top; half to
+ * even). Any output pointer may be NULL. Returns MG_OK, MG_EINVAL (bad
+ * arguments; size must be 1..16384) or MG_ELIMIT (resized long side would
+ * not fit an int). Only the crop window of the resize is ever computed, so
+ * extreme aspect ratios cost no extra memory. */
+int mg_preprocess_geometry(int w, int h, int size, int *out_w, int *out_h, int *left,
+                           int *top);
 
 #endif
