@@ -71,5 +71,28 @@ int main(void) {
           fabsf(c2.vision.layer_norm_eps - 1e-6f) < 1e-12f);
     CHECK(mg_clip_config_load("/nonexistent/config.json", &c2, &e) == MG_ENOTFOUND);
     free(dir);
+    /* bounded mutation loop: never crashes; whatever parses is in range */
+    char buf[2048];
+    size_t n0 = strlen(l14);
+    uint64_t r = 99;
+    int parsed = 0, sane = 1;
+    for (int it = 0; it < 20000; it++) {
+        memcpy(buf, l14, n0 + 1);
+        size_t len = n0;
+        for (int k = 0; k < 1 + it % 3; k++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(r >> 33) % len;
+            if ((r >> 20) % 3 == 0) len = pos ? pos : 1;
+            else buf[pos] = "{}[],:\"0123456789-e."[(r >> 40) % 21];
+        }
+        if (mg_clip_config_parse(buf, len, "fuzz", &c, &e) == MG_OK) {
+            parsed++;
+            sane &= c.vision.hidden_size > 0 && c.vision.hidden_size % c.vision.num_heads == 0 &&
+                    c.vision.image_size % c.vision.patch_size == 0 && c.text.hidden_size % c.text.num_heads == 0 &&
+                    c.projection_dim > 0 && c.text.layer_norm_eps > 0;
+        }
+    }
+    CHECK(parsed > 0);
+    CHECK(sane);
     return mg_test_finish();
 }

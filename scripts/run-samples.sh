@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on the bundled samples: installs the dependencies (if
+# missing), builds mediagrep, and embeds the sample photos and a few texts,
+# printing the zero-shot table (which text matches which photo).
+#
+# Without a pulled model this uses a random-weight model and says so: the
+# table is then meaningless. With internet access, first run
+#   ./build/mediagrep model pull openai/clip-vit-base-patch32
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build -j"$(nproc)" --target mediagrep
+mkdir -p out
+./build/mediagrep embed --json --similarity \
+  --image samples/images/astronaut.png --image samples/images/chelsea.png \
+  --image samples/images/coffee.png --image samples/images/rocket.jpg --image samples/images/camera.png \
+  --text "a photo of an astronaut" --text "a photo of a cat" --text "a cup of coffee" \
+  --text "a rocket on a launch pad" --text "a man with a camera" \
+  > out/sample-embeddings.jsonl
+echo "wrote $(wc -l < out/sample-embeddings.jsonl) embeddings to out/sample-embeddings.jsonl"
