@@ -127,7 +127,7 @@ static void test_load_errors(void) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "cp %s/config.json %s/vocab.json %s/merges.txt %s/", src, src, src, dir);
     REQUIRE_V(system(cmd) == 0);
-    char path[1024];
+    char path[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", src);
     mg_safetensors *st;
     mg_error err;
@@ -145,7 +145,7 @@ static void test_load_errors(void) {
         memcpy(wt[i].shape, t->shape, sizeof t->shape);
         wt[i].data = bufs[i];
     }
-    char out[1024];
+    char out[1100];
     snprintf(out, sizeof out, "%s/model.safetensors", dir);
     mg_model *m;
     /* 1: missing tensor */

@@ -25,6 +25,7 @@ struct mg_encoder {
     size_t cap_x, cap_qkv, cap_mlp, cap_aux;
     /* host buffers */
     int32_t *ids, *rows;
+    int32_t *tok_ids;   /* one tokenized text (mg_encode_texts) */
     int ids_cap;
     float *emb_host;
 };
@@ -79,7 +80,8 @@ int mg_encoder_open(mg_model *m, int max_batch, mg_encoder **out, mg_error *err)
     if (m->text.present) {
         e->ids_cap = max_batch * m->text.cfg.max_position_embeddings;
         e->ids = malloc((size_t)e->ids_cap * sizeof(int32_t));
-        if (!e->ids) {
+        e->tok_ids = malloc((size_t)m->text.cfg.max_position_embeddings * sizeof(int32_t));
+        if (!e->ids || !e->tok_ids) {
             mg_encoder_close(e);
             return mg_err_set(err, MG_ENOMEM, "out of memory");
         }
@@ -95,6 +97,7 @@ void mg_encoder_close(mg_encoder *e) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->ops->free(be, bufs[i]);
     free(e->ids);
+    free(e->tok_ids);
     free(e->rows);
     free(e->emb_host);
     free(e);
@@ -198,17 +201,16 @@ int mg_encode_token_ids(mg_encoder *e, const int32_t *ids, const int *lens, int 
     for (int done = 0; done < n;) {
         int b = n - done < e->max_batch ? n - done : e->max_batch;
         int S = 1;
-        int pos[b];
-        for (int i = 0; i < b; i++) {
-            pos[i] = pool_position(ids + (size_t)(done + i) * stride, lens[done + i], t->cfg.eos_token_id);
-            if (pos[i] + 1 > S) S = pos[i] + 1;
+        for (int i = 0; i < b; i++) { /* rows[] holds the pool positions first */
+            e->rows[i] = pool_position(ids + (size_t)(done + i) * stride, lens[done + i], t->cfg.eos_token_id);
+            if (e->rows[i] + 1 > S) S = e->rows[i] + 1;
         }
         /* ids padded to S (padding after the pooled token never reaches it) */
         for (int i = 0; i < b; i++) {
             const int32_t *src = ids + (size_t)(done + i) * stride;
             int L = lens[done + i];
             for (int s = 0; s < S; s++) e->ids[i * S + s] = s < L ? src[s] : 0;
-            e->rows[i] = i * S + pos[i];
+            e->rows[i] += i * S;
         }
         o->embed_text(be, e->ids, t->tok, t->pos, e->x, b, S, D);
         blocks(e, t, b, S, 1);
@@ -223,8 +225,7 @@ int mg_encode_texts(mg_encoder *e, const char *const *texts, int n, float *out, 
     const mg_model *m = e->m;
     if (!m->tok) return mg_err_set(err, MG_EINVAL, "this model has no tokenizer loaded");
     const int ctx = m->text.cfg.max_position_embeddings, P = m->cfg.projection_dim;
-    int32_t *ids = malloc((size_t)ctx * sizeof(int32_t));
-    if (!ids) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    int32_t *ids = e->tok_ids;
     int rc = MG_OK;
     /* one at a time keeps memory flat; batches of texts go through
      * mg_encode_token_ids for throughput */
@@ -233,6 +234,5 @@ int mg_encode_texts(mg_encoder *e, const char *const *texts, int n, float *out, 
         rc = mg_tokenizer_encode(m->tok, texts[i], ids, ctx, &len, err);
         if (!rc) rc = mg_encode_token_ids(e, ids, &len, ctx, 1, out + (size_t)i * P, flags, err);
     }
-    free(ids);
     return rc;
 }
