@@ -12,6 +12,9 @@
  *
  * Threading: a backend owns its worker threads; one caller thread at a time
  * may issue ops on a backend instance (the encoder holds it for a batch).
+ * The CPU backend runs oneDNN single-threaded inside its own pool, so it sets
+ * OpenMP's thread count to 1 (omp_set_num_threads) on its workers and on
+ * each thread that calls it.
  * Errors: ops on valid shapes cannot fail; preparation and allocation return
  * MG_E* codes with a message.
  */
