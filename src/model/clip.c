@@ -89,6 +89,10 @@ typedef struct {
     mg_safetensors *st;
     int openai;
     char prefix[128];
+    /* the last fused OpenAI in_proj tensor, so q, k and v (asked for one
+     * after the other) convert it once, not three times */
+    char fused_name[256];
+    float *fused;
 } st_src;
 
 static const mg_st_tensor *find_p(st_src *s, const char *name) {
@@ -217,14 +221,17 @@ static int st_get(mg_tensor_src *src, const char *hf, int ndim, const int64_t *s
         return *data ? MG_OK : mg_err_set(err, MG_ENOMEM, "out of memory");
     }
     if (part >= 0) { /* slice of fused in_proj: [3D][D] or [3D] */
-        int64_t fs[2] = {3 * shape[0], ndim == 2 ? shape[1] : 0};
-        float *f;
-        int rc = load_named(s, oa, ndim, fs, &f, err);
-        if (rc) return rc;
+        if (!s->fused || strcmp(s->fused_name, oa)) {
+            int64_t fs[2] = {3 * shape[0], ndim == 2 ? shape[1] : 0};
+            free(s->fused);
+            s->fused = NULL;
+            int rc = load_named(s, oa, ndim, fs, &s->fused, err);
+            if (rc) return rc;
+            snprintf(s->fused_name, sizeof s->fused_name, "%s", oa);
+        }
         size_t rowlen = ndim == 2 ? (size_t)shape[1] : 1, cnt = (size_t)shape[0] * rowlen;
         *data = malloc(cnt * sizeof(float));
-        if (*data) memcpy(*data, f + part * cnt, cnt * sizeof(float));
-        free(f);
+        if (*data) memcpy(*data, s->fused + part * cnt, cnt * sizeof(float));
         return *data ? MG_OK : mg_err_set(err, MG_ENOMEM, "out of memory");
     }
     return load_named(s, oa, ndim, shape, data, err);
@@ -502,6 +509,7 @@ int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_
     }
     mg_tensor_src src = {st_get, &s};
     rc = mg_model_build(m, &src, p, err);
+    free(s.fused);
     mg_st_close(s.st);
     if (rc) goto fail;
     *out = m;
