@@ -16,7 +16,7 @@ head -c 4000 "$src/tests/data/tokenizer_corpus.txt" > "$work/tokenizer/seed.txt"
 for t in image safetensors config tokenizer; do
   echo "== fuzz_$t (${secs}s)"
   rc=0
-  ASAN_OPTIONS=detect_leaks=1 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+  ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
     -timeout=10 -print_final_stats=1 -artifact_prefix="$build/fuzz/crash-$t-" "$work/$t" > "$work/$t.log" 2>&1 || rc=$?
   grep -E "stat::number_of_executed_units|ERROR|SUMMARY" "$work/$t.log" || true
   if [ $rc -ne 0 ]; then tail -40 "$work/$t.log"; echo "fuzz_$t FAILED (exit $rc)"; exit 1; fi

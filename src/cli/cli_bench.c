@@ -10,12 +10,19 @@
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 #include "core/threadpool.h"
+#include "media/image.h"
+#include "media/preprocess.h"
+#include "media/video.h"
 
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Multiply-adds x2 of one tower forward for seq tokens. */
 static double tower_flops(const mg_tower_config *t, int seq, int causal) {
@@ -35,6 +42,14 @@ static double image_flops(const mg_clip_config *c) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mediagrep bench encoder [options]\n"
+            "       mediagrep bench decode [--dir D] [--seconds S] [--no-python]\n"
+            "\n"
+            "bench decode: JPEG load+preprocess (1920x1080, 4000x3000; full decode vs\n"
+            "shrink-on-load vs Pillow with and without draft()), 8 frames from a 60 s 720p\n"
+            "H.264 video with a keyframe every 8.3 s (seek-based vs every frame vs PyAV vs\n"
+            "one ffmpeg -ss process per frame), peak RSS. Test media are generated with\n"
+            "ffmpeg into D (default /tmp/mediagrep-bench-decode) once.\n"
+            "\nbench encoder options:\n"
             "\n"
             "  --threads N        compute threads (default: all CPUs)\n"
             "  --batches LIST     image batch sizes (default 1,8,32,64)\n"
@@ -232,12 +247,177 @@ static int bench_encoder(int argc, char **argv) {
     return 0;
 }
 
+/* ---------------- bench decode ---------------- */
+
+static int run_sh(const char *cmd) {
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && st.st_size > 0;
+}
+
+/* images/s for load + CLIP preprocess of one file, one thread. */
+static double bench_image(const char *path, const mg_image_params *ip, double seconds) {
+    mg_preprocess_params pp = mg_preprocess_default_params(224);
+    static float chw[3 * 224 * 224];
+    mg_error err;
+    int n = 0;
+    double t0 = mg_now(), el;
+    do {
+        mg_image img = {0};
+        if (mg_image_load(path, ip, &img, &err) || mg_preprocess_image(&img, &pp, NULL, chw, &err)) {
+            fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+            mg_image_free(&img);
+            return 0;
+        }
+        mg_image_free(&img);
+        n++;
+        el = mg_now() - t0;
+    } while (n < 3 || el < seconds);
+    return n / el;
+}
+
+/* Samples a video in a child process; returns seconds, the child's peak RSS
+ * (MiB) and the number of frames. */
+static double bench_video(const char *path, int sequential, double *rss_mb, int *frames) {
+    int fd[2];
+    if (pipe(fd)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        mg_video_params vp = mg_video_default_params();
+        vp.sequential = sequential;
+        vp.target_short_side = 224;
+        vp.time_limit_s = 600;
+        double t0 = mg_now();
+        mg_video *v;
+        mg_error err;
+        int n = 0;
+        if (mg_video_open(path, &vp, &v, &err) == MG_OK) {
+            mg_video_sample smp;
+            while (mg_video_next(v, &smp, &err) == MG_OK) {
+                mg_image_free(&smp.image);
+                n++;
+            }
+            mg_video_close(v);
+        }
+        double r[2] = {mg_now() - t0, n};
+        if (write(fd[1], r, sizeof r) != sizeof r) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    double r[2] = {-1, 0};
+    if (read(fd[0], r, sizeof r) != sizeof r) r[0] = -1;
+    close(fd[0]);
+    struct rusage ru;
+    int st;
+    wait4(pid, &st, 0, &ru);
+    *rss_mb = ru.ru_maxrss / 1024.0;
+    *frames = (int)r[1];
+    return r[0];
+}
+
+static int bench_decode(int argc, char **argv) {
+    const char *dir = "/tmp/mediagrep-bench-decode";
+    double seconds = 3;
+    int python = 1;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--no-python")) python = 0;
+        else {
+            fprintf(stderr, "mediagrep bench decode: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    char cmd[4096], j1080[1024], j12m[1024], vid[1024];
+    snprintf(j1080, sizeof j1080, "%s/photo-1920x1080.jpg", dir);
+    snprintf(j12m, sizeof j12m, "%s/photo-4000x3000.jpg", dir);
+    snprintf(vid, sizeof vid, "%s/h264-720p-60s-gop166.mp4", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    run_sh(cmd);
+    const char *src = MG_SOURCE_DIR "/samples/images/astronaut.png";
+    struct { const char *out, *size; } jp[2] = {{j1080, "1920:1080"}, {j12m, "4000:3000"}};
+    for (int k = 0; k < 2; k++)
+        if (!exists(jp[k].out)) { /* a real photo scaled up, with film grain so it compresses like one */
+            snprintf(cmd, sizeof cmd,
+                     "ffmpeg -v error -y -i '%s' -vf scale=%s,noise=alls=12:allf=t -q:v 3 '%s'", src, jp[k].size,
+                     jp[k].out);
+            if (run_sh(cmd)) return fprintf(stderr, "mediagrep bench: ffmpeg failed: %s\n", cmd), 2;
+        }
+    if (!exists(vid)) {
+        printf("generating %s (60 s 720p H.264, keyframe every 166 frames at 20 fps)...\n", vid);
+        fflush(stdout);
+        snprintf(cmd, sizeof cmd,
+                 "ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=20 -t 60 -c:v libx264 -preset veryfast "
+                 "-g 166 -keyint_min 166 -sc_threshold 0 -pix_fmt yuv420p '%s'", vid);
+        if (run_sh(cmd)) return fprintf(stderr, "mediagrep bench: ffmpeg failed: %s\n", cmd), 2;
+    }
+    mg_image_params full = mg_image_exact_params(), fast = mg_image_default_params();
+    double r1080_full = bench_image(j1080, &full, seconds), r1080_fast = bench_image(j1080, &fast, seconds);
+    double r12_full = bench_image(j12m, &full, seconds), r12_fast = bench_image(j12m, &fast, seconds);
+    double rss_seek, rss_seq;
+    int n_seek, n_seq;
+    double t_seek = bench_video(vid, 0, &rss_seek, &n_seek);
+    double t_seq = bench_video(vid, 1, &rss_seq, &n_seq);
+    /* one ffmpeg process per frame, seeking with -ss before -i */
+    double t0 = mg_now();
+    for (int k = 0; k < 8; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "ffmpeg -v error -ss %.3f -i '%s' -frames:v 1 -vf scale=-2:224 -f rawvideo -pix_fmt rgb24 -y /dev/null",
+                 (k + 0.5) * 60.0 / 8, vid);
+        run_sh(cmd);
+    }
+    double t_ffmpeg = mg_now() - t0;
+    json_object *py = NULL;
+    if (python) {
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/bench/bench_decode_py.py --jpeg '%s' --jpeg '%s' --video '%s' "
+                 "--seconds %g", MG_SOURCE_DIR, j1080, j12m, vid, seconds);
+        FILE *p = popen(cmd, "r");
+        char buf[4096];
+        size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+        buf[n] = 0;
+        if (p && pclose(p) == 0) py = json_tokener_parse(buf);
+        else fprintf(stderr, "mediagrep bench: Python side failed: %s\n", buf);
+    }
+    double pil[2][2] = {{0, 0}, {0, 0}}, pyav = -1;
+    if (py) {
+        json_object *jj, *f, *v;
+        const char *names[2] = {j1080, j12m};
+        for (int k = 0; k < 2; k++)
+            if (json_object_object_get_ex(py, "jpeg", &jj) && json_object_object_get_ex(jj, names[k], &f)) {
+                if (json_object_object_get_ex(f, "pillow_draft", &v)) pil[k][0] = json_object_get_double(v);
+                if (json_object_object_get_ex(f, "pillow_full", &v)) pil[k][1] = json_object_get_double(v);
+            }
+        if (json_object_object_get_ex(py, "pyav_seek_s", &v) && json_object_get_type(v) == json_type_double)
+            pyav = json_object_get_double(v);
+        json_object_put(py);
+    }
+    printf("\n| JPEG -> 224x224 CLIP input, 1 thread | mediagrep full decode | mediagrep shrink-on-load | "
+           "Pillow draft() | Pillow full |\n|---|---|---|---|---|\n");
+    printf("| 1920x1080 | %.1f img/s | %.1f img/s | %.1f img/s | %.1f img/s |\n", r1080_full, r1080_fast, pil[0][0],
+           pil[0][1]);
+    printf("| 4000x3000 | %.1f img/s | %.1f img/s | %.1f img/s | %.1f img/s |\n", r12_full, r12_fast, pil[1][0],
+           pil[1][1]);
+    printf("\n| 8 frames from a 60 s 720p H.264 video (keyframe every 8.3 s) | seconds | frames | peak RSS |\n"
+           "|---|---|---|---|\n");
+    printf("| mediagrep seek-based | %.3f | %d | %.0f MiB |\n", t_seek, n_seek, rss_seek);
+    printf("| mediagrep decoding every frame | %.3f | %d | %.0f MiB |\n", t_seq, n_seq, rss_seq);
+    if (pyav >= 0) printf("| PyAV seeking | %.3f | 8 | |\n", pyav);
+    printf("| ffmpeg -ss, one process per frame | %.3f | 8 | |\n", t_ffmpeg);
+    return 0;
+}
+
 int mg_cli_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "encoder")) return bench_encoder(argc, argv);
-    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder)\n", argv[1]);
+    if (!strcmp(argv[1], "decode")) return bench_decode(argc, argv);
+    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode)\n", argv[1]);
     return 2;
 }

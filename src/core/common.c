@@ -55,13 +55,14 @@ void mg_err_clear(mg_error *err) {
 
 void mg_err_prefix(mg_error *err, const char *fmt, ...) {
     if (!err) return;
-    char pre[MG_ERRMSG_MAX], old[MG_ERRMSG_MAX];
+    char pre[MG_ERRMSG_MAX], both[2 * MG_ERRMSG_MAX + 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+    snprintf(both, sizeof both, "%s: %s", pre, err->msg);
+    memcpy(err->msg, both, sizeof err->msg - 1); /* truncate to fit */
+    err->msg[sizeof err->msg - 1] = 0;
 }
 
 void mg_panic(const char *file, int line, const char *fmt, ...) {

@@ -1,7 +1,9 @@
 /*
  * image.c - still-image decoding for the CLIP pipeline: format sniffing,
- * PNG (libspng) and JPEG (libjpeg-turbo) decoding into the pixel modes
- * Pillow 9.4 would open them in (see image.h for the mapping), Pillow's
+ * PNG (libspng) and JPEG (libjpeg-turbo, with DCT-scaled shrink-on-load)
+ * decoding into the pixel modes Pillow 9.4 would open them in (see image.h
+ * for the mapping), the entry points that dispatch to the other formats
+ * (image_formats.c) and apply the EXIF orientation, Pillow's
  * convert("RGB"), and a small PNG writer (libspng encoder) for --crop-out.
  *
  * Every decoder reads from memory, checks width*height against max_pixels
@@ -12,12 +14,14 @@
  * functions are reentrant (no global mutable state).
  */
 #include "media/image.h"
+#include "media/image_internal.h"
 
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <jerror.h>
@@ -34,6 +38,15 @@ mg_image_params mg_image_default_params(void) {
     mg_image_params p;
     p.max_pixels = MG_IMAGE_DEFAULT_MAX_PIXELS;
     p.max_file_bytes = MG_IMAGE_DEFAULT_MAX_FILE;
+    p.shrink_target = MG_IMAGE_DEFAULT_SHRINK_TARGET;
+    p.apply_exif = 1;
+    return p;
+}
+
+mg_image_params mg_image_exact_params(void) {
+    mg_image_params p = mg_image_default_params();
+    p.shrink_target = 0;
+    p.apply_exif = 0;
     return p;
 }
 
@@ -129,23 +142,29 @@ void mg_image_free(mg_image *img) {
     memset(img, 0, sizeof *img);
 }
 
-/* Allocates w*h*channels*bps bytes after checking the pixel limit. */
-static int alloc_pixels(const char *name, uint32_t w, uint32_t h, int channels, int bps,
-                        uint64_t max_px, uint8_t **out, mg_error *err) {
-    *out = NULL;
+int mg__check_size(const char *name, uint64_t w, uint64_t h, uint64_t max_px, mg_error *err) {
     if (w == 0 || h == 0)
         return mg_err_set(err, MG_EFORMAT, "%s: image has zero width or height", name);
-    uint64_t px = (uint64_t)w * (uint64_t)h;
+    if (w > (uint64_t)INT32_MAX || h > (uint64_t)INT32_MAX)
+        return mg_err_set(err, MG_ELIMIT, "%s: image dimensions %llux%llu too large", name,
+                          (unsigned long long)w, (unsigned long long)h);
+    uint64_t px = w * h; /* both < 2^31: no overflow */
     if (px > max_px)
         return mg_err_set(err, MG_ELIMIT,
-                          "%s: image is %ux%u (%llu pixels), limit is %llu pixels", name,
-                          (unsigned)w, (unsigned)h, (unsigned long long)px,
+                          "%s: image is %llux%llu (%llu pixels), limit is %llu pixels", name,
+                          (unsigned long long)w, (unsigned long long)h, (unsigned long long)px,
                           (unsigned long long)max_px);
-    if (w > (uint32_t)INT32_MAX || h > (uint32_t)INT32_MAX)
-        return mg_err_set(err, MG_ELIMIT, "%s: image dimensions %ux%u too large", name,
-                          (unsigned)w, (unsigned)h);
+    return MG_OK;
+}
+
+/* Allocates w*h*channels*bps bytes after checking the pixel limit. */
+int mg__alloc_pixels(const char *name, uint64_t w, uint64_t h, int channels, int bps,
+                     uint64_t max_px, uint8_t **out, mg_error *err) {
+    *out = NULL;
+    int rc = mg__check_size(name, w, h, max_px, err);
+    if (rc) return rc;
     size_t n;
-    if (mg_mul_size(w, h, &n) || mg_mul_size(n, (size_t)channels * bps, &n))
+    if (mg_mul_size((size_t)w, (size_t)h, &n) || mg_mul_size(n, (size_t)channels * bps, &n))
         return mg_err_set(err, MG_ELIMIT, "%s: image size overflows", name);
     *out = malloc(n ? n : 1);
     if (!*out)
@@ -176,7 +195,7 @@ static void unpack_bits(const uint8_t *src, int depth, uint32_t w, uint8_t *dst)
     }
 }
 
-static int decode_png(const uint8_t *buf, size_t len, const char *name, uint64_t max_px,
+static int decode_png(const uint8_t *buf, size_t len, const char *name, mg_dec_opts *o,
                       mg_image *out, mg_error *err) {
     int rc = MG_OK, r;
     uint8_t *raw = NULL, *pix = NULL, *idx = NULL;
@@ -218,7 +237,7 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, uint64_t
         rc = mg_err_set(err, MG_EFORMAT, "%s: invalid PNG color type %d", name, ct);
         goto done;
     }
-    if ((rc = alloc_pixels(name, w, h, channels, bps, max_px, &pix, err))) goto done;
+    if ((rc = mg__alloc_pixels(name, w, h, channels, bps, o->max_px, &pix, err))) goto done;
 
     size_t raw_size;
     if ((r = spng_decoded_image_size(ctx, SPNG_FMT_RAW, &raw_size))) {
@@ -262,6 +281,11 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, uint64_t
         goto done;
     }
 
+    if (o->want_exif) { /* eXIf (read here: it may follow the image data) */
+        struct spng_exif ex;
+        if (spng_get_exif(ctx, &ex) == SPNG_OK && ex.data)
+            o->orientation = mg__exif_orientation((const uint8_t *)ex.data, ex.length);
+    }
     if (!direct) {
         if (depth < 8) {
             idx = malloc(w);
@@ -306,6 +330,8 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, uint64_t
     out->mode = mode;
     out->format = MG_IMG_PNG;
     out->pixels = pix;
+    out->src_width = (int)w;
+    out->src_height = (int)h;
     pix = NULL;
 done:
     free(raw);
@@ -358,7 +384,17 @@ static void jpeg_on_progress(j_common_ptr c) {
     }
 }
 
-static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, uint64_t max_px,
+/* Shrink-on-load: the smallest M (1..8) for which libjpeg's M/8 DCT scaling
+ * keeps the short side >= 2 * target (8 = no scaling). */
+static int jpeg_scale_num(uint32_t w, uint32_t h, int target) {
+    if (target <= 0) return 8;
+    uint64_t s = w < h ? w : h, want = 2 * (uint64_t)target;
+    for (int m = 1; m < 8; m++)
+        if ((s * (uint64_t)m + 7) / 8 >= want) return m;
+    return 8;
+}
+
+static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, mg_dec_opts *o,
                        mg_image *out, mg_error *err) {
     struct jpeg_decompress_struct ci;
     mg_jpeg_err jerr;
@@ -390,6 +426,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, uint64_
         longjmp(jerr.jb, 1);
     }
     jpeg_mem_src(&ci, buf, (unsigned long)len);
+    if (o->want_exif) jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&ci, TRUE);
     if (jerr.eof) {
         rc = mg_err_set(err, MG_EFORMAT, "%s: truncated JPEG (header incomplete)", name);
@@ -405,15 +442,33 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, uint64_
                         name, ci.num_components);
         longjmp(jerr.jb, 1);
     }
-    /* Limit check before libjpeg allocates (progressive JPEGs allocate a
-     * whole-image coefficient buffer in jpeg_start_decompress). */
+    if (o->want_exif) {
+        for (jpeg_saved_marker_ptr m = ci.marker_list; m; m = m->next)
+            if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+                !memcmp(m->data, "Exif\0\0", 6)) {
+                o->orientation = mg__exif_orientation(m->data, m->data_length);
+                break;
+            }
+    }
+    /* Limit check on the full size before libjpeg allocates (progressive
+     * JPEGs allocate a whole-image coefficient buffer in
+     * jpeg_start_decompress, whatever the output scale). */
+    int arc = mg__check_size(name, ci.image_width, ci.image_height, o->max_px, err);
+    if (arc) { rc = arc; longjmp(jerr.jb, 1); }
+    int m = jpeg_scale_num(ci.image_width, ci.image_height, o->shrink_target);
+    if (m < 8) {
+        ci.scale_num = (unsigned)m;
+        ci.scale_denom = 8;
+    }
+    jpeg_calc_output_dimensions(&ci);
     uint8_t *p = NULL;
-    int arc = alloc_pixels(name, ci.image_width, ci.image_height, ci.num_components, 1, max_px,
-                           &p, err);
+    arc = mg__alloc_pixels(name, ci.output_width, ci.output_height, ci.num_components, 1,
+                           o->max_px, &p, err);
     if (arc) { rc = arc; longjmp(jerr.jb, 1); }
     pix = p;
     jpeg_start_decompress(&ci);
-    if (ci.output_width != ci.image_width || ci.output_height != ci.image_height ||
+    if (ci.output_width != (ci.image_width * (JDIMENSION)m + 7) / 8 ||
+        ci.output_height != (ci.image_height * (JDIMENSION)m + 7) / 8 ||
         ci.output_components != ci.num_components) {
         rc = mg_err_set(err, MG_EFORMAT, "%s: unexpected JPEG output geometry", name);
         longjmp(jerr.jb, 1);
@@ -444,6 +499,8 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, uint64_
     out->mode = mode;
     out->format = MG_IMG_JPEG;
     out->pixels = pix;
+    out->src_width = (int)ci.image_width;
+    out->src_height = (int)ci.image_height;
     jpeg_destroy_decompress(&ci);
     return MG_OK;
 }
@@ -452,24 +509,81 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, uint64_
 /* Entry points                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* The format a file name's extension claims (for error messages), or NULL. */
+static const char *claimed_format(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || strchr(dot, '/')) return NULL;
+    static const struct { const char *ext, *fmt; } t[] = {
+        {".png", "PNG"}, {".jpg", "JPEG"}, {".jpeg", "JPEG"}, {".jpe", "JPEG"},
+        {".jfif", "JPEG"}, {".gif", "GIF"}, {".webp", "WebP"}, {".bmp", "BMP"},
+        {".dib", "BMP"}, {".tif", "TIFF"}, {".tiff", "TIFF"}, {".heic", "HEIF"},
+        {".heif", "HEIF"}, {".hif", "HEIF"}, {".avif", "AVIF"}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcasecmp(dot, t[i].ext)) return t[i].fmt;
+    return NULL;
+}
+
 int mg_image_load_mem(const uint8_t *buf, size_t len, const char *name,
                       const mg_image_params *p, mg_image *out, mg_error *err) {
     if (!name) name = "(memory)";
     if (!out) return mg_err_set(err, MG_EINVAL, "%s: no output image", name);
     memset(out, 0, sizeof *out);
     if (!buf && len) return mg_err_set(err, MG_EINVAL, "%s: no input buffer", name);
-    uint64_t max_px = p && p->max_pixels ? p->max_pixels : MG_IMAGE_DEFAULT_MAX_PIXELS;
-    if (len == 0) return mg_err_set(err, MG_EFORMAT, "%s: empty file", name);
+    mg_image_params d = mg_image_default_params();
+    if (!p) p = &d;
+    mg_dec_opts o;
+    o.max_px = p->max_pixels ? p->max_pixels : MG_IMAGE_DEFAULT_MAX_PIXELS;
+    o.shrink_target = p->shrink_target > 0 ? p->shrink_target : 0;
+    o.want_exif = p->apply_exif != 0;
+    o.orientation = 1;
+    o.force_orientation = 0;
+    if (len == 0) return mg_err_set(err, MG_EFORMAT, "%s: empty file (0 bytes)", name);
     mg_imgformat f = mg_image_sniff(buf, len);
+    int rc;
     switch (f) {
-    case MG_IMG_PNG: return decode_png(buf, len, name, max_px, out, err);
-    case MG_IMG_JPEG: return decode_jpeg(buf, len, name, max_px, out, err);
-    case MG_IMG_UNKNOWN:
+    case MG_IMG_PNG: rc = decode_png(buf, len, name, &o, out, err); break;
+    case MG_IMG_JPEG: rc = decode_jpeg(buf, len, name, &o, out, err); break;
+    case MG_IMG_WEBP: rc = mg__decode_webp(buf, len, name, &o, out, err); break;
+    case MG_IMG_GIF: rc = mg__decode_gif(buf, len, name, &o, out, err); break;
+    case MG_IMG_BMP: rc = mg__decode_bmp(buf, len, name, &o, out, err); break;
+    case MG_IMG_TIFF: rc = mg__decode_tiff(buf, len, name, &o, out, err); break;
+    case MG_IMG_HEIF:
+    case MG_IMG_AVIF: rc = mg__decode_heif(buf, len, name, f, &o, out, err); break;
+    default: {
+        /* A prefix of a known signature: the file was cut short. */
+        static const struct { const char *sig; size_t n; const char *fmt; } sigs[] = {
+            {"\x89PNG\r\n\x1a\n", 8, "PNG"}, {"\xff\xd8\xff", 3, "JPEG"}, {"GIF8", 4, "GIF"},
+            {"RIFF", 4, "WebP"}, {"II*\0", 4, "TIFF"}, {"MM\0*", 4, "TIFF"}};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            if (len < sigs[i].n + 8 && !memcmp(buf, sigs[i].sig, len < sigs[i].n ? len : sigs[i].n))
+                return mg_err_set(err, MG_EFORMAT, "%s: truncated %s (file is only %zu bytes)",
+                                  name, sigs[i].fmt, len);
+        const char *ext = claimed_format(name);
+        if (ext)
+            return mg_err_set(err, MG_EFORMAT,
+                              "%s: not a recognized image format (named like %s, but the "
+                              "contents are not %s)", name, ext, ext);
         return mg_err_set(err, MG_EFORMAT, "%s: not a recognized image format", name);
-    default:
-        return mg_err_set(err, MG_EUNSUPPORTED, "%s: %s images are not supported yet", name,
-                          mg_image_format_name(f));
     }
+    }
+    if (rc) {
+        mg_image_free(out);
+        return rc;
+    }
+    if (out->src_width == 0) {
+        out->src_width = out->width;
+        out->src_height = out->height;
+    }
+    out->orientation = o.orientation >= 1 && o.orientation <= 8 ? o.orientation : 1;
+    if ((o.want_exif || o.force_orientation) && out->orientation != 1) {
+        rc = mg_image_apply_orientation(out, out->orientation, err);
+        if (rc) {
+            mg_err_prefix(err, "%s", name);
+            mg_image_free(out);
+            return rc;
+        }
+    }
+    return MG_OK;
 }
 
 int mg_image_load(const char *path, const mg_image_params *p, mg_image *out, mg_error *err) {
@@ -526,6 +640,42 @@ void mg_image_to_rgb(const mg_image *img, uint8_t *rgb) {
         }
         break;
     }
+}
+
+int mg_image_apply_orientation(mg_image *img, int orientation, mg_error *err) {
+    if (!img || !img->pixels || img->width <= 0 || img->height <= 0 || img->channels <= 0)
+        return mg_err_set(err, MG_EINVAL, "orientation: invalid image");
+    if (orientation <= 1 || orientation > 8) return MG_OK;
+    size_t W = (size_t)img->width, H = (size_t)img->height;
+    size_t bpp = mg_image_row_bytes(img) / W, total;
+    if (mg_mul_size(W * bpp, H, &total))
+        return mg_err_set(err, MG_ELIMIT, "orientation: image too large");
+    uint8_t *dst = malloc(total ? total : 1);
+    if (!dst) return mg_err_set(err, MG_ENOMEM, "orientation: cannot allocate %zu bytes", total);
+    const uint8_t *src = img->pixels;
+    int swap = orientation >= 5;
+    size_t ow = swap ? H : W, oh = swap ? W : H;
+    for (size_t y = 0; y < oh; y++) {
+        uint8_t *d = dst + y * ow * bpp;
+        for (size_t x = 0; x < ow; x++, d += bpp) {
+            size_t sx, sy; /* source pixel of output (x, y) */
+            switch (orientation) {
+            case 2: sx = W - 1 - x; sy = y; break;           /* mirror */
+            case 3: sx = W - 1 - x; sy = H - 1 - y; break;   /* rotate 180 */
+            case 4: sx = x; sy = H - 1 - y; break;           /* flip */
+            case 5: sx = y; sy = x; break;                   /* transpose */
+            case 6: sx = y; sy = H - 1 - x; break;           /* rotate 90 cw */
+            case 7: sx = W - 1 - y; sy = H - 1 - x; break;   /* transverse */
+            default: sx = W - 1 - y; sy = x; break;          /* 8: rotate 90 ccw */
+            }
+            memcpy(d, src + (sy * W + sx) * bpp, bpp);
+        }
+    }
+    free(img->pixels);
+    img->pixels = dst;
+    img->width = (int)ow;
+    img->height = (int)oh;
+    return MG_OK;
 }
 
 int mg_image_encode_png_rgb(const uint8_t *rgb, int w, int h, uint8_t **out, size_t *len,
