@@ -142,7 +142,55 @@ int main(void) {
     CHECK_EQ_INT(run(bcmd), 1);
     CHECK_STR_CONTAINS(out_buf, "\"error\"");
     CHECK_STR_CONTAINS(out_buf, "\"input\":\"ok\",\"embedding\"");
-    /* 4. offline fallback: no --model and nothing pulled -> random model, warned */
+    /* 4. videos: one line per sampled frame, in time order, with frame and time */
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -f lavfi -i testsrc2=size=160x120:rate=10 -t 4 -c:v mpeg4 "
+             "-g 10 %s/clip.avi", tmp);
+    if (system(cmd) == 0) {
+        snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --video %s/clip.avi --frames 3 --text x",
+                 MG_BUILD_DIR, model, tmp);
+        CHECK_EQ_INT(run(cmd), 0);
+        int frames = 0;
+        long long last_t = -1;
+        char *sv = NULL;
+        for (char *l = strtok_r(out_buf, "\n", &sv); l; l = strtok_r(NULL, "\n", &sv)) {
+            json_object *vo = json_tokener_parse(l), *t, *ms, *fr;
+            REQUIRE(vo);
+            if (json_object_object_get_ex(vo, "type", &t) && !strcmp(json_object_get_string(t), "video")) {
+                CHECK(json_object_object_get_ex(vo, "time_ms", &ms) && json_object_object_get_ex(vo, "frame", &fr));
+                long long tm = json_object_get_int64(ms);
+                CHECK(tm > last_t && tm < 4000);
+                CHECK(json_object_get_int64(fr) == (tm + 50) / 100); /* 10 fps */
+                last_t = tm;
+                CHECK(emb_of(vo, got, 1024) == P);
+                frames++;
+            }
+            json_object_put(vo);
+        }
+        CHECK_EQ_INT(frames, 3);
+        snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --video %s/clip.avi --every 1", MG_BUILD_DIR,
+                 model, tmp);
+        CHECK_EQ_INT(run(cmd), 0);
+        int lines = 0;
+        for (char *q = out_buf; (q = strchr(q, '\n')); q++) lines++;
+        CHECK_EQ_INT(lines, 4);
+        /* a video given as --image is an error naming the file */
+        snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --image %s/clip.avi", MG_BUILD_DIR, model, tmp);
+        CHECK_EQ_INT(run(cmd), 1);
+        CHECK_STR_CONTAINS(out_buf, "is a video");
+    } else {
+        printf("SKIP: ffmpeg cannot generate a test clip\n");
+    }
+    /* exact mode gives the same embedding for a PNG (nothing to shrink, no EXIF) */
+    snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --raw --exact-preprocess --image %s",
+             MG_BUILD_DIR, model, photo);
+    CHECK_EQ_INT(run(cmd), 0);
+    o = json_tokener_parse(out_buf);
+    REQUIRE(o && emb_of(o, got, 1024) == P);
+    double mxe = 0;
+    for (int d = 0; d < P; d++) mxe = fmax(mxe, fabs(got[d] - iw[2 * P + d]));
+    CHECK_MSG(mxe <= 1e-4, "exact mode photo: max abs %.3g", mxe);
+    json_object_put(o);
+    /* 5. offline fallback: no --model and nothing pulled -> random model, warned */
     snprintf(cmd, sizeof cmd, "MEDIAGREP_MODELS=%s/models %s/mediagrep embed --json --text 'a cat' --image %s",
              tmp, MG_BUILD_DIR, photo);
     CHECK_EQ_INT(run(cmd), 0);
