@@ -344,7 +344,7 @@ static int bench_decode(int argc, char **argv) {
     for (int k = 0; k < 2; k++)
         if (!exists(jp[k].out)) { /* a real photo scaled up, with film grain so it compresses like one */
             snprintf(cmd, sizeof cmd,
-                     "ffmpeg -v error -y -i '%s' -vf scale=%s,noise=alls=12:allf=t -q:v 3 '%s'", src, jp[k].size,
+                     "ffmpeg -v error -y -i '%s' -vf scale=%s,noise=alls=5:allf=t -q:v 4 '%s'", src, jp[k].size,
                      jp[k].out);
             if (run_sh(cmd)) return fprintf(stderr, "mediagrep bench: ffmpeg failed: %s\n", cmd), 2;
         }
