@@ -40,18 +40,6 @@ const char *mg_cli_assets_dir(void) {
 #endif
 }
 
-static int mkdir_p(const char *path) {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -87,7 +75,8 @@ int mg_cli_open_model(const char *model_arg, int n_threads, mg_model **out) {
             fprintf(stderr, "mediagrep: writing a random-weight ViT-B/32 model to %s (once)...\n", dir);
             mg_clip_config c = mg_clip_config_default();
             c.text.eos_token_id = 49407;
-            if (mkdir_p(models) != 0 || (rc = mg_model_write_random(dir, &c, 42, tok, &err)) != MG_OK) {
+            if ((rc = mg_mkdir_p(models, &err)) != MG_OK ||
+                (rc = mg_model_write_random(dir, &c, 42, tok, &err)) != MG_OK) {
                 fprintf(stderr, "mediagrep: cannot create the random model: %s\n",
                         err.msg[0] ? err.msg : strerror(errno));
                 return err.code ? err.code : MG_EIO;

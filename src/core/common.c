@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,5 +127,25 @@ int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
     buf[n] = 0;
     *out = buf;
     if (len) *len = n;
+    return MG_OK;
+}
+
+int mg_mkdir_p(const char *path, mg_error *err) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    for (char *c = tmp + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char saved = *c;
+            *c = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return mg_err_set(err, MG_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
+            struct stat st;
+            if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+                return mg_err_set(err, MG_EIO, "%s: exists and is not a directory", tmp);
+            *c = saved;
+            if (saved == '\0') break;
+        }
+    }
     return MG_OK;
 }

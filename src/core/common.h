@@ -83,6 +83,11 @@ void mg_free_aligned(void *p);
 /* Monotonic clock in seconds. */
 double mg_now(void);
 
+/* mkdir -p with mode 0755: creates path and its missing parents. MG_EIO
+ * (naming the directory) when one cannot be created or is not a directory,
+ * MG_ELIMIT when the path is too long. */
+int mg_mkdir_p(const char *path, mg_error *err);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees).
  * max_bytes caps the size (0 = no cap). */
 int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,

@@ -167,26 +167,6 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* mkdir -p with mode 0755. */
-static int mkdir_p(const char *path, mg_error *err) {
-    char tmp[MG_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
-    for (char *c = tmp + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char saved = *c;
-            *c = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return mg_err_set(err, MG_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
-            if (!is_dir(tmp))
-                return mg_err_set(err, MG_EIO, "%s: exists and is not a directory", tmp);
-            *c = saved;
-            if (saved == '\0') break;
-        }
-    }
-    return MG_OK;
-}
-
 /* ------------------------------------------------------------------------ */
 /* digests                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -989,7 +969,7 @@ int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size
                                                                : mg_models_dir(mdbuf, sizeof mdbuf);
     rc = mg_model_local_dir(name, models_dir, c.dir, sizeof c.dir, err);
     if (rc) return rc;
-    rc = mkdir_p(c.dir, err);
+    rc = mg_mkdir_p(c.dir, err);
     if (rc) return rc;
     /* One pull per model directory at a time: an advisory lock on the
      * directory itself (released when the fd closes, even on a crash). */
