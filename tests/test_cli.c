@@ -27,12 +27,6 @@ static int run(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static double cosine(const float *a, const float *b, int n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
-    return ab / sqrt(aa * bb);
-}
-
 static int emb_of(json_object *o, float *v, int cap) {
     json_object *e;
     if (!json_object_object_get_ex(o, "embedding", &e)) return -1;
@@ -80,14 +74,12 @@ int main(void) {
             CHECK(!json_object_object_get_ex(o, "embedding", &e));
         } else if (i == 0) {
             CHECK(emb_of(o, got, 1024) == P);
-            double c = cosine(got, iw + 2 * P, P), mx = 0;
-            for (int d = 0; d < P; d++) mx = fmax(mx, fabs(got[d] - iw[2 * P + d]));
+            double c = mg_test_cosine(got, iw + 2 * P, P), mx = mg_test_maxabs(got, iw + 2 * P, P);
             CHECK_MSG(c >= 0.9999 && mx <= 1e-4, "photo embedding: cosine %.7f max abs %.3g", c, mx);
         } else {
             int k = golden_text[i];
             CHECK(emb_of(o, got, 1024) == P);
-            double c = cosine(got, tw + k * P, P), mx = 0;
-            for (int d = 0; d < P; d++) mx = fmax(mx, fabs(got[d] - tw[k * P + d]));
+            double c = mg_test_cosine(got, tw + k * P, P), mx = mg_test_maxabs(got, tw + k * P, P);
             CHECK_MSG(c >= 0.9999 && mx <= 1e-4, "text %d: cosine %.7f max abs %.3g", k, c, mx);
             json_object *tk;
             REQUIRE(json_object_object_get_ex(o, "tokens", &tk));
@@ -186,8 +178,7 @@ int main(void) {
     CHECK_EQ_INT(run(cmd), 0);
     o = json_tokener_parse(out_buf);
     REQUIRE(o && emb_of(o, got, 1024) == P);
-    double mxe = 0;
-    for (int d = 0; d < P; d++) mxe = fmax(mxe, fabs(got[d] - iw[2 * P + d]));
+    double mxe = mg_test_maxabs(got, iw + 2 * P, P);
     CHECK_MSG(mxe <= 1e-4, "exact mode photo: max abs %.3g", mxe);
     json_object_put(o);
     /* 5. offline fallback: no --model and nothing pulled -> random model, warned */

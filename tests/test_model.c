@@ -15,26 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static double cosine(const float *a, const float *b, int n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / sqrt(aa * bb);
-}
-static double maxabs(const float *a, const float *b, int n) {
-    double m = 0;
-    for (int i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > m || d != d) m = d != d ? 1e30 : d;
-    }
-    return m;
-}
-
 static void check_close(const char *what, int idx, const float *got, const float *want, int n) {
-    double c = cosine(got, want, n), e = maxabs(got, want, n);
+    double c = mg_test_cosine(got, want, n), e = mg_test_maxabs(got, want, n);
     CHECK_MSG(c >= 0.9999 && e <= 1e-4, "%s[%d]: cosine %.7f, max abs error %.3g", what, idx, c, e);
     printf("  %s[%d]: cosine %.9f max_abs %.3g\n", what, idx, c, e);
 }
@@ -74,13 +56,13 @@ static void test_preset(const char *name, int threads) {
     /* one at a time gives the same */
     float *one = malloc((size_t)P * sizeof(float));
     REQUIRE_V(mg_encode_images(e, pix + (size_t)(ni - 1) * 3 * S * S, 1, one, MG_EMBED_RAW, &err) == MG_OK);
-    CHECK(maxabs(one, out + (size_t)(ni - 1) * P, P) < 1e-5);
+    CHECK(mg_test_maxabs(one, out + (size_t)(ni - 1) * P, P) < 1e-5);
     /* normalized */
     REQUIRE_V(mg_encode_images(e, pix, 1, one, MG_EMBED_NORMALIZE, &err) == MG_OK);
     double nn = 0;
     for (int d = 0; d < P; d++) nn += (double)one[d] * one[d];
     CHECK(fabs(nn - 1.0) < 1e-5);
-    CHECK(cosine(one, want, P) > 0.9999);
+    CHECK(mg_test_cosine(one, want, P) > 0.9999);
     /* text from ids */
     float *twant = malloc(tr->nbytes);
     mg_st_to_f32(tr, twant, &err);
@@ -103,7 +85,7 @@ static void test_preset(const char *name, int threads) {
     for (int k = lens[0]; k < 77; k++) padded[k] = 320 + k;
     int l77 = 77;
     REQUIRE_V(mg_encode_token_ids(e, padded, &l77, 77, 1, one, MG_EMBED_RAW, &err) == MG_OK);
-    CHECK(maxabs(one, twant, P) < 1e-4);
+    CHECK(mg_test_maxabs(one, twant, P) < 1e-4);
     /* bad ids */
     int32_t badid[3] = {49406, 999999, 49407};
     int l3 = 3;
@@ -216,7 +198,7 @@ static void test_random_model(void) {
     float va[24], vb[24];
     CHECK(mg_encode_texts(ea, &t, 1, va, MG_EMBED_NORMALIZE, &err) == MG_OK);
     CHECK(mg_encode_texts(eb, &t, 1, vb, MG_EMBED_NORMALIZE, &err) == MG_OK);
-    CHECK_MSG(cosine(va, vb, 24) > 0.999, "random model written vs in memory: cosine %f", cosine(va, vb, 24));
+    CHECK_MSG(mg_test_cosine(va, vb, 24) > 0.999, "random model written vs in memory: cosine %f", mg_test_cosine(va, vb, 24));
     mg_encoder_close(ea); mg_encoder_close(eb);
     mg_model_close(a); mg_model_close(b);
     free(dir);

@@ -44,3 +44,23 @@ char *mg_test_tmpdir(const char *tag) {
     char *d = mkdtemp(tmpl);
     return d ? strdup(d) : NULL;
 }
+
+double mg_test_cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+double mg_test_maxabs(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d != d) return 1e30;
+        if (d > m) m = d;
+    }
+    return m;
+}

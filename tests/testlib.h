@@ -39,6 +39,10 @@ int mg_test_skip_unless_exists(const char *path);
 char *mg_test_read(const char *path, size_t *len);
 /* Writes bytes to a file; 0 on success. */
 int mg_test_write(const char *path, const void *data, size_t len);
+/* Cosine similarity of two float vectors (double accumulation). */
+double mg_test_cosine(const float *a, const float *b, int n);
+/* Largest |a[i] - b[i]|; a NaN anywhere counts as 1e30. */
+double mg_test_maxabs(const float *a, const float *b, int n);
 /* Makes a fresh temporary directory (caller frees the string). */
 char *mg_test_tmpdir(const char *tag);
 #endif
