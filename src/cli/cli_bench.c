@@ -75,12 +75,9 @@ static int parse_list(const char *s, int_list *l) {
     return l->n ? 0 : -1;
 }
 
-static json_object *run_torch(int threads, const char *batches, double seconds) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE "
-             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g",
-             MG_SOURCE_DIR, threads, batches, seconds);
+/* Runs a command that prints one JSON object; returns it parsed, or NULL
+ * (after printing what the command said) when it fails. */
+static json_object *run_json(const char *cmd, const char *what) {
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char buf[8192];
@@ -88,10 +85,19 @@ static json_object *run_torch(int threads, const char *batches, double seconds) 
     buf[n] = 0;
     int rc = pclose(p);
     if (rc != 0) {
-        fprintf(stderr, "mediagrep bench: PyTorch benchmark failed (exit %d): %s\n", rc, buf);
+        fprintf(stderr, "mediagrep bench: %s failed (exit %d): %s\n", what, rc, buf);
         return NULL;
     }
     return json_tokener_parse(buf);
+}
+
+static json_object *run_torch(int threads, const char *batches, double seconds) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE "
+             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g",
+             MG_SOURCE_DIR, threads, batches, seconds);
+    return run_json(cmd, "PyTorch benchmark");
 }
 
 static int bench_encoder(int argc, char **argv) {
@@ -376,12 +382,7 @@ static int bench_decode(int argc, char **argv) {
     if (python) {
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/bench/bench_decode_py.py --jpeg '%s' --jpeg '%s' --video '%s' "
                  "--seconds %g", MG_SOURCE_DIR, j1080, j12m, vid, seconds);
-        FILE *p = popen(cmd, "r");
-        char buf[4096];
-        size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
-        buf[n] = 0;
-        if (p && pclose(p) == 0) py = json_tokener_parse(buf);
-        else fprintf(stderr, "mediagrep bench: Python side failed: %s\n", buf);
+        py = run_json(cmd, "Python side (Pillow, PyAV)");
     }
     double pil[2][2] = {{0, 0}, {0, 0}}, pyav = -1;
     if (py) {
