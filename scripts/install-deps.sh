@@ -18,6 +18,10 @@ PKGS=(
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   # model download
   libcurl4-openssl-dev
+  # store: SQLite catalog and FAISS vector index (C++ static library)
+  libsqlite3-dev sqlite3 libfaiss-dev liblapack-dev libxxhash-dev
+  # HTTP server
+  libmicrohttpd-dev
   # reference implementation, golden outputs and the PyTorch benchmark
   python3 python3-torch python3-numpy python3-pil python3-regex
   # bundled sample inputs and test media (public-domain / CC0 photographs and clips)

@@ -65,6 +65,8 @@ typedef struct {
     size_t scratch_cap;
     float *att_scratch;           /* attention K^T + scores */
     size_t att_cap;
+    float *pad;                   /* 2-row staging for one-row GEMMs */
+    size_t pad_cap;
 } cpu_thread;
 
 typedef struct {
@@ -311,9 +313,33 @@ static void linear_task(void *arg, int task, int thread) {
     int r0 = bi * j->rows_per_block;
     int m = j->m - r0 < j->rows_per_block ? j->m - r0 : j->rows_per_block;
     const lin_slice *sl = &j->l->s[si];
+    const int n_in = j->l->n_in, n_out = j->l->n_out;
+    const float *src = j->x + (size_t)r0 * n_in;
+    float *dst = j->y + (size_t)r0 * n_out + sl->n0, *pad_y = NULL;
+    if (m == 1) {
+        /* oneDNN runs a single row through a GEMV kernel whose sums differ
+         * in the last bits from the M >= 2 kernels. Run it as 2 rows so an
+         * embedding never depends on the size of the batch it came in (the
+         * indexer's resumed runs must match uninterrupted ones bit for bit). */
+        size_t need = 2 * ((size_t)n_in + n_out);
+        if (t->pad_cap < need) { /* grows once per new shape; linears are few */
+            mg_free_aligned(t->pad);
+            t->pad = mg_alloc_aligned(need, sizeof(float));
+            MG_ASSERT(t->pad);
+            t->pad_cap = need;
+        }
+        float *px = t->pad;
+        pad_y = t->pad + 2 * (size_t)n_in;
+        memcpy(px, src, (size_t)n_in * sizeof(float));
+        memset(px + n_in, 0, (size_t)n_in * sizeof(float));
+        memcpy(pad_y + sl->n0, dst, (size_t)sl->n * sizeof(float)); /* residual epilogue reads dst */
+        memset(pad_y + n_out + sl->n0, 0, (size_t)sl->n * sizeof(float));
+        src = px;
+        m = 2;
+    }
     cache_entry *e = cache_get(j->cb, t, j->l, si, m, j->act, j->flags);
-    dnnl_memory_set_data_handle(e->src, (void *)(j->x + (size_t)r0 * j->l->n_in));
-    dnnl_memory_set_data_handle(e->dst, j->y + (size_t)r0 * j->l->n_out + sl->n0);
+    dnnl_memory_set_data_handle(e->src, (void *)src);
+    dnnl_memory_set_data_handle(e->dst, pad_y ? pad_y + sl->n0 : dst);
     dnnl_exec_arg_t args[5];
     int na = 0;
     args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
@@ -328,6 +354,7 @@ static void linear_task(void *arg, int task, int thread) {
     if (st != dnnl_success)
         mg_panic(__FILE__, __LINE__, "oneDNN matmul failed with status %d (M=%d K=%d N=%d, thread %d)", (int)st, m,
                  j->l->n_in, sl->n, thread);
+    if (pad_y) memcpy(dst, pad_y + sl->n0, (size_t)sl->n * sizeof(float));
 }
 
 static void cpu_linear(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act, int flags) {
@@ -467,6 +494,7 @@ static void cpu_destroy(mg_backend *b) {
             if (t->stream) dnnl_stream_destroy(t->stream);
             mg_free_aligned(t->scratch);
             mg_free_aligned(t->att_scratch);
+            mg_free_aligned(t->pad);
         }
         free(cb->th);
     }
