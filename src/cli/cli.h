@@ -2,7 +2,8 @@
  * cli.h - the `mediagrep` command-line front end: one function per
  * subcommand, each in its own cli_<name>.c. Each takes the subcommand's argv
  * (argv[0] is the subcommand name) and returns the process exit status
- * (0 success, 1 some inputs failed, 2 usage error or fatal error).
+ * (embed: 0 success, 1 some inputs failed, 2 usage error or fatal error;
+ * index/status: see their files and README "Exit status").
  */
 #ifndef MG_CLI_H
 #define MG_CLI_H
@@ -10,5 +11,7 @@
 int mg_cli_embed(int argc, char **argv);
 int mg_cli_model(int argc, char **argv);
 int mg_cli_bench(int argc, char **argv);
+int mg_cli_index(int argc, char **argv);
+int mg_cli_status(int argc, char **argv);
 
 #endif

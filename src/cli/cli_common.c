@@ -7,6 +7,7 @@
  */
 #include "cli/cli_common.h"
 #include "hub/pull.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -54,6 +55,11 @@ static void warn_random(void) {
 }
 
 int mg_cli_open_model(const char *model_arg, int n_threads, mg_model **out) {
+    mg_cli_model_opts o = {n_threads, 1, 1, NULL, 0, NULL, 0};
+    return mg_cli_open_model_ex(model_arg, &o, out);
+}
+
+int mg_cli_open_model_ex(const char *model_arg, const mg_cli_model_opts *o, mg_model **out) {
     char dir[PATH_MAX + 64];  /* + room for "/name" */
     mg_error err = {0};
     int rc, random = 0;
@@ -92,10 +98,113 @@ int mg_cli_open_model(const char *model_arg, int n_threads, mg_model **out) {
     }
     char marker[PATH_MAX + 160];
     snprintf(marker, sizeof marker, "%s/RANDOM_WEIGHTS_NOT_MEANINGFUL", dir);
-    if (random || is_file(marker)) warn_random();
+    if (random || is_file(marker)) {
+        random = 1;
+        if (!o->quiet_random) warn_random();
+    }
+    if (o->dir_out) snprintf(o->dir_out, o->dir_cap, "%s", dir);
+    if (o->random_out) *o->random_out = random;
     mg_model_params mp = mg_model_default_params();
-    mp.n_threads = n_threads;
+    mp.n_threads = o->n_threads;
+    mp.load_text = o->load_text;
+    mp.load_vision = o->load_vision;
     rc = mg_model_open(dir, &mp, out, &err);
     if (rc) fprintf(stderr, "mediagrep: %s\n", err.msg);
+    return rc;
+}
+
+int mg_cli_exit_code(int rc) {
+    switch (rc) {
+    case MG_OK: return 0;
+    case MG_EINVAL: return 2;
+    case MG_EMISMATCH: return 4;
+    case MG_EBUSY: return 5;
+    case MG_EINTERRUPTED: return 130;
+    default: return 1;
+    }
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    while (s && s[1] == 0 && s > p) { /* trailing slash */
+        const char *t = s - 1;
+        while (t > p && *t != '/') t--;
+        return *t == '/' ? t + 1 : t;
+    }
+    return s ? s + 1 : p;
+}
+
+int mg_cli_open_store_model(const char *store_dir, const char *model_arg, int create, int fp16,
+                            const mg_cli_model_opts *o, mg_store **store, mg_model **model) {
+    *store = NULL;
+    *model = NULL;
+    mg_error err = {0};
+    const char *dir = store_dir ? store_dir : MG_STORE_DEFAULT_DIR;
+    mg_store_params sp = mg_store_default_params();
+    sp.create = create;
+    sp.readonly = !create;
+    sp.dtype = fp16 ? MG_VEC_F16 : MG_VEC_F32;
+    int rc = mg_store_open(dir, &sp, store, &err);
+    if (rc) {
+        fprintf(stderr, "mediagrep: %s\n", err.msg);
+        return rc;
+    }
+    mg_model_rec rec;
+    int has = mg_store_model(*store, &rec, &err);
+    if (has < 0) {
+        fprintf(stderr, "mediagrep: %s\n", err.msg);
+        goto fail;
+    }
+    char mdir[PATH_MAX + 64];
+    int random = 0;
+    mg_cli_model_opts mo = *o;
+    mo.dir_out = mdir;
+    mo.dir_cap = sizeof mdir;
+    mo.random_out = &random;
+    const char *use = model_arg;
+    if (!use && has == MG_OK) {
+        use = rec.path;
+        snprintf(mdir, sizeof mdir, "%s/config.json", rec.path);
+        if (!rec.path[0] || !is_file(mdir)) {
+            fprintf(stderr,
+                    "mediagrep: store %s was made with model %s, which is no longer at %s; pass --model with its "
+                    "new location\n",
+                    dir, rec.name, rec.path);
+            rc = MG_ENOTFOUND;
+            goto fail;
+        }
+    }
+    if ((rc = mg_cli_open_model_ex(use, &mo, model)) != MG_OK) goto fail;
+    if (has == MG_OK && !model_arg) { /* the store's own model, from its recorded path */
+        if (o->random_out) *o->random_out = random || rec.random_weights;
+        if (o->dir_out) snprintf(o->dir_out, o->dir_cap, "%s", mdir);
+        return MG_OK;
+    }
+    char fp[64];
+    if ((rc = mg_store_fingerprint(mdir, fp, sizeof fp, &err)) != MG_OK) {
+        fprintf(stderr, "mediagrep: %s\n", err.msg);
+        goto fail;
+    }
+    if (has != MG_OK && !create) {
+        fprintf(stderr, "mediagrep: store %s has no vectors yet; run `mediagrep index` first\n", dir);
+        rc = MG_ENOTFOUND;
+        goto fail;
+    }
+    char absdir[PATH_MAX + 64];
+    if (!realpath(mdir, absdir)) snprintf(absdir, sizeof absdir, "%s", mdir);
+    rc = mg_store_bind_model(*store, model_arg ? model_arg : base_name(absdir), absdir, fp, mg_model_dim(*model),
+                             random, NULL, &err);
+    if (rc) {
+        fprintf(stderr, "mediagrep: %s\n", err.msg);
+        goto fail;
+    }
+    if (o->random_out) *o->random_out = random;
+    if (o->dir_out) snprintf(o->dir_out, o->dir_cap, "%s", mdir);
+    return MG_OK;
+fail:
+    mg_model_close(*model);
+    mg_store_close(*store);
+    *model = NULL;
+    *store = NULL;
     return rc;
 }

@@ -24,4 +24,28 @@ const char *mg_cli_assets_dir(void);
  * random fallback). Prints errors to stderr; returns MG_OK or an error. */
 int mg_cli_open_model(const char *model_arg, int n_threads, mg_model **out);
 
+typedef struct mg_cli_model_opts {
+    int n_threads;
+    int load_text, load_vision;   /* towers to load */
+    char *dir_out;                /* may be NULL: receives the model directory */
+    size_t dir_cap;
+    int *random_out;              /* may be NULL: 1 for a random-weight model */
+    int quiet_random;             /* do not print the random-weights warning */
+} mg_cli_model_opts;
+
+/* As mg_cli_open_model, with the towers to load and the directory chosen. */
+int mg_cli_open_model_ex(const char *model_arg, const mg_cli_model_opts *o, mg_model **out);
+
+struct mg_store;
+/* Opens the store at store_dir (NULL: ./.mediagrep; created when create)
+ * (fp16: a new store keeps fp16 vectors) and the model to use with it: --model when given (refused with a clear
+ * message if the store was made by another model), else the store's own
+ * model, else the default model. The model is bound to a new store.
+ * Prints errors; returns MG_OK or the error code. */
+int mg_cli_open_store_model(const char *store_dir, const char *model_arg, int create, int fp16,
+                            const mg_cli_model_opts *o, struct mg_store **store, mg_model **model);
+
+/* Exit status for a library error code (see README "Exit status"). */
+int mg_cli_exit_code(int rc);
+
 #endif

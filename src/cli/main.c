@@ -14,6 +14,8 @@ static void usage(FILE *f) {
         "usage: mediagrep <command> [options]\n"
         "\n"
         "commands:\n"
+        "  index    index folders of photos and videos into a store (resumable)\n"
+        "  status   what a store holds: files, failures, runs, model, index\n"
         "  embed    encode images and texts to CLIP embeddings\n"
         "  model    download (pull), list and locate models\n"
         "  bench    benchmarks (bench encoder)\n"
@@ -38,6 +40,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed")) return mg_cli_embed(argc - 1, argv + 1);
     if (!strcmp(cmd, "model")) return mg_cli_model(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return mg_cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "index")) return mg_cli_index(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status")) return mg_cli_status(argc - 1, argv + 1);
     fprintf(stderr, "mediagrep: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -27,6 +27,8 @@ const char *mg_strerror(int code) {
     case MG_ECHECKSUM: return "checksum mismatch";
     case MG_EBACKEND: return "compute backend error";
     case MG_EINTERRUPTED: return "interrupted";
+    case MG_EBUSY: return "busy (locked by another process)";
+    case MG_EMISMATCH: return "store and model do not match";
     default: return "unknown error";
     }
 }

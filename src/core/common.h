@@ -36,7 +36,9 @@ enum {
     MG_ENETWORK = -9,     /* network / HTTP failure */
     MG_ECHECKSUM = -10,   /* checksum mismatch */
     MG_EBACKEND = -11,    /* compute backend failure */
-    MG_EINTERRUPTED = -12 /* stopped by a signal or request */
+    MG_EINTERRUPTED = -12,/* stopped by a signal or request */
+    MG_EBUSY = -13,       /* a lock held by another process (store writer) */
+    MG_EMISMATCH = -14    /* a store made by a different model than the one given */
 };
 
 /* Static description of a status code; never NULL. */

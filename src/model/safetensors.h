@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/common.h"
+#include "core/half.h"
 
 typedef enum {
     MG_DT_F32 = 0, MG_DT_F16, MG_DT_BF16, MG_DT_F64,
@@ -82,10 +83,5 @@ typedef struct mg_st_write_tensor {
 int mg_st_write(const char *path, const mg_st_write_tensor *tensors, int n,
                 const char *metadata_json, mg_error *err);
 
-/* Scalar conversions (exact, round-to-nearest-even for the narrowing ones). */
-float mg_f16_to_f32(uint16_t h);
-float mg_bf16_to_f32(uint16_t b);
-uint16_t mg_f32_to_f16(float f);
-uint16_t mg_f32_to_bf16(float f);
 
 #endif

@@ -1,1 +1,556 @@
-/* placeholder: being written */
+/*
+ * vindex.cpp - the FAISS index shim (see vindex.h).
+ *
+ * Layout of a handle: `top` is the object faiss serializes: an IndexIDMap2
+ * around an IndexFlatIP or IndexHNSWFlat, or a bare IndexIVFPQ whose lists
+ * hold the caller's ids. `inner` is the object searched. FAISS 1.7.3's
+ * IndexIDMap2::search rejects per-call SearchParameters, so searches go to
+ * the inner index with their own parameters and the internal row numbers are
+ * translated through id_map here; the filter selector translates the same
+ * way before asking the caller.
+ */
+#include "store/vindex.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <new>
+#include <string>
+#include <sys/stat.h>
+#include <typeinfo>
+#include <unistd.h>
+#include <vector>
+
+using idx_t = faiss::Index::idx_t;
+
+struct mg_vindex {
+    mg_vindex_type type = MG_VINDEX_FLAT;
+    int dim = 0;
+    int n_threads = 0;
+    faiss::Index *top = nullptr;           /* owned; what save writes */
+    faiss::IndexIDMap2 *idmap = nullptr;   /* == top for FLAT and HNSW */
+    faiss::Index *inner = nullptr;         /* the index searched */
+    faiss::IndexHNSWFlat *hnsw = nullptr;  /* == inner for HNSW */
+    faiss::IndexIVFPQ *ivf = nullptr;      /* == top == inner for IVFPQ */
+    ~mg_vindex() { delete top; }
+};
+
+namespace {
+
+/* Sets the calling thread's OpenMP thread count for one call. */
+struct OmpThreads {
+    int saved = 0;
+    explicit OmpThreads(int n) {
+        if (n > 0) {
+            saved = omp_get_max_threads();
+            omp_set_num_threads(n);
+        }
+    }
+    ~OmpThreads() {
+        if (saved > 0) omp_set_num_threads(saved);
+    }
+};
+
+/* faiss messages start "Error in <signature> at <file>:<line>: "; keep what
+ * follows, which is the part a user can act on. */
+const char *faiss_msg(const char *what) {
+    const char *at = strstr(what, " at ");
+    const char *p = at ? strchr(at + 4, ':') : nullptr;
+    if (!p) return what;
+    p++;
+    while (*p >= '0' && *p <= '9') p++;
+    if (p[0] == ':' && p[1] == ' ') return p + 2;
+    return what;
+}
+
+/* Runs f (returning an MG_* code), turning exceptions into codes. */
+template <class F>
+int guarded(mg_error *err, int code, const char *what, F &&f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return mg_err_set(err, MG_ENOMEM, "%s: out of memory", what);
+    } catch (const std::exception &e) {
+        return mg_err_set(err, code, "%s: faiss: %s", what, faiss_msg(e.what()));
+    } catch (...) {
+        return mg_err_set(err, code, "%s: unknown exception", what);
+    }
+}
+
+/* Selector for filtered search: maps the inner index's row numbers to ids
+ * (map == nullptr: the stored labels are the ids already). */
+struct CallbackSelector final : faiss::IDSelector {
+    int (*allow)(void *, int64_t);
+    void *ctx;
+    const idx_t *map;
+    CallbackSelector(int (*a)(void *, int64_t), void *c, const idx_t *m) : allow(a), ctx(c), map(m) {}
+    bool is_member(idx_t i) const override { return allow(ctx, map ? map[i] : i) != 0; }
+};
+
+uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Checks an (n x dim vectors, n ids) argument pair. */
+int check_batch(int dim, const float *vecs, const int64_t *ids, int64_t n, const char *what, mg_error *err) {
+    size_t bytes;
+    if (n < 0) return mg_err_set(err, MG_EINVAL, "%s: n = %lld is negative", what, (long long)n);
+    if (n > 0 && (!vecs || !ids)) return mg_err_set(err, MG_EINVAL, "%s: NULL vectors or ids", what);
+    if (mg_mul_size((size_t)n, (size_t)dim * sizeof(float), &bytes))
+        return mg_err_set(err, MG_ELIMIT, "%s: %lld x %d vectors overflow", what, (long long)n, dim);
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] == -1) return mg_err_set(err, MG_EINVAL, "%s: id -1 (row %lld) is reserved", what, (long long)i);
+    return MG_OK;
+}
+
+int largest_divisor_at_most(int dim, int cap) {
+    for (int m = std::max(1, cap); m > 1; m--)
+        if (dim % m == 0) return m;
+    return 1;
+}
+
+} // namespace
+
+extern "C" {
+
+mg_vindex_params mg_vindex_default_params(void) {
+    mg_vindex_params p;
+    memset(&p, 0, sizeof p);
+    p.type = MG_VINDEX_AUTO;
+    p.hnsw_m = 32;
+    p.ef_construction = 80;
+    p.ef_search = 128;
+    return p;
+}
+
+mg_vindex_type mg_vindex_choose(int64_t n, int dim) {
+    if (dim <= 0) dim = 512;
+    if (n < MG_VINDEX_FLAT_MAX_N) return MG_VINDEX_FLAT;
+    if (n <= MG_VINDEX_HNSW_MAX_N && n <= MG_VINDEX_HNSW_MAX_FLOATS / dim) return MG_VINDEX_HNSW;
+    return MG_VINDEX_IVFPQ;
+}
+
+const char *mg_vindex_type_name(mg_vindex_type t) {
+    switch (t) {
+    case MG_VINDEX_AUTO: return "auto";
+    case MG_VINDEX_FLAT: return "flat";
+    case MG_VINDEX_HNSW: return "hnsw";
+    case MG_VINDEX_IVFPQ: return "ivfpq";
+    }
+    return "?";
+}
+
+int mg_vindex_type_parse(const char *s, mg_vindex_type *out) {
+    static const mg_vindex_type all[] = {MG_VINDEX_AUTO, MG_VINDEX_FLAT, MG_VINDEX_HNSW, MG_VINDEX_IVFPQ};
+    if (!s || !out) return MG_EINVAL;
+    for (mg_vindex_type t : all)
+        if (strcasecmp(s, mg_vindex_type_name(t)) == 0) {
+            *out = t;
+            return MG_OK;
+        }
+    return MG_EINVAL;
+}
+
+int mg_vindex_build(int dim, const mg_vindex_params *pin, const float *vecs, const int64_t *ids, int64_t n,
+                    mg_vindex **out, mg_error *err) {
+    if (!out) return mg_err_set(err, MG_EINVAL, "vindex build: NULL output");
+    *out = nullptr;
+    if (dim <= 0 || dim > MG_VINDEX_MAX_DIM)
+        return mg_err_set(err, MG_EINVAL, "vindex build: dimension %d out of range 1..%d", dim, MG_VINDEX_MAX_DIM);
+    int rc = check_batch(dim, vecs, ids, n, "vindex build", err);
+    if (rc) return rc;
+    mg_vindex_params d = mg_vindex_default_params(), p = pin ? *pin : d;
+    if (p.hnsw_m == 0) p.hnsw_m = d.hnsw_m;
+    if (p.ef_construction == 0) p.ef_construction = d.ef_construction;
+    if (p.ef_search == 0) p.ef_search = d.ef_search;
+    if ((int)p.type < MG_VINDEX_AUTO || (int)p.type > MG_VINDEX_IVFPQ)
+        return mg_err_set(err, MG_EINVAL, "vindex build: unknown index type %d", (int)p.type);
+    if (p.hnsw_m < 2 || p.hnsw_m > 256 || p.ef_construction < 1 || p.ef_search < 1 || p.ivf_nlist < 0 ||
+        p.pq_m < 0 || p.nprobe < 0 || p.n_threads < 0)
+        return mg_err_set(err, MG_EINVAL,
+                          "vindex build: bad parameters (hnsw_m %d, ef_construction %d, ef_search %d, "
+                          "nlist %d, pq_m %d, nprobe %d, n_threads %d)",
+                          p.hnsw_m, p.ef_construction, p.ef_search, p.ivf_nlist, p.pq_m, p.nprobe, p.n_threads);
+    mg_vindex_type type = p.type == MG_VINDEX_AUTO ? mg_vindex_choose(n, dim) : p.type;
+    if (type == MG_VINDEX_IVFPQ && n < MG_VINDEX_IVFPQ_MIN_N) type = MG_VINDEX_FLAT; /* cannot train */
+
+    int64_t nlist = 0, pq_m = 0, nprobe = 0;
+    if (type == MG_VINDEX_IVFPQ) {
+        nlist = p.ivf_nlist;
+        if (nlist == 0) nlist = std::max<int64_t>(1, std::min<int64_t>((int64_t)(4.0 * std::sqrt((double)n)), n / 39));
+        if (nlist > n)
+            return mg_err_set(err, MG_EINVAL, "vindex build: nlist %lld exceeds the %lld vectors", (long long)nlist,
+                              (long long)n);
+        pq_m = p.pq_m ? p.pq_m : largest_divisor_at_most(dim, dim / 8);
+        if (pq_m > dim || dim % pq_m != 0)
+            return mg_err_set(err, MG_EINVAL, "vindex build: pq_m %lld does not divide dimension %d", (long long)pq_m,
+                              dim);
+        nprobe = p.nprobe ? p.nprobe : std::max<int64_t>(8, nlist / 16);
+        nprobe = std::min(nprobe, nlist);
+    }
+
+    std::unique_ptr<mg_vindex> ix;
+    try {
+        ix.reset(new mg_vindex);
+    } catch (const std::bad_alloc &) {
+        return mg_err_set(err, MG_ENOMEM, "vindex build: out of memory");
+    }
+    ix->type = type;
+    ix->dim = dim;
+    ix->n_threads = p.n_threads;
+    char what[96];
+    snprintf(what, sizeof what, "vindex build (%s, %lld x %d)", mg_vindex_type_name(type), (long long)n, dim);
+    rc = guarded(err, MG_EBACKEND, what, [&]() -> int {
+        OmpThreads threads(p.n_threads);
+        if (type == MG_VINDEX_IVFPQ) {
+            auto *q = new faiss::IndexFlatIP(dim);
+            std::unique_ptr<faiss::IndexIVFPQ> ivf;
+            try {
+                ivf.reset(new faiss::IndexIVFPQ(q, dim, (size_t)nlist, (size_t)pq_m, 8, faiss::METRIC_INNER_PRODUCT));
+            } catch (...) {
+                delete q;
+                throw;
+            }
+            ivf->own_fields = true;
+            ivf->cp.spherical = true; /* centroids of unit vectors, renormalized */
+            ivf->nprobe = (size_t)nprobe;
+            /* Deterministic sample: one vector from each of ns equal strata,
+             * at a pseudo-random offset inside the stratum. */
+            int64_t ns = std::min<int64_t>(n, 256 * nlist);
+            const float *train = vecs;
+            std::vector<float> sample;
+            if (ns < n) {
+                sample.resize((size_t)ns * dim);
+                uint64_t seed = 0x6d67766978ULL;
+                for (int64_t i = 0; i < ns; i++) {
+                    int64_t lo = (int64_t)((__int128)i * n / ns), hi = (int64_t)((__int128)(i + 1) * n / ns);
+                    int64_t r = lo + (int64_t)(splitmix64(&seed) % (uint64_t)(hi - lo));
+                    memcpy(&sample[(size_t)i * dim], vecs + (size_t)r * dim, (size_t)dim * sizeof(float));
+                }
+                train = sample.data();
+            }
+            ivf->train(ns, train);
+            std::vector<float>().swap(sample);
+            ivf->add_with_ids(n, vecs, ids);
+            ix->ivf = ivf.get();
+            ix->inner = ix->top = ivf.release();
+            return MG_OK;
+        }
+        faiss::Index *sub;
+        if (type == MG_VINDEX_HNSW) {
+            auto *h = new faiss::IndexHNSWFlat(dim, p.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+            h->hnsw.efConstruction = p.ef_construction;
+            h->hnsw.efSearch = p.ef_search;
+            ix->hnsw = h;
+            sub = h;
+        } else {
+            sub = new faiss::IndexFlatIP(dim);
+        }
+        std::unique_ptr<faiss::IndexIDMap2> m;
+        try {
+            m.reset(new faiss::IndexIDMap2(sub));
+        } catch (...) {
+            delete sub;
+            throw;
+        }
+        m->own_fields = true;
+        ix->inner = sub;
+        ix->idmap = m.get();
+        ix->top = m.release();
+        if (n > 0) ix->idmap->add_with_ids(n, vecs, ids);
+        return MG_OK;
+    });
+    if (rc) return rc;
+    *out = ix.release();
+    return MG_OK;
+}
+
+int mg_vindex_add(mg_vindex *ix, const float *vecs, const int64_t *ids, int64_t n, mg_error *err) {
+    if (!ix) return mg_err_set(err, MG_EINVAL, "vindex add: NULL index");
+    int rc = check_batch(ix->dim, vecs, ids, n, "vindex add", err);
+    if (rc || n == 0) return rc;
+    return guarded(err, MG_EBACKEND, "vindex add", [&]() -> int {
+        OmpThreads threads(ix->n_threads);
+        ix->top->add_with_ids(n, vecs, ids);
+        return MG_OK;
+    });
+}
+
+int mg_vindex_remove(mg_vindex *ix, const int64_t *ids, int64_t n, int64_t *removed, mg_error *err) {
+    if (removed) *removed = 0;
+    if (!ix) return mg_err_set(err, MG_EINVAL, "vindex remove: NULL index");
+    if (n < 0 || (n > 0 && !ids)) return mg_err_set(err, MG_EINVAL, "vindex remove: bad id array (n = %lld)", (long long)n);
+    if (ix->type == MG_VINDEX_HNSW)
+        return mg_err_set(err, MG_EUNSUPPORTED, "vindex remove: an HNSW index cannot remove vectors; rebuild it");
+    if (n == 0) return MG_OK;
+    return guarded(err, MG_EBACKEND, "vindex remove", [&]() -> int {
+        OmpThreads threads(ix->n_threads);
+        faiss::IDSelectorBatch sel((size_t)n, ids);
+        size_t k = ix->top->remove_ids(sel);
+        if (removed) *removed = (int64_t)k;
+        return MG_OK;
+    });
+}
+
+static int search_impl(const mg_vindex *ix, const float *q, int64_t nq, int k, int (*allow)(void *, int64_t),
+                       void *ctx, float *scores, int64_t *ids, mg_error *err) {
+    if (!ix) return mg_err_set(err, MG_EINVAL, "vindex search: NULL index");
+    if (k <= 0) return mg_err_set(err, MG_EINVAL, "vindex search: k = %d must be positive", k);
+    if (nq < 0) return mg_err_set(err, MG_EINVAL, "vindex search: nq = %lld is negative", (long long)nq);
+    size_t cells, qbytes;
+    if (mg_mul_size((size_t)nq, (size_t)k, &cells) || mg_mul_size(cells, sizeof(float) + sizeof(int64_t), &qbytes) ||
+        mg_mul_size((size_t)nq, (size_t)ix->dim * sizeof(float), &qbytes))
+        return mg_err_set(err, MG_ELIMIT, "vindex search: %lld queries x k %d overflow", (long long)nq, k);
+    if (nq == 0) return MG_OK;
+    if (!q || !scores || !ids) return mg_err_set(err, MG_EINVAL, "vindex search: NULL queries or outputs");
+    if (ix->top->ntotal == 0) {
+        for (size_t i = 0; i < cells; i++) {
+            ids[i] = -1;
+            scores[i] = -INFINITY;
+        }
+        return MG_OK;
+    }
+    const idx_t *map = ix->idmap ? ix->idmap->id_map.data() : nullptr;
+    return guarded(err, MG_EBACKEND, "vindex search", [&]() -> int {
+        OmpThreads threads(ix->n_threads);
+        CallbackSelector sel(allow, ctx, map);
+        faiss::IDSelector *s = allow ? &sel : nullptr;
+        if (ix->type == MG_VINDEX_HNSW) {
+            faiss::SearchParametersHNSW hp;
+            hp.efSearch = std::max(ix->hnsw->hnsw.efSearch, k);
+            hp.sel = s;
+            ix->inner->search(nq, q, k, scores, ids, &hp);
+        } else if (ix->type == MG_VINDEX_IVFPQ) {
+            faiss::SearchParametersIVF vp;
+            vp.nprobe = std::min(std::max<size_t>(ix->ivf->nprobe, 1), ix->ivf->nlist);
+            vp.sel = s;
+            ix->inner->search(nq, q, k, scores, ids, &vp);
+        } else {
+            faiss::SearchParameters sp;
+            sp.sel = s;
+            ix->inner->search(nq, q, k, scores, ids, s ? &sp : nullptr);
+        }
+        for (size_t i = 0; i < cells; i++) {
+            if (ids[i] < 0) {
+                ids[i] = -1;
+                scores[i] = -INFINITY;
+            } else if (map) {
+                ids[i] = map[ids[i]];
+            }
+        }
+        return MG_OK;
+    });
+}
+
+int mg_vindex_search(const mg_vindex *ix, const float *q, int64_t nq, int k, float *scores, int64_t *ids,
+                     mg_error *err) {
+    return search_impl(ix, q, nq, k, nullptr, nullptr, scores, ids, err);
+}
+
+int mg_vindex_search_filtered(const mg_vindex *ix, const float *q, int64_t nq, int k,
+                              int (*allow)(void *ctx, int64_t id), void *ctx, float *scores, int64_t *ids,
+                              mg_error *err) {
+    if (!allow) return mg_err_set(err, MG_EINVAL, "vindex search: NULL filter");
+    return search_impl(ix, q, nq, k, allow, ctx, scores, ids, err);
+}
+
+void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe) {
+    if (!ix) return;
+    if (ix->hnsw && ef_search > 0) ix->hnsw->hnsw.efSearch = ef_search;
+    if (ix->ivf && nprobe > 0) ix->ivf->nprobe = std::min<size_t>((size_t)nprobe, ix->ivf->nlist);
+}
+
+/* ---- files ---- */
+
+static int fsync_parent_dir(const char *path, mg_error *err) {
+    std::string dir(path);
+    size_t slash = dir.rfind('/');
+    dir = slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : dir.substr(0, slash);
+    int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot open directory: %s", dir.c_str(), strerror(errno));
+    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
+    int e = errno;
+    close(fd);
+    if (rc) return mg_err_set(err, MG_EIO, "%s: fsync of directory failed: %s", dir.c_str(), strerror(e));
+    return MG_OK;
+}
+
+int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) {
+    if (!ix || !path || !*path) return mg_err_set(err, MG_EINVAL, "vindex save: NULL index or path");
+    std::string tmp;
+    try {
+        tmp = std::string(path) + ".tmp";
+    } catch (const std::bad_alloc &) {
+        return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
+    }
+    FILE *f = fopen(tmp.c_str(), "wb");
+    if (!f) return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp.c_str(), strerror(errno));
+    int rc = guarded(err, MG_EIO, tmp.c_str(), [&]() -> int {
+        faiss::FileIOWriter w(f); /* does not close f */
+        faiss::write_index(ix->top, &w);
+        return MG_OK;
+    });
+    if (rc == MG_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+    if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp.c_str(), strerror(errno));
+    if (rc == MG_OK && rename(tmp.c_str(), path) != 0)
+        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp.c_str(), path, strerror(errno));
+    if (rc) {
+        unlink(tmp.c_str());
+        return rc;
+    }
+    return fsync_parent_dir(path, err);
+}
+
+/* Structural checks on a loaded index, so that a corrupt file that faiss
+ * parsed cannot make a later search or add read out of bounds. Returns a
+ * description of the first problem, or nullptr. */
+static const char *check_flat(const faiss::IndexFlat *f, int d) {
+    if (f->d != d) return "storage dimension differs";
+    if (f->code_size != (size_t)d * sizeof(float) || f->codes.size() != (size_t)f->ntotal * f->code_size)
+        return "flat storage size does not match its count";
+    return nullptr;
+}
+
+static const char *check_hnsw(const faiss::IndexHNSWFlat *h) {
+    const faiss::HNSW &g = h->hnsw;
+    size_t n = (size_t)h->ntotal;
+    if (!h->storage || typeid(*h->storage) != typeid(faiss::IndexFlatIP) || h->storage->ntotal != h->ntotal)
+        return "HNSW storage is not a flat inner-product index of the same size";
+    if (const char *e = check_flat(static_cast<const faiss::IndexFlat *>(h->storage), h->d)) return e;
+    if (h->metric_type != faiss::METRIC_INNER_PRODUCT) return "HNSW metric is not inner product";
+    if (g.levels.size() != n || g.offsets.size() != n + 1 || g.offsets[0] != 0 || g.efSearch < 1 ||
+        g.efConstruction < 1)
+        return "HNSW tables do not match the vector count";
+    const std::vector<int> &cum = g.cum_nneighbor_per_level;
+    if (cum.empty() || cum[0] != 0) return "HNSW level table is empty";
+    for (size_t i = 1; i < cum.size(); i++)
+        if (cum[i] < cum[i - 1]) return "HNSW level table is not increasing";
+    if (n == 0) return g.entry_point == -1 ? nullptr : "empty HNSW has an entry point";
+    if (g.entry_point < 0 || (size_t)g.entry_point >= n || g.max_level != g.levels[g.entry_point] - 1)
+        return "HNSW entry point is invalid";
+    for (size_t i = 0; i < n; i++) {
+        int lv = g.levels[i];
+        if (lv < 1 || (size_t)lv >= cum.size() || lv - 1 > g.max_level) return "HNSW node level out of range";
+        if (g.offsets[i + 1] < g.offsets[i] || g.offsets[i + 1] - g.offsets[i] != (size_t)cum[lv])
+            return "HNSW neighbour offsets are inconsistent";
+    }
+    if (g.offsets[n] != g.neighbors.size()) return "HNSW neighbour table size is inconsistent";
+    for (size_t i = 0; i < n; i++)
+        for (int l = 0; l < g.levels[i]; l++)
+            for (size_t j = g.offsets[i] + cum[l]; j < g.offsets[i] + cum[l + 1]; j++) {
+                int nb = g.neighbors[j];
+                if (nb < -1 || nb >= (int64_t)n || (nb >= 0 && g.levels[nb] <= l))
+                    return "HNSW link points outside the graph";
+            }
+    return nullptr;
+}
+
+static const char *check_ivfpq(const faiss::IndexIVFPQ *v) {
+    if (typeid(*v) != typeid(faiss::IndexIVFPQ) || v->metric_type != faiss::METRIC_INNER_PRODUCT || !v->is_trained)
+        return "not a trained inner-product IVF-PQ index";
+    if (!v->quantizer || typeid(*v->quantizer) != typeid(faiss::IndexFlatIP) || v->quantizer->d != v->d ||
+        (size_t)v->quantizer->ntotal != v->nlist || v->nlist == 0)
+        return "IVF coarse quantizer does not match the list count";
+    if (const char *e = check_flat(static_cast<const faiss::IndexFlat *>(v->quantizer), v->d)) return e;
+    const faiss::ProductQuantizer &pq = v->pq;
+    if (pq.d != (size_t)v->d || pq.M == 0 || pq.dsub * pq.M != pq.d || pq.nbits != 8 || pq.ksub != 256 ||
+        pq.code_size != pq.M || v->code_size != pq.code_size || pq.centroids.size() != pq.d * pq.ksub)
+        return "product quantizer is inconsistent";
+    if (v->direct_map.type != faiss::DirectMap::NoMap) return "unexpected direct map";
+    auto *al = dynamic_cast<const faiss::ArrayInvertedLists *>(v->invlists);
+    if (!al || typeid(*al) != typeid(faiss::ArrayInvertedLists) || al->nlist != v->nlist ||
+        al->code_size != v->code_size || al->codes.size() != v->nlist || al->ids.size() != v->nlist)
+        return "inverted lists do not match the list count";
+    size_t total = 0;
+    for (size_t l = 0; l < v->nlist; l++) {
+        if (al->codes[l].size() != al->ids[l].size() * v->code_size) return "inverted list sizes are inconsistent";
+        total += al->ids[l].size();
+    }
+    if (total != (size_t)v->ntotal) return "inverted lists do not add up to the vector count";
+    return nullptr;
+}
+
+int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
+    if (!out || !path) return mg_err_set(err, MG_EINVAL, "vindex load: NULL path or output");
+    *out = nullptr;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return mg_err_set(err, MG_ENOTFOUND, "%s: no such index file", path);
+        return mg_err_set(err, MG_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return mg_err_set(err, MG_EIO, "%s: not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return mg_err_set(err, errno == ENOENT ? MG_ENOTFOUND : MG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    std::unique_ptr<mg_vindex> ix;
+    faiss::Index *raw = nullptr;
+    int rc = guarded(err, MG_EFORMAT, path, [&]() -> int {
+        ix.reset(new mg_vindex);
+        faiss::FileIOReader r(f); /* does not close f */
+        raw = faiss::read_index(&r, 0);
+        return MG_OK;
+    });
+    fclose(f);
+    if (rc) {
+        delete raw;
+        return rc;
+    }
+    ix->top = raw; /* owned from here on */
+    const char *bad = nullptr;
+    if (raw->d <= 0 || raw->d > MG_VINDEX_MAX_DIM || raw->ntotal < 0) {
+        bad = "dimension or count out of range";
+    } else if (typeid(*raw) == typeid(faiss::IndexIDMap2)) {
+        auto *m = static_cast<faiss::IndexIDMap2 *>(raw);
+        ix->idmap = m;
+        ix->inner = m->index;
+        if (!m->index || m->index->d != m->d || m->index->ntotal != m->ntotal ||
+            m->id_map.size() != (size_t)m->ntotal) {
+            bad = "id map does not match its index";
+        } else if (typeid(*m->index) == typeid(faiss::IndexFlatIP)) {
+            ix->type = MG_VINDEX_FLAT;
+            bad = check_flat(static_cast<faiss::IndexFlat *>(m->index), m->d);
+        } else if (typeid(*m->index) == typeid(faiss::IndexHNSWFlat)) {
+            ix->type = MG_VINDEX_HNSW;
+            ix->hnsw = static_cast<faiss::IndexHNSWFlat *>(m->index);
+            bad = check_hnsw(ix->hnsw);
+        } else {
+            bad = "id map holds an index type mediagrep does not write";
+        }
+    } else if (typeid(*raw) == typeid(faiss::IndexIVFPQ)) {
+        ix->type = MG_VINDEX_IVFPQ;
+        ix->inner = raw;
+        ix->ivf = static_cast<faiss::IndexIVFPQ *>(raw);
+        bad = check_ivfpq(ix->ivf);
+    } else {
+        bad = "a faiss index type mediagrep does not write";
+    }
+    if (bad) return mg_err_set(err, MG_EFORMAT, "%s: not a usable mediagrep index: %s", path, bad);
+    ix->dim = raw->d;
+    *out = ix.release();
+    return MG_OK;
+}
+
+int64_t mg_vindex_count(const mg_vindex *ix) { return ix ? (int64_t)ix->top->ntotal : 0; }
+int mg_vindex_dim(const mg_vindex *ix) { return ix ? ix->dim : 0; }
+mg_vindex_type mg_vindex_get_type(const mg_vindex *ix) { return ix ? ix->type : MG_VINDEX_AUTO; }
+
+void mg_vindex_close(mg_vindex *ix) { delete ix; }
+
+} // extern "C"

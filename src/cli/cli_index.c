@@ -1,0 +1,292 @@
+/*
+ * cli_index.c - `mediagrep index DIR...`: parse options, open the store and
+ * its model, run the indexing pipeline (pipeline/indexer.h) with SIGINT as a
+ * graceful stop, and print the summary. Exit status: 0 all files indexed,
+ * 3 some files failed (recorded; see `mediagrep status --failed`), 130
+ * interrupted (run again to resume), 4 store/model mismatch, 5 store locked
+ * by another writer, 2 usage, 1 other errors.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <limits.h>
+
+#include <json-c/json.h>
+
+#include "cli/cli.h"
+#include "cli/cli_common.h"
+#include "core/threadpool.h"
+#include "pipeline/indexer.h"
+#include "store/store.h"
+
+static volatile sig_atomic_t g_cancel;
+
+static void on_sigint(int sig) {
+    g_cancel = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C stops at once (the last checkpoint stays) */
+    static const char msg[] = "\nmediagrep: stopping after the files in flight (Ctrl-C again to quit now)...\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mediagrep index DIR|FILE... [options]\n"
+            "\n"
+            "Walks the folders, encodes new and changed photos and videos with CLIP and stores\n"
+            "their vectors; safe to interrupt (Ctrl-C or kill) and run again to resume.\n"
+            "\n"
+            "  --store PATH        store directory (default ./.mediagrep)\n"
+            "  --model NAME|DIR    model (default: the store's model, else the default model)\n"
+            "  --threads N         decode threads (default: number of CPUs)\n"
+            "  --batch N           encoder batch size (default 32)\n"
+            "  --mem-limit SIZE    bytes for samples in flight, e.g. 256M, 2G (default 512M)\n"
+            "  --frames N          video: N evenly spaced frames (default 8)\n"
+            "  --every SECONDS     video: one frame every SECONDS\n"
+            "  --scene             video: one frame per scene change\n"
+            "  --include GLOB      only files matching (repeatable); `*.jpg`, `raw/**`\n"
+            "  --exclude GLOB      skip matching files and folders (repeatable)\n"
+            "  --hidden            include hidden files and folders\n"
+            "  --no-follow         do not follow symbolic links\n"
+            "  --exact-preprocess  decode at full size (bit-exact preprocessing, slower)\n"
+            "  --fp16              store vectors as fp16 (new stores only)\n"
+            "  --index-type T      auto (default), flat, hnsw, ivfpq\n"
+            "  --no-index          do not update the FAISS index at the end\n"
+            "  --retry-failed      retry files that failed before even if unchanged\n"
+            "  --keep-missing      keep files that disappeared from the folders\n"
+            "  --checkpoint SEC    seconds between commits (default 2)\n"
+            "  --quiet             no progress output\n"
+            "  --progress MODE     bar or lines (default: bar on a terminal)\n"
+            "  --json              print the summary as JSON on stdout\n"
+            "\n"
+            "Exit status: 0 ok, 3 some files failed, 130 interrupted, 4 the store was made by\n"
+            "another model, 5 another process is writing the store, 2 usage, 1 other errors.\n");
+}
+
+/* "512M", "2G", "1000000" -> bytes; -1 on bad input. */
+static int64_t parse_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return -1;
+    int64_t mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 0: break;
+    case 'K': mul = 1024; end++; break;
+    case 'M': mul = 1024 * 1024; end++; break;
+    case 'G': mul = (int64_t)1024 * 1024 * 1024; end++; break;
+    default: return -1;
+    }
+    if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I') end++;
+    if (*end && toupper((unsigned char)*end) == 'B') end++;
+    if (*end) return -1;
+    return (int64_t)(v * (double)mul);
+}
+
+static void print_summary(const mg_index_stats *st, const char *store, int rc, int json) {
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "store", json_object_new_string(store));
+        json_object_object_add(o, "run", json_object_new_int64(st->run_id));
+        json_object_object_add(o, "status", json_object_new_string(rc == MG_EINTERRUPTED ? "interrupted"
+                                                                  : rc ? "failed" : "done"));
+#define I(name) json_object_object_add(o, #name, json_object_new_int64(st->name))
+        I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_ok);
+        I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
+        I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
+#undef I
+#define D(name) json_object_object_add(o, #name, json_object_new_double(st->name))
+        D(seconds); D(pipeline_seconds); D(frames_per_s); D(walk_busy_s); D(decode_busy_s); D(encode_busy_s);
+        D(write_busy_s); D(index_s);
+#undef D
+        json_object_object_add(o, "index", json_object_new_string(st->index_summary));
+        json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return;
+    }
+    FILE *f = stderr;
+    fprintf(f, "%s %lld files (%lld images, %lld videos; %lld frames, %lld vectors) in %.1f s, %.1f frames/s\n",
+            rc == MG_EINTERRUPTED ? "interrupted after indexing" : "indexed", (long long)st->files_ok,
+            (long long)st->images, (long long)st->videos, (long long)st->frames, (long long)st->items, st->seconds,
+            st->frames_per_s);
+    fprintf(f, "  found %lld: %lld new, %lld changed, %lld unchanged", (long long)st->files_seen,
+            (long long)st->files_new, (long long)st->files_changed, (long long)st->files_unchanged);
+    if (st->files_touched) fprintf(f, ", %lld touched (same content)", (long long)st->files_touched);
+    if (st->files_removed) fprintf(f, "; %lld removed (gone)", (long long)st->files_removed);
+    fprintf(f, "\n");
+    if (st->files_failed)
+        fprintf(f, "  %lld files failed (recorded; `mediagrep status --failed --store %s` lists them)\n",
+                (long long)st->files_failed, store);
+    if (st->files_skipped_failed)
+        fprintf(f, "  %lld files that failed before were skipped (--retry-failed to try again)\n",
+                (long long)st->files_skipped_failed);
+    if (st->walk_problems) fprintf(f, "  %lld paths could not be walked (see above)\n", (long long)st->walk_problems);
+    if (st->index_summary[0]) fprintf(f, "  %s\n", st->index_summary);
+    if (rc == MG_EINTERRUPTED)
+        fprintf(f, "  %lld files in flight were dropped; run the same command again to resume (finished files are "
+                   "kept)\n",
+                (long long)st->files_aborted);
+    fprintf(f, "  store %s, run %lld\n", store, (long long)st->run_id);
+}
+
+int mg_cli_index(int argc, char **argv) {
+    const char *store_dir = NULL, *model_arg = NULL;
+    const char **roots = calloc((size_t)argc, sizeof *roots);
+    const char **inc = calloc((size_t)argc + 1, sizeof *inc), **exc = calloc((size_t)argc + 1, sizeof *exc);
+    int n_roots = 0, n_inc = 0, n_exc = 0, json = 0, fp16 = 0, exact = 0;
+    mg_index_params p = mg_index_default_params();
+    int rc = 2;
+    if (!roots || !inc || !exc) goto done;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE() do { if (!v) { fprintf(stderr, "mediagrep index: %s needs a value\n", a); goto done; } i++; } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        } else if (!strcmp(a, "--store")) { NEED_VALUE(); store_dir = v; }
+        else if (!strcmp(a, "--model")) { NEED_VALUE(); model_arg = v; }
+        else if (!strcmp(a, "--threads")) { if ((p.threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
+        else if (!strcmp(a, "--batch")) { if ((p.batch = mg_cli_int(a, v, 1, 4096)) < 0) goto done; i++; }
+        else if (!strcmp(a, "--frames")) {
+            if ((p.media.video.frames = mg_cli_int(a, v, 1, 100000)) < 0) goto done;
+            p.media.video.policy = MG_VSAMPLE_FRAMES;
+            i++;
+        } else if (!strcmp(a, "--every")) {
+            NEED_VALUE();
+            char *end;
+            p.media.video.every_s = strtod(v, &end);
+            if (*end || !(p.media.video.every_s > 0)) {
+                fprintf(stderr, "mediagrep index: --every: '%s' is not a positive number of seconds\n", v);
+                goto done;
+            }
+            p.media.video.policy = MG_VSAMPLE_EVERY;
+        } else if (!strcmp(a, "--scene")) p.media.video.policy = MG_VSAMPLE_SCENE;
+        else if (!strcmp(a, "--include")) { NEED_VALUE(); inc[n_inc++] = v; }
+        else if (!strcmp(a, "--exclude")) { NEED_VALUE(); exc[n_exc++] = v; }
+        else if (!strcmp(a, "--hidden")) p.walk.hidden = 1;
+        else if (!strcmp(a, "--no-follow")) p.walk.follow_symlinks = 0;
+        else if (!strcmp(a, "--exact-preprocess")) exact = 1;
+        else if (!strcmp(a, "--fp16")) fp16 = 1;
+        else if (!strcmp(a, "--mem-limit")) {
+            NEED_VALUE();
+            if ((p.mem_limit = parse_size(v)) <= 0) {
+                fprintf(stderr, "mediagrep index: --mem-limit: '%s' is not a size like 512M or 2G\n", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--index-type")) {
+            NEED_VALUE();
+            if (mg_vindex_type_parse(v, &p.index.type) != MG_OK) {
+                fprintf(stderr, "mediagrep index: --index-type: '%s' is not auto, flat, hnsw or ivfpq\n", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--no-index")) p.update_index = 0;
+        else if (!strcmp(a, "--retry-failed")) p.retry_failed = 1;
+        else if (!strcmp(a, "--keep-missing")) p.remove_missing = 0;
+        else if (!strcmp(a, "--checkpoint")) {
+            NEED_VALUE();
+            char *end;
+            p.checkpoint_s = strtod(v, &end);
+            if (*end || !(p.checkpoint_s > 0)) {
+                fprintf(stderr, "mediagrep index: --checkpoint: '%s' is not a positive number\n", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) p.progress = 0;
+        else if (!strcmp(a, "--progress")) {
+            NEED_VALUE();
+            if (!strcmp(v, "bar")) p.progress = 3;
+            else if (!strcmp(v, "lines")) p.progress = 2;
+            else {
+                fprintf(stderr, "mediagrep index: --progress: bar or lines\n");
+                goto done;
+            }
+        } else if (!strcmp(a, "--json")) json = 1;
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mediagrep index: unknown option '%s' (see --help)\n", a);
+            goto done;
+        } else roots[n_roots++] = a;
+#undef NEED_VALUE
+    }
+    if (!n_roots) {
+        usage(stderr);
+        goto done;
+    }
+    p.roots = roots;
+    p.n_roots = n_roots;
+    p.walk.include = n_inc ? inc : NULL;
+    p.walk.exclude = n_exc ? exc : NULL;
+    if (exact) {
+        p.media.image = mg_image_exact_params();
+        p.media.image.shrink_target = 0;
+        p.media.video.target_short_side = 0;
+    } else {
+        p.media.image.shrink_target = 1;      /* the indexer sets the model's size */
+        p.media.video.target_short_side = 1;
+    }
+    p.log = stderr;
+
+    mg_store *store = NULL;
+    mg_model *model = NULL;
+    mg_cli_model_opts mo = {p.threads ? p.threads : 0, 0, 1, NULL, 0, NULL, 0};
+    char mdir[PATH_MAX];
+    int random = 0;
+    mo.dir_out = mdir;
+    mo.dir_cap = sizeof mdir;
+    mo.random_out = &random;
+    rc = mg_cli_open_store_model(store_dir, model_arg, 1, fp16, &mo, &store, &model);
+    if (rc) {
+        rc = mg_cli_exit_code(rc);
+        goto done;
+    }
+    /* the run's configuration, recorded with a hash in the runs table */
+    json_object *cfg = json_object_new_object();
+    json_object *jr = json_object_new_array();
+    for (int i = 0; i < n_roots; i++) json_object_array_add(jr, json_object_new_string(roots[i]));
+    json_object_object_add(cfg, "roots", jr);
+    json_object_object_add(cfg, "model", json_object_new_string(mdir));
+    json_object_object_add(cfg, "batch", json_object_new_int(p.batch ? p.batch : 32));
+    json_object_object_add(cfg, "threads", json_object_new_int(p.threads ? p.threads : mg_cpu_count()));
+    json_object_object_add(cfg, "video_policy", json_object_new_int((int)p.media.video.policy));
+    json_object_object_add(cfg, "frames", json_object_new_int(p.media.video.frames));
+    json_object_object_add(cfg, "every_s", json_object_new_double(p.media.video.every_s));
+    json_object_object_add(cfg, "exact_preprocess", json_object_new_boolean(exact));
+    json_object_object_add(cfg, "hidden", json_object_new_boolean(p.walk.hidden));
+    json_object_object_add(cfg, "follow_symlinks", json_object_new_boolean(p.walk.follow_symlinks));
+    json_object *ji = json_object_new_array(), *je = json_object_new_array();
+    for (int i = 0; i < n_inc; i++) json_object_array_add(ji, json_object_new_string(inc[i]));
+    for (int i = 0; i < n_exc; i++) json_object_array_add(je, json_object_new_string(exc[i]));
+    json_object_object_add(cfg, "include", ji);
+    json_object_object_add(cfg, "exclude", je);
+    json_object_object_add(cfg, "index_type", json_object_new_string(mg_vindex_type_name(p.index.type)));
+    p.config_json = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+
+    g_cancel = 0;
+    p.cancel = &g_cancel;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (random)
+        fprintf(stderr, "mediagrep: indexing with a RANDOM-WEIGHT model: the store works, but its search results "
+                        "are not meaningful\n");
+    mg_index_stats st;
+    mg_error err = {0};
+    rc = mg_index_run(model, store, &p, &st, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: %s\n", err.msg);
+    print_summary(&st, mg_store_dir(store), rc, json);
+    json_object_put(cfg);
+    mg_model_close(model);
+    mg_store_close(store);
+    rc = rc ? mg_cli_exit_code(rc) : st.files_failed ? 3 : 0;
+done:
+    free(roots);
+    free(inc);
+    free(exc);
+    return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * cli_status.c - `mediagrep status [--store PATH] [--failed] [--json]`: what
+ * a store holds (files by kind, failures with reasons, vectors and
+ * tombstones, the model, the index and how current it is, recent runs, disk
+ * use), read from the catalog without loading the model.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+static int64_t q1(sqlite3 *db, const char *sql, int64_t model_id) {
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_bind_parameter_count(st) >= 1) sqlite3_bind_int64(st, 1, model_id);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static const char *fmt_time(double t, char *buf, size_t cap) {
+    if (t <= 0) return "-";
+    time_t tt = (time_t)t;
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+static const char *fmt_bytes(double b, char *buf, size_t cap) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) b /= 1024, i++;
+    snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+    return buf;
+}
+
+int mg_cli_status(int argc, char **argv) {
+    const char *dir = MG_STORE_DEFAULT_DIR;
+    int json = 0, failed = 0, limit = 20;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--store") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--failed")) failed = 1, limit = -1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: mediagrep status [--store PATH] [--failed] [--json]\n"
+                   "  --failed  list every failed file with its reason (default: the first 20)\n");
+            return 0;
+        } else {
+            fprintf(stderr, "mediagrep status: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    mg_store_params sp = mg_store_default_params();
+    sp.readonly = 1;
+    sp.create = 0;
+    mg_store *s = NULL;
+    mg_error err = {0};
+    int rc = mg_store_open(dir, &sp, &s, &err);
+    if (rc) {
+        fprintf(stderr, "mediagrep status: %s\n", err.msg);
+        return 1;
+    }
+    sqlite3 *db = mg_catalog_db(mg_store_catalog(s));
+    mg_model_rec m;
+    int has_model = mg_store_model(s, &m, &err) == MG_OK;
+    int64_t mid = has_model ? m.id : 0;
+    int64_t ok = q1(db, "SELECT count(*) FROM media WHERE status='ok'", 0);
+    int64_t img = q1(db, "SELECT count(*) FROM media WHERE status='ok' AND kind='image'", 0);
+    int64_t vid = q1(db, "SELECT count(*) FROM media WHERE status='ok' AND kind='video'", 0);
+    int64_t bad = q1(db, "SELECT count(*) FROM media WHERE status='failed'", 0);
+    int64_t frames = q1(db, "SELECT count(*) FROM items WHERE model_id=? AND frame_index>=0", mid);
+    int64_t pooled = q1(db, "SELECT count(*) FROM items WHERE model_id=? AND frame_index<0", mid);
+    int64_t tomb = q1(db, "SELECT count(*) FROM tombstones WHERE model_id=?", mid);
+    int64_t unindexed = has_model ? q1(db, "SELECT count(*) FROM items WHERE model_id=? AND frame_index>=0 AND id>"
+                                           "(SELECT index_max_item FROM models WHERE id=?1)", mid) : 0;
+    double vid_s = (double)q1(db, "SELECT coalesce(sum(duration_ms),0) FROM media WHERE status='ok' AND kind='video'",
+                              0) / 1000.0;
+    int64_t bytes = mg_store_disk_bytes(s);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "store", json_object_new_string(dir));
+    json_object_object_add(o, "files_ok", json_object_new_int64(ok));
+    json_object_object_add(o, "images", json_object_new_int64(img));
+    json_object_object_add(o, "videos", json_object_new_int64(vid));
+    json_object_object_add(o, "video_seconds", json_object_new_double(vid_s));
+    json_object_object_add(o, "files_failed", json_object_new_int64(bad));
+    json_object_object_add(o, "frame_vectors", json_object_new_int64(frames));
+    json_object_object_add(o, "pooled_vectors", json_object_new_int64(pooled));
+    json_object_object_add(o, "tombstones", json_object_new_int64(tomb));
+    json_object_object_add(o, "disk_bytes", json_object_new_int64(bytes));
+    if (has_model) {
+        json_object *jm = json_object_new_object();
+        json_object_object_add(jm, "name", json_object_new_string(m.name));
+        json_object_object_add(jm, "path", json_object_new_string(m.path));
+        json_object_object_add(jm, "fingerprint", json_object_new_string(m.fingerprint));
+        json_object_object_add(jm, "dim", json_object_new_int(m.dim));
+        json_object_object_add(jm, "dtype", json_object_new_string(m.dtype == MG_VEC_F16 ? "fp16" : "fp32"));
+        json_object_object_add(jm, "random_weights", json_object_new_boolean(m.random_weights));
+        json_object_object_add(jm, "vector_rows", json_object_new_int64(m.vec_rows));
+        json_object_object_add(o, "model", jm);
+        json_object *ji = json_object_new_object();
+        json_object_object_add(ji, "type", json_object_new_string(m.index_type[0] ? m.index_type : "none"));
+        json_object_object_add(ji, "vectors", json_object_new_int64(m.index_items));
+        json_object_object_add(ji, "pending", json_object_new_int64(unindexed));
+        json_object_object_add(ji, "stale", json_object_new_boolean(m.index_dirty));
+        json_object_object_add(o, "index", ji);
+    }
+    /* failures */
+    json_object *jf = json_object_new_array();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT path, error FROM media WHERE status='failed' ORDER BY path LIMIT ?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, limit);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_object *f = json_object_new_object();
+            json_object_object_add(f, "path", json_object_new_string((const char *)sqlite3_column_text(st, 0)));
+            const unsigned char *e = sqlite3_column_text(st, 1);
+            json_object_object_add(f, "error", json_object_new_string(e ? (const char *)e : ""));
+            json_object_array_add(jf, f);
+        }
+        sqlite3_finalize(st);
+    }
+    json_object_object_add(o, "failures", jf);
+    /* runs */
+    json_object *jr = json_object_new_array();
+    if (sqlite3_prepare_v2(db, "SELECT id, started, ended, status, config_hash, counters FROM runs ORDER BY id DESC "
+                               "LIMIT 5", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+            json_object_object_add(r, "started", json_object_new_double(sqlite3_column_double(st, 1)));
+            json_object_object_add(r, "ended", json_object_new_double(sqlite3_column_double(st, 2)));
+            json_object_object_add(r, "status", json_object_new_string((const char *)sqlite3_column_text(st, 3)));
+            const unsigned char *h = sqlite3_column_text(st, 4), *c = sqlite3_column_text(st, 5);
+            json_object_object_add(r, "config_hash", json_object_new_string(h ? (const char *)h : ""));
+            json_object *cj = c ? json_tokener_parse((const char *)c) : NULL;
+            json_object_object_add(r, "counters", cj ? cj : json_object_new_object());
+            json_object_array_add(jr, r);
+        }
+        sqlite3_finalize(st);
+    }
+    json_object_object_add(o, "runs", jr);
+
+    if (json) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        char b1[64], b2[64];
+        printf("store:   %s (%s on disk)\n", dir, fmt_bytes((double)bytes, b1, sizeof b1));
+        if (has_model) {
+            printf("model:   %s (%s), dim %d, %s vectors%s\n", m.name, m.path, m.dim,
+                   m.dtype == MG_VEC_F16 ? "fp16" : "fp32",
+                   m.random_weights ? "  [RANDOM WEIGHTS: search results are not meaningful]" : "");
+        } else {
+            printf("model:   none yet (nothing indexed)\n");
+        }
+        printf("files:   %lld indexed (%lld images, %lld videos, %.0f s of video), %lld failed\n", (long long)ok,
+               (long long)img, (long long)vid, vid_s, (long long)bad);
+        printf("vectors: %lld frame/image vectors, %lld pooled video vectors, %lld tombstoned rows\n",
+               (long long)frames, (long long)pooled, (long long)tomb);
+        if (has_model)
+            printf("index:   %s, %lld vectors%s%s\n", m.index_type[0] ? m.index_type : "none",
+                   (long long)m.index_items, m.index_dirty ? ", stale (files removed since)" : "",
+                   unindexed > 0 ? ", newer items not yet in it (exact search covers them)" : "");
+        size_t nr = json_object_array_length(jr);
+        if (nr) printf("runs (latest first):\n");
+        for (size_t i = 0; i < nr; i++) {
+            json_object *r = json_object_array_get_idx(jr, i), *v, *cnt;
+            json_object_object_get_ex(r, "counters", &cnt);
+            double t0 = 0, t1 = 0;
+            if (json_object_object_get_ex(r, "started", &v)) t0 = json_object_get_double(v);
+            if (json_object_object_get_ex(r, "ended", &v)) t1 = json_object_get_double(v);
+            json_object_object_get_ex(r, "status", &v);
+            printf("  #%lld %s  %-11s", (long long)json_object_get_int64(json_object_object_get(r, "id")),
+                   fmt_time(t0, b2, sizeof b2), json_object_get_string(v));
+            if (t1 > t0) printf(" %7.1f s", t1 - t0);
+            json_object *x;
+            if (cnt && json_object_object_get_ex(cnt, "files_ok", &x))
+                printf("  %lld indexed", (long long)json_object_get_int64(x));
+            if (cnt && json_object_object_get_ex(cnt, "files_failed", &x) && json_object_get_int64(x))
+                printf(", %lld failed", (long long)json_object_get_int64(x));
+            if (cnt && json_object_object_get_ex(cnt, "files_removed", &x) && json_object_get_int64(x))
+                printf(", %lld removed", (long long)json_object_get_int64(x));
+            printf("\n");
+        }
+        size_t nf = json_object_array_length(jf);
+        if (nf) printf("failed files%s:\n", failed ? "" : " (first 20; --failed for all)");
+        for (size_t i = 0; i < nf; i++) {
+            json_object *f = json_object_array_get_idx(jf, i);
+            printf("  %s\n      %s\n", json_object_get_string(json_object_object_get(f, "path")),
+                   json_object_get_string(json_object_object_get(f, "error")));
+        }
+    }
+    json_object_put(o);
+    mg_store_close(s);
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * indexer.h - the pipeline behind `mediagrep index`: walk roots, decide per
+ * file (new, changed, unchanged, gone) against the store's catalog, decode
+ * and preprocess on worker threads, batch, encode, and write to the store
+ * with periodic checkpoints; then remove vanished files, compact, and bring
+ * the FAISS index up to date.
+ *
+ *   walker (caller's thread) --jobs--> decode workers --samples--> encoder
+ *        (catalog reader)              (hash, decode,               (batches of
+ *                                       preprocess)                  B, partial
+ *                                                                    flush)
+ *                                          writer <--vectors----------'
+ *                                          (store: put/checkpoint)
+ *
+ * Memory is bounded by a fixed pool of sample slots (preprocessed pixels +
+ * vector), sized from mem_limit: a decoder needs a free slot to emit a
+ * sample, so a slow encoder throttles decoding, and nothing grows with the
+ * number of files. Every queue is bounded.
+ *
+ * A file is written only when all its samples are encoded, in one store put;
+ * a failed file is recorded with its reason and never stops the run.
+ * Cancellation (*cancel set, e.g. from SIGINT) stops feeding, drops
+ * unfinished files, commits finished ones and returns MG_EINTERRUPTED.
+ *
+ * Threading: mg_index_run blocks its caller; it starts and joins its own
+ * threads. The model's backend is used by the encoder thread only.
+ */
+#ifndef MG_INDEXER_H
+#define MG_INDEXER_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "core/common.h"
+#include "media/media.h"
+#include "model/clip.h"
+#include "pipeline/walk.h"
+#include "store/store.h"
+
+typedef struct mg_index_params {
+    const char *const *roots;   /* files or directories (made absolute) */
+    int n_roots;
+    mg_walk_params walk;
+    mg_media_params media;      /* sampling policy etc.; image sizes follow the model */
+    int threads;                /* decode workers; 0 = number of CPUs */
+    int batch;                  /* encoder batch size; 0 = 32 */
+    int64_t mem_limit;          /* bytes for in-flight samples; 0 = 512 MiB */
+    double flush_ms;            /* a partial batch is encoded after this idle time (20) */
+    double checkpoint_s;        /* seconds between checkpoints (2) */
+    int retry_failed;           /* re-try files that failed before and did not change */
+    int remove_missing;         /* 1 (default): files gone from the roots leave the store */
+    int update_index;           /* 1 (default): update/rebuild the FAISS index at the end */
+    mg_vindex_params index;     /* type AUTO by default */
+    double compact_fraction;    /* compact when tombstones >= this share of rows (0.25) */
+    int progress;               /* 0 quiet, 1 auto (bar on a terminal, lines otherwise), 2 lines */
+    FILE *log;                  /* progress and per-file errors (stderr) */
+    double progress_interval_s; /* line mode: seconds between lines (10) */
+    const char *metrics_path;   /* JSONL metrics; NULL = DIR/metrics.jsonl */
+    const char *config_json;    /* recorded in the run row ("{}" when NULL) */
+    volatile sig_atomic_t *cancel; /* may be NULL */
+} mg_index_params;
+
+mg_index_params mg_index_default_params(void);
+
+typedef struct mg_index_stats {
+    int64_t run_id;
+    int64_t files_seen;         /* media files the walk yielded */
+    int64_t files_new, files_changed, files_unchanged, files_touched;
+    int64_t files_ok, files_failed, files_skipped_failed, files_aborted, files_removed;
+    int64_t images, videos;     /* written ok in this run */
+    int64_t frames;             /* samples encoded */
+    int64_t items;              /* vectors written (frames + pooled video vectors) */
+    int64_t walk_problems;
+    int64_t checkpoints, compacted_rows;
+    double seconds;             /* wall time of the whole run */
+    double pipeline_seconds;    /* first job to last write */
+    double walk_busy_s, decode_busy_s, encode_busy_s, write_busy_s, index_s;
+    double frames_per_s;        /* frames / pipeline_seconds */
+    int interrupted;
+    char index_summary[256];
+    char config_hash[40];
+} mg_index_stats;
+
+/* Runs one indexing pass of p->roots into store with model. The store must
+ * be bound to the model (mg_store_bind_model). Returns MG_OK even when some
+ * files failed (see stats->files_failed); MG_EINTERRUPTED when cancelled
+ * (what finished is committed); another code for a fatal error (the store
+ * keeps its last checkpoint). */
+int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_index_stats *stats,
+                 mg_error *err);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * store.h - a mediagrep store: a directory (default ./.mediagrep) holding
+ *
+ *   catalog.db (+ -wal, -shm)   SQLite catalog (catalog.h)
+ *   vectors-<model>-<gen>.f32   append-only vector file (vecfile.h; .f16 for fp16)
+ *   index-<model>.faiss         FAISS index over the frame/image items (vindex.h)
+ *   metrics.jsonl               per-run metrics lines (written by the indexer)
+ *   lock                        flock()ed by the one writer
+ *
+ * The store records the model that made its vectors (a fingerprint of its
+ * config.json and weights); binding a different model is refused with
+ * MG_EMISMATCH, so vectors of two models never mix.
+ *
+ * Write protocol (crash safety): between checkpoints a writer appends
+ * vectors to the vector file and inserts catalog rows inside one open SQLite
+ * transaction. mg_store_checkpoint() makes the vectors durable (fdatasync),
+ * records the new row count in the models row, then commits. A process
+ * killed at any moment therefore leaves a committed catalog whose rows all
+ * point at durable vectors, plus possibly uncommitted vectors past the
+ * committed count, which the next writer cuts off on open. Replaced and
+ * removed files leave their rows as tombstones until mg_store_compact()
+ * rewrites the vectors into a new generation file (switched in by one
+ * commit; left-over files of other generations are deleted on open).
+ *
+ * Ownership: the store owns its catalog, vector file and lock.
+ * Errors: as catalog.h / vecfile.h, plus MG_EBUSY (another writer holds the
+ * lock), MG_EMISMATCH (a different model), MG_ENOTFOUND (no store at DIR
+ * when not creating).
+ * Threading: one thread per mg_store handle; open one handle per thread
+ * (readers may open the same directory while a writer works; they see the
+ * last checkpoint).
+ */
+#ifndef MG_STORE_H
+#define MG_STORE_H
+
+#include <stdint.h>
+#include "core/common.h"
+#include "store/catalog.h"
+#include "store/vecfile.h"
+#include "store/vindex.h"
+
+typedef struct mg_store mg_store;
+
+typedef struct mg_store_params {
+    int readonly;           /* 0 */
+    int create;             /* 1: create DIR and the catalog when missing */
+    mg_vec_dtype dtype;     /* vectors of a newly bound model: MG_VEC_F32 */
+} mg_store_params;
+
+mg_store_params mg_store_default_params(void);
+
+/* The default store directory: "./.mediagrep". */
+#define MG_STORE_DEFAULT_DIR ".mediagrep"
+
+int mg_store_open(const char *dir, const mg_store_params *p, mg_store **out, mg_error *err);
+/* Closes; an open write session is rolled back to its last checkpoint
+ * (uncommitted vectors are cut on the next open). NULL is a no-op. */
+void mg_store_close(mg_store *s);
+
+const char *mg_store_dir(const mg_store *s);
+mg_catalog *mg_store_catalog(mg_store *s);
+
+/* The store's model: MG_OK, or 1 when no model is bound yet. */
+int mg_store_model(mg_store *s, mg_model_rec *out, mg_error *err);
+
+/* Binds the model to the store: a store without a model records this one
+ * (needs a writable store); one with a model must have the same fingerprint,
+ * else MG_EMISMATCH naming both. *out (may be NULL) gets the record. */
+int mg_store_bind_model(mg_store *s, const char *name, const char *path, const char *fingerprint, int dim,
+                        int random_weights, mg_model_rec *out, mg_error *err);
+
+/* Fingerprint of a model directory: "x3:" + XXH3-128 hex of config.json
+ * followed by model.safetensors. */
+int mg_store_fingerprint(const char *model_dir, char *out, size_t cap, mg_error *err);
+
+/* ---- writing (one writer per store, enforced by an flock on DIR/lock) ---- */
+
+/* Starts a write session: takes the lock (MG_EBUSY if another process
+ * writes), marks runs left 'running' by a killed writer as 'crashed', cuts
+ * the vector file back to the committed count, records a run (committed at
+ * once) and opens the first transaction. Needs a bound model. */
+int mg_store_write_begin(mg_store *s, const char *config_json, const char *config_hash, int64_t *run_id,
+                         mg_error *err);
+
+typedef struct mg_store_item {
+    int64_t frame_index;    /* -1: a video's pooled vector */
+    int64_t time_ms;
+} mg_store_item;
+
+/* Records one file: m->path, size, mtime_ns, hash, kind, duration_ms,
+ * width, height, status ("ok" or "failed"), error, warnings; m->id > 0
+ * replaces that row (its old vectors become tombstones). n items with their
+ * vectors (n x dim) are appended. All or nothing: on error the file leaves
+ * no trace in the transaction or the vector file. Fills m->id. */
+int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const float *vecs, int n,
+                 mg_error *err);
+/* Same content, new size/mtime (the hash matched). */
+int mg_store_touch(mg_store *s, int64_t media_id, int64_t size, int64_t mtime_ns, mg_error *err);
+/* Removes a file's row and items (vectors become tombstones). */
+int mg_store_remove(mg_store *s, int64_t media_id, mg_error *err);
+/* Makes everything so far durable and committed (see the protocol above). */
+int mg_store_checkpoint(mg_store *s, mg_error *err);
+/* Puts written since the last checkpoint (0 right after one). */
+int64_t mg_store_pending(const mg_store *s);
+/* Final checkpoint, run record (status: "done", "interrupted", "failed";
+ * counters as a JSON object), lock released. */
+int mg_store_write_end(mg_store *s, const char *status, const char *counters_json, mg_error *err);
+
+/* Rewrites the vector file without tombstoned rows when they are at least
+ * min_fraction of it (0 = always when any). Writer only, outside a write
+ * session or between checkpoints (it checkpoints first). *reclaimed (may be
+ * NULL) gets the rows dropped. */
+int mg_store_compact(mg_store *s, double min_fraction, int64_t *reclaimed, mg_error *err);
+
+/* Brings the FAISS index up to date with the committed items (frame and
+ * image items; videos' pooled vectors are not indexed): adds new items when
+ * the saved index is of the wanted type and nothing was removed, else
+ * rebuilds. p->type AUTO picks the type from the item count
+ * (mg_vindex_choose). what (may be NULL) gets a one-line summary. Writer only
+ * (it checkpoints first). */
+int mg_store_update_index(mg_store *s, const mg_vindex_params *p, int force_rebuild, char *what, size_t cap,
+                          mg_error *err);
+
+/* Loads the saved index (MG_ENOTFOUND when none). Caller closes it. */
+int mg_store_load_index(mg_store *s, mg_vindex **out, mg_error *err);
+
+/* The vector file (opened on first use; read-only handles never cut it).
+ * Valid until mg_store_close. */
+int mg_store_vectors(mg_store *s, mg_vecfile **out, mg_error *err);
+
+/* Total bytes of the files in the store directory. */
+int64_t mg_store_disk_bytes(const mg_store *s);
+
+#endif

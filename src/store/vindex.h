@@ -1,0 +1,161 @@
+/*
+ * vindex.h - approximate nearest-neighbour index over L2-normalized
+ * embeddings: a C interface over FAISS (libfaiss 1.7.3, C++), inner-product
+ * metric, searched with the caller's own 64-bit ids.
+ *
+ * Three index types, chosen by mg_vindex_choose() unless the caller asks:
+ *   FLAT   exact search (faiss IndexFlatIP inside an IndexIDMap2).
+ *   HNSW   graph search over flat float storage (IndexHNSWFlat, inner
+ *          product, inside an IndexIDMap2). Cannot remove vectors.
+ *   IVFPQ  inverted lists over product-quantized codes (IndexIVFPQ with an
+ *          exact IndexFlatIP coarse quantizer; the lists store the caller's
+ *          ids themselves, so there is no IndexIDMap2: faiss 1.7.3's id map
+ *          assumes removal renumbers the sub-index, which IVF does not).
+ * Files are faiss's own serialization (faiss::write_index) of those objects,
+ * so faiss tools can read them; the search knobs efSearch and nprobe travel
+ * in the file.
+ *
+ * Ownership: mg_vindex_build/mg_vindex_load return a handle that owns every
+ * faiss object; the caller's vectors and ids are copied, never kept.
+ * Errors: MG_EINVAL for bad arguments (dim <= 0 or mismatched, k <= 0,
+ * n < 0, NULL arrays with n > 0, bad parameters), MG_ENOMEM, MG_EUNSUPPORTED
+ * (removal from HNSW), MG_EIO / MG_ENOTFOUND / MG_EFORMAT for files (naming
+ * the file), MG_EBACKEND for any other exception faiss throws; the message
+ * carries faiss's text. No C++ exception ever crosses this interface.
+ * Threading: mg_vindex_search and mg_vindex_search_filtered may run
+ * concurrently on one index from any number of threads (each call passes its
+ * own faiss search parameters; nothing in the handle is written). Build, add,
+ * remove, set_search, load and close need exclusive access. Inside one call
+ * faiss parallelizes with OpenMP; n_threads (when > 0) sets the calling
+ * thread's OpenMP thread count for the duration of the call only.
+ */
+#ifndef MG_VINDEX_H
+#define MG_VINDEX_H
+
+#include <stdint.h>
+#include "core/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MG_VINDEX_MAX_DIM 65536
+
+/* Size thresholds of mg_vindex_choose (see there). */
+#define MG_VINDEX_FLAT_MAX_N 100000            /* below: exact search */
+#define MG_VINDEX_HNSW_MAX_N 5000000           /* up to: HNSW */
+#define MG_VINDEX_HNSW_MAX_FLOATS 2560000000LL /* n*dim cap for HNSW: 5M x 512 = 10 GiB */
+/* IVF-PQ needs this many vectors to train (39 x 256: faiss's minimum for a
+ * 256-centroid k-means of each PQ sub-quantizer); fewer falls back to FLAT. */
+#define MG_VINDEX_IVFPQ_MIN_N 9984
+
+typedef struct mg_vindex mg_vindex; /* opaque */
+
+typedef enum {
+    MG_VINDEX_AUTO = 0, /* chosen from n and dim by mg_vindex_choose */
+    MG_VINDEX_FLAT,
+    MG_VINDEX_HNSW,
+    MG_VINDEX_IVFPQ
+} mg_vindex_type;
+
+typedef struct mg_vindex_params {
+    mg_vindex_type type; /* AUTO: mg_vindex_choose(n, dim) at build time */
+    int hnsw_m;          /* HNSW neighbours per node (32; 2..256) */
+    int ef_construction; /* HNSW build beam (80) */
+    int ef_search;       /* HNSW search beam (128); raised to k when smaller */
+    int ivf_nlist;       /* 0 = 4*sqrt(n) capped at n/39 (>= 1) */
+    int pq_m;            /* 0 = dim/8 sub-quantizers (largest divisor of dim
+                            not above dim/8), 8 bits each; must divide dim */
+    int nprobe;          /* 0 = max(8, nlist/16), at most nlist */
+    int n_threads;       /* 0 = OpenMP default; else threads for this index's
+                            build, add and search calls */
+} mg_vindex_params;
+
+/* The defaults above (type AUTO). */
+mg_vindex_params mg_vindex_default_params(void);
+
+/* Picks the index type for n vectors of dim values, like autofaiss:
+ *   n < 100,000 (MG_VINDEX_FLAT_MAX_N): FLAT. Exact search costs n*dim
+ *     multiply-adds per query (51M at 100k x 512, a few ms), so an
+ *     approximate index buys little and exact results cost nothing to tune.
+ *   n <= 5,000,000 (MG_VINDEX_HNSW_MAX_N) and n*dim <= 2.56e9 floats (10 GiB
+ *     of float storage, 5M x 512): HNSW. Best recall per query cost, but it
+ *     keeps every float plus ~2*M links per vector in RAM and builds slowly.
+ *   above: IVFPQ. dim/8 bytes per vector (64 B at 512) keeps 100M vectors in
+ *     a few GiB, at the price of recall (quantized scores).
+ * dim <= 0 is treated as 512. Never returns AUTO. */
+mg_vindex_type mg_vindex_choose(int64_t n, int dim);
+
+/* "flat", "hnsw", "ivfpq" or "auto"; "?" for values outside the enum. */
+const char *mg_vindex_type_name(mg_vindex_type t);
+
+/* Parses one of the names above (ASCII case-insensitive) into *out.
+ * MG_EINVAL (out untouched) on NULL or an unknown name. */
+int mg_vindex_type_parse(const char *s, mg_vindex_type *out);
+
+/* Builds an index over n vectors (row-major n x dim floats, assumed
+ * L2-normalized: scores are inner products) carrying ids[i]. p may be NULL
+ * (defaults). IVFPQ trains on a deterministic sample of at most 256*nlist
+ * vectors (all when fewer); when n < MG_VINDEX_IVFPQ_MIN_N it cannot be
+ * trained and the index is FLAT instead (mg_vindex_get_type says so). n may
+ * be 0: an empty index (an empty IVFPQ request also gives FLAT). Ids should
+ * be unique and must not be -1 (which marks "no result"). */
+int mg_vindex_build(int dim, const mg_vindex_params *p, const float *vecs, const int64_t *ids, int64_t n,
+                    mg_vindex **out, mg_error *err);
+
+/* Adds n vectors (n x dim) with their ids; every type. IVFPQ encodes them
+ * with the centroids and codebooks trained at build. */
+int mg_vindex_add(mg_vindex *ix, const float *vecs, const int64_t *ids, int64_t n, mg_error *err);
+
+/* Removes every vector whose id is among ids[0..n). FLAT and IVFPQ only:
+ * HNSW returns MG_EUNSUPPORTED (rebuild it instead). *removed (may be NULL)
+ * gets the number of vectors removed (ids not present are ignored). */
+int mg_vindex_remove(mg_vindex *ix, const int64_t *ids, int64_t n, int64_t *removed, mg_error *err);
+
+/* Top-k search for nq queries (nq x dim). scores (nq x k) gets inner
+ * products in descending order, ids (nq x k) the matching ids; where fewer
+ * than k vectors exist (or pass the search), the remaining slots get id -1
+ * and score -INFINITY. Thread-safe (see the top of this file). */
+int mg_vindex_search(const mg_vindex *ix, const float *q, int64_t nq, int k, float *scores, int64_t *ids,
+                     mg_error *err);
+
+/* As mg_vindex_search, considering only ids for which allow(ctx, id) returns
+ * nonzero. allow is called from faiss's OpenMP worker threads, concurrently
+ * and many times per query: it must be thread-safe and cheap. Exact for
+ * FLAT; for HNSW a restrictive filter lowers recall (and can return fewer
+ * than k results) because the graph walk still passes through rejected
+ * nodes; IVFPQ filters inside the probed lists only. */
+int mg_vindex_search_filtered(const mg_vindex *ix, const float *q, int64_t nq, int k,
+                              int (*allow)(void *ctx, int64_t id), void *ctx, float *scores, int64_t *ids,
+                              mg_error *err);
+
+/* Sets the HNSW search beam and/or the IVF probe count (0 = keep; a value
+ * that does not apply to the index type is ignored). Saved with the index.
+ * Not to be called while a search runs on ix. */
+void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe);
+
+/* Saves atomically: writes path.tmp, fsyncs it, renames it over path and
+ * fsyncs the directory, so path holds either the old or the new index.
+ * MG_EIO (naming the file and errno) on failure; path.tmp is removed. */
+int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err);
+
+/* Loads an index saved by mg_vindex_save. MG_ENOTFOUND when path does not
+ * exist, MG_EIO when it cannot be read, MG_EFORMAT (naming the file) when
+ * faiss cannot parse it, or it holds an index of another kind, or its
+ * structure is inconsistent (truncated or corrupt files never crash; the
+ * checks are structural, so flipped bits inside stored floats load). The
+ * whole file is read into memory: faiss 1.7.3 maps only IVF lists, which
+ * our files keep inline. */
+int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err);
+
+int64_t mg_vindex_count(const mg_vindex *ix);          /* vectors; 0 for NULL */
+int mg_vindex_dim(const mg_vindex *ix);                /* 0 for NULL */
+mg_vindex_type mg_vindex_get_type(const mg_vindex *ix); /* AUTO for NULL */
+
+/* Frees the index. NULL is a no-op. */
+void mg_vindex_close(mg_vindex *ix);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
