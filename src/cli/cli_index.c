@@ -230,7 +230,10 @@ int mg_cli_index(int argc, char **argv) {
 
     mg_store *store = NULL;
     mg_model *model = NULL;
-    mg_cli_model_opts mo = {p.threads ? p.threads : 0, 0, 1, NULL, 0, NULL, 0};
+    /* The encoder always uses every CPU: --threads sizes the decoders only.
+     * (The backend's thread count decides how GEMMs are split, which moves
+     * the last bits of the vectors; a resumed run must match the first.) */
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0};
     char mdir[PATH_MAX];
     int random = 0;
     mo.dir_out = mdir;

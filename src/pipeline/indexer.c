@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -661,6 +662,20 @@ static int check_gone(void *arg, const mg_media_rec *m) {
     return 0;
 }
 
+/* Files whose content is not media are skipped silently unless their name
+ * says they should be (photo.jpg holding text): those go through the decoder
+ * so the failure is recorded with its reason. */
+static int media_name(const char *path) {
+    static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "heic",
+                                      "heif", "avif", "bmp", "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg",
+                                      "mpeg", "ts", "m2ts", "mts", "wmv", "flv", "3gp", "ogv", NULL};
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (int i = 0; ext[i]; i++)
+        if (!strcasecmp(dot + 1, ext[i])) return 1;
+    return 0;
+}
+
 static void config_hash(const char *json, char out[40]) {
     XXH64_hash_t h = XXH3_64bits(json, strlen(json));
     snprintf(out, 40, "%016llx", (unsigned long long)h);
@@ -745,7 +760,9 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     char cat_path[4096];
     snprintf(cat_path, sizeof cat_path, "%s/catalog.db", mg_store_dir(store));
     if ((rc = mg_catalog_open(cat_path, 1, &reader, err))) goto out;
-    if ((rc = mg_walk_open((const char *const *)abs_roots, p->n_roots, &p->walk, &walk, err))) goto out;
+    mg_walk_params wp = p->walk;
+    wp.only_media = 0; /* OTHER files come back so misnamed ones can be recorded */
+    if ((rc = mg_walk_open((const char *const *)abs_roots, p->n_roots, &wp, &walk, err))) goto out;
     if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
     writing = 1;
 
@@ -800,6 +817,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             rc = wr;
             break;
         }
+        if (e.kind == MG_WALK_OTHER && !media_name(e.path)) continue; /* not media, not named like it */
         stats->files_seen++;
         int fr = mg_catalog_find_media(reader, e.path, prev, &prob);
         if (fr < 0) {

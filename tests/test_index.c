@@ -1,0 +1,418 @@
+/*
+ * test_index.c - end-to-end tests of `mediagrep index` through the real CLI
+ * binary on a generated mixed folder (JPEG, PNG, WebP, TIFF, GIF, H.264 and
+ * VP9 videos, a truncated JPEG, text named .jpg, an empty .png, a symlink
+ * loop, a hidden file), with the tiny test model:
+ *
+ *   - catalog contents after a first run (kinds, sizes, failures with reasons,
+ *     frames and pooled vectors, FAISS index size), exit status 3;
+ *   - crash safety: the indexer is SIGKILLed at random moments (>= 20 times)
+ *     and re-run; the final store must equal an uninterrupted run's (same
+ *     rows, bit-identical vectors per file, nothing duplicated);
+ *   - SIGINT stops gracefully (exit 130) and a re-run completes;
+ *   - incremental runs: add, change, touch (same bytes), delete;
+ *   - a different model is refused (exit 4).
+ *
+ * Stores are compared through a canonical dump made with the library: per
+ * file (in path order) every catalog field that does not depend on timing,
+ * then each item's frame, time and vector bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "testlib.h"
+
+static char g_bin[4096], g_model[4096], g_model2[4096];
+
+static int sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+/* Starts `mediagrep index ROOT --store STORE ...` and returns its pid; the
+ * summary JSON goes to out_json (may be NULL). */
+static pid_t start_index(const char *root, const char *store, const char *model, const char *extra,
+                         const char *out_json) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_json ? out_json : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) dup2(fd, 1);
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0 && !getenv("MG_TEST_VERBOSE")) dup2(dn, 2);
+        char *argv[32];
+        int n = 0;
+        argv[n++] = g_bin;
+        argv[n++] = "index";
+        argv[n++] = (char *)root;
+        argv[n++] = "--store";
+        argv[n++] = (char *)store;
+        argv[n++] = "--model";
+        argv[n++] = (char *)model;
+        argv[n++] = "--quiet";
+        argv[n++] = "--json";
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", extra ? extra : "");
+        for (char *t = strtok(buf, " "); t && n < 30; t = strtok(NULL, " ")) argv[n++] = t;
+        argv[n] = NULL;
+        execv(g_bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_index(const char *root, const char *store, const char *model, const char *extra, json_object **summary) {
+    char js[4200];
+    snprintf(js, sizeof js, "%s.summary.json", store);
+    int rc = wait_exit(start_index(root, store, model, extra, js));
+    if (summary) *summary = json_object_from_file(js);
+    return rc;
+}
+
+static int64_t jint(json_object *o, const char *k) {
+    json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -999;
+}
+
+/* ---------------- canonical dump ---------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf ? b->buf + b->len : NULL, b->buf ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (b->buf && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = (b->cap + (size_t)n + 1) * 2;
+        b->buf = realloc(b->buf, b->cap);
+        if (!b->buf) abort();
+    }
+}
+
+/* Dumps a store; also checks its internal integrity (every row referenced
+ * once, inside the committed vector count; with check_index, the saved
+ * FAISS index holds exactly the frame/image items). NULL on failure. */
+static char *dump_store_ex(const char *dir, int check_index) {
+    mg_store_params sp = mg_store_default_params();
+    sp.readonly = 1;
+    sp.create = 0;
+    mg_store *s;
+    mg_error err;
+    if (mg_store_open(dir, &sp, &s, &err) != MG_OK) {
+        fprintf(stderr, "dump: %s\n", err.msg);
+        return NULL;
+    }
+    mg_model_rec m;
+    CHECK(mg_store_model(s, &m, &err) == MG_OK);
+    mg_vecfile *vf = NULL;
+    int have_vf = mg_store_vectors(s, &vf, &err) == MG_OK;
+    sqlite3 *db = mg_catalog_db(mg_store_catalog(s));
+    sbuf b = {0};
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db,
+                       "SELECT m.path, m.size, m.mtime_ns, m.hash, m.kind, m.duration_ms, m.width, m.height, m.status,"
+                       " m.error, m.n_items, i.frame_index, i.time_ms, i.vec_row FROM media m LEFT JOIN items i ON"
+                       " i.media_id = m.id ORDER BY m.path, i.frame_index",
+                       -1, &st, NULL);
+    float *v = malloc((size_t)m.dim * sizeof(float));
+    char last[4096] = "";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *path = (const char *)sqlite3_column_text(st, 0);
+        if (strcmp(path, last) != 0) {
+            const unsigned char *e = sqlite3_column_text(st, 9);
+            sb_printf(&b, "%s|%lld|%lld|%s|%s|%lld|%d|%d|%s|%s|%d\n", path, sqlite3_column_int64(st, 1),
+                      sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
+                      sqlite3_column_int64(st, 5), sqlite3_column_int(st, 6), sqlite3_column_int(st, 7),
+                      sqlite3_column_text(st, 8), e ? (const char *)e : "", sqlite3_column_int(st, 10));
+            snprintf(last, sizeof last, "%s", path);
+        }
+        if (sqlite3_column_type(st, 11) == SQLITE_NULL) continue;
+        int64_t row = sqlite3_column_int64(st, 13);
+        sb_printf(&b, "  %lld@%lld:", sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 12));
+        if (!have_vf || row < 0 || row >= m.vec_rows || mg_vecfile_read(vf, row, 1, v, &err) != MG_OK) {
+            sb_printf(&b, "BADROW %lld\n", (long long)row);
+            continue;
+        }
+        const uint8_t *p = (const uint8_t *)v;
+        for (size_t k = 0; k < (size_t)m.dim * 4; k++) sb_printf(&b, "%02x", p[k]);
+        sb_printf(&b, "\n");
+    }
+    sqlite3_finalize(st);
+    free(v);
+    /* integrity: no row used twice; rows + tombstones cover the file */
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) - count(DISTINCT vec_row) FROM items WHERE model_id=%lld", (long long)m.id);
+    CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), q), 0);
+    snprintf(q, sizeof q, "SELECT (SELECT count(*) FROM items WHERE model_id=%lld) + (SELECT count(*) FROM tombstones)",
+             (long long)m.id);
+    CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), q), m.vec_rows);
+    if (have_vf) CHECK(mg_vecfile_rows(vf) >= m.vec_rows); /* uncommitted rows of a killed run stay until the next writer */
+    mg_vindex *ix;
+    if (check_index && mg_store_load_index(s, &ix, &err) == MG_OK) {
+        snprintf(q, sizeof q, "SELECT count(*) FROM items WHERE model_id=%lld AND frame_index>=0", (long long)m.id);
+        int64_t n = mg_catalog_count(mg_store_catalog(s), q);
+        CHECK_EQ_INT(mg_vindex_count(ix), n);
+        CHECK_EQ_INT(m.index_items, n);
+        mg_vindex_close(ix);
+    }
+    mg_store_close(s);
+    return b.buf ? b.buf : strdup("");
+}
+
+/* Final states also have an index that matches the catalog (a run killed
+ * between saving the index and recording it leaves them apart until the
+ * next run rebuilds it). */
+static char *dump_store(const char *dir) { return dump_store_ex(dir, 1); }
+
+static int64_t count_in(const char *dir, const char *sql) {
+    mg_store_params sp = mg_store_default_params();
+    sp.readonly = 1;
+    sp.create = 0;
+    mg_store *s;
+    if (mg_store_open(dir, &sp, &s, NULL) != MG_OK) return -1;
+    int64_t n = mg_catalog_count(mg_store_catalog(s), sql);
+    mg_store_close(s);
+    return n;
+}
+
+/* ---------------- media ---------------- */
+
+static int make_media(const char *d) {
+    const char *ff = "ffmpeg -nostdin -loglevel error -y";
+    int rc = 0;
+    rc |= sh("mkdir -p %s/photos/2019 %s/photos/2020 %s/videos %s/junk %s/.hidden", d, d, d, d, d);
+    rc |= sh("%s -f lavfi -i testsrc2=size=640x480 -frames:v 1 %s/photos/2019/a.jpg", ff, d);
+    rc |= sh("%s -f lavfi -i mandelbrot=size=320x200 -frames:v 1 %s/photos/2019/b.png", ff, d);
+    rc |= sh("%s -f lavfi -i smptebars=size=400x300 -frames:v 1 %s/photos/2020/c.webp", ff, d);
+    rc |= sh("%s -f lavfi -i rgbtestsrc=size=300x300 -frames:v 1 %s/photos/2020/d.tiff", ff, d);
+    rc |= sh("%s -f lavfi -i testsrc=size=200x150 -frames:v 1 %s/photos/2020/e.gif", ff, d);
+    for (int i = 0; i < 12; i++)
+        rc |= sh("%s -f lavfi -i testsrc2=size=480x360 -vf \"hue=h=%d\" -frames:v 1 %s/photos/p%02d.jpg", ff, i * 30,
+                 d, i);
+    rc |= sh("%s -f lavfi -i testsrc2=size=320x240:rate=10 -t 6 -c:v libx264 -g 10 %s/videos/v1.mp4", ff, d);
+    rc |= sh("%s -f lavfi -i mandelbrot=size=256x144:rate=8 -t 4 -c:v libvpx-vp9 -deadline realtime %s/videos/v2.webm",
+             ff, d);
+    rc |= sh("head -c 3000 %s/photos/2019/a.jpg > %s/junk/truncated.jpg", d, d);
+    rc |= sh("echo 'not a picture' > %s/junk/text.jpg && : > %s/junk/empty.png && echo notes > %s/junk/readme.txt", d,
+             d, d);
+    rc |= sh("ln -s .. %s/junk/loop && cp %s/photos/p00.jpg %s/.hidden/h.jpg", d, d, d);
+    return rc;
+}
+
+/* ---------------- tests ---------------- */
+
+static void test_first_run(const char *media, const char *store) {
+    json_object *sum = NULL;
+    int rc = run_index(media, store, g_model, "", &sum);
+    CHECK_EQ_INT(rc, 3); /* some files failed */
+    REQUIRE_V(sum != NULL);
+    CHECK_EQ_INT(jint(sum, "files_new"), 22);   /* 17 photos + 2 videos + 3 bad (readme.txt is not media) */
+    CHECK_EQ_INT(jint(sum, "files_ok"), 19);
+    CHECK_EQ_INT(jint(sum, "images"), 17);
+    CHECK_EQ_INT(jint(sum, "videos"), 2);
+    CHECK_EQ_INT(jint(sum, "files_failed"), 3);
+    CHECK_EQ_INT(jint(sum, "frames"), 17 + 16);  /* 8 frames per video */
+    CHECK_EQ_INT(jint(sum, "items"), 17 + 16 + 2); /* + pooled vectors */
+    CHECK_EQ_INT(jint(sum, "walk_problems"), 1);   /* the symlink loop */
+    json_object_put(sum);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%truncated.jpg%'"), 1);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%text.jpg%'"), 1);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%empty.png%'"), 1);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%.hidden%' OR path LIKE '%readme%'"), 0);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE kind='video' AND duration_ms BETWEEN 3900 AND 6100"), 2);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%/a.jpg' AND width=640 AND height=480"), 1);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM items WHERE frame_index=-1"), 2);
+    CHECK_EQ_INT(count_in(store, "SELECT count(DISTINCT time_ms) FROM items i JOIN media m ON m.id=i.media_id"
+                                 " WHERE m.path LIKE '%v1.mp4' AND frame_index>=0"), 8);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM runs WHERE status='done'"), 1);
+    /* the status command reads it */
+    CHECK_EQ_INT(sh("%s status --store %s > /dev/null", g_bin, store), 0);
+    CHECK_EQ_INT(sh("%s status --store %s --json | grep -q '\"files_failed\":3'", g_bin, store), 0);
+}
+
+static double elapsed_ms(struct timespec a) {
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+static void test_kills(const char *media, const char *ref, const char *store, int kills) {
+    char *want = dump_store(ref);
+    REQUIRE_V(want && *want);
+    /* how long an uninterrupted run takes here, to spread the kills over it */
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%s-timing", store);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run_index(media, tmp, g_model, "--batch 2 --threads 1 --checkpoint 0.02", NULL);
+    double full = elapsed_ms(t0);
+    sh("rm -rf %s %s.summary.json", tmp, tmp);
+    srand(12345);
+    int killed_mid = 0;
+    for (int k = 0; k < kills; k++) {
+        pid_t pid = start_index(media, store, g_model, "--batch 2 --threads 1 --checkpoint 0.02", NULL);
+        /* (the reference ran with batch 32 and 2 decoders: vectors must not depend on either) */
+        useconds_t us = (useconds_t)((double)rand() / RAND_MAX * full * 1000.0);
+        usleep(us);
+        int killed = kill(pid, SIGKILL) == 0;
+        int rc = wait_exit(pid);
+        if (killed && rc == 128 + SIGKILL) killed_mid++;
+        /* between kills the store must always be consistent */
+        char *d = dump_store_ex(store, 0);
+        free(d);
+    }
+    printf("killed %d of %d runs before they finished (full run %.0f ms)\n", killed_mid, kills, full);
+    CHECK_MSG(killed_mid >= kills / 2, "only %d kills landed mid-run", killed_mid);
+    int rc = run_index(media, store, g_model, "", NULL);
+    CHECK(rc == 0 || rc == 3); /* 3 when this run is the one that records the failed files */
+    char *got = dump_store(store);
+    REQUIRE_V(got);
+    CHECK_MSG(strcmp(want, got) == 0, "store after %d kills differs from the uninterrupted one", kills);
+    if (strcmp(want, got) != 0) {
+        char p1[4400], p2[4400];
+        snprintf(p1, sizeof p1, "%s.want", store);
+        snprintf(p2, sizeof p2, "%s.got", store);
+        mg_test_write(p1, want, strlen(want));
+        mg_test_write(p2, got, strlen(got));
+        fprintf(stderr, "diff %s %s\n", p1, p2);
+    }
+    /* a crashed run is recorded as such */
+    CHECK(count_in(store, "SELECT count(*) FROM runs WHERE status='crashed'") >= 1);
+    free(want);
+    free(got);
+}
+
+static void test_sigint(const char *media, const char *ref, const char *store) {
+    char *want = dump_store(ref);
+    pid_t pid = start_index(media, store, g_model, "--batch 1 --threads 1", NULL);
+    usleep(150000);
+    kill(pid, SIGINT);
+    int rc = wait_exit(pid);
+    CHECK_MSG(rc == 130 || rc == 3, "exit %d after SIGINT", rc);
+    if (rc == 130) CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM runs WHERE status='interrupted'"), 1);
+    rc = run_index(media, store, g_model, "", NULL);
+    CHECK(rc == 0 || rc == 3);
+    char *got = dump_store(store);
+    CHECK(want && got && strcmp(want, got) == 0);
+    free(want);
+    free(got);
+}
+
+static void test_incremental(const char *media, const char *store, const char *fresh) {
+    const char *ff = "ffmpeg -nostdin -loglevel error -y";
+    json_object *sum;
+    /* nothing changed */
+    CHECK_EQ_INT(run_index(media, store, g_model, "", &sum), 0);
+    CHECK_EQ_INT(jint(sum, "files_new") + jint(sum, "files_changed"), 0);
+    CHECK_EQ_INT(jint(sum, "files_unchanged"), 19);
+    CHECK_EQ_INT(jint(sum, "files_skipped_failed"), 3);
+    json_object_put(sum);
+    /* add one, change one (new content), touch one (same bytes, new mtime), delete one */
+    sh("%s -f lavfi -i testsrc2=size=500x400 -vf hue=h=77 -frames:v 1 %s/photos/new.png", ff, media);
+    sh("%s -f lavfi -i mandelbrot=size=500x400 -frames:v 1 %s/photos/p03.jpg", ff, media);
+    sh("touch -d '2001-01-01' %s/photos/p04.jpg", media);
+    sh("rm %s/photos/p05.jpg", media);
+    CHECK_EQ_INT(run_index(media, store, g_model, "", &sum), 0);
+    CHECK_EQ_INT(jint(sum, "files_new"), 1);
+    CHECK_EQ_INT(jint(sum, "files_changed"), 2);
+    CHECK_EQ_INT(jint(sum, "files_touched"), 1);
+    CHECK_EQ_INT(jint(sum, "files_ok"), 2);
+    CHECK_EQ_INT(jint(sum, "frames"), 2);      /* only the new and the changed file were encoded */
+    CHECK_EQ_INT(jint(sum, "files_removed"), 1);
+    json_object_put(sum);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%p05.jpg'"), 0);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM tombstones"), 2); /* p05 and the old p03 */
+    /* the incrementally updated store equals a fresh index of the folder as it is now */
+    run_index(media, fresh, g_model, "", NULL);
+    char *a = dump_store(store), *b = dump_store(fresh);
+    CHECK(a && b && strcmp(a, b) == 0);
+    free(a);
+    free(b);
+    /* deleting a video with 9 vectors crosses the compaction threshold? force it with more deletions */
+    sh("rm %s/videos/v1.mp4 %s/photos/p06.jpg %s/photos/p07.jpg %s/photos/p08.jpg", media, media, media, media);
+    CHECK_EQ_INT(run_index(media, store, g_model, "", &sum), 0);
+    CHECK_EQ_INT(jint(sum, "files_removed"), 4);
+    CHECK(jint(sum, "compacted_rows") > 0);
+    json_object_put(sum);
+    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM tombstones"), 0);
+    CHECK_EQ_INT(count_in(store, "SELECT max(vec_row) + 1 - count(*) FROM items"), 0);
+    char *c = dump_store(store);
+    CHECK(c != NULL);
+    free(c);
+}
+
+static void test_mismatch(const char *media, const char *store) {
+    json_object *sum = NULL;
+    char err[4400];
+    snprintf(err, sizeof err, "%s.err", store);
+    int rc = sh("%s index %s --store %s --model %s --quiet 2> %s", g_bin, media, store, g_model2, err);
+    CHECK_EQ_INT(rc, 4);
+    char *msg = mg_test_read(err, NULL);
+    CHECK_STR_CONTAINS(msg, "was made with model");
+    free(msg);
+    (void)sum;
+    /* without --model the store's own model is used */
+    CHECK_EQ_INT(sh("%s index %s --store %s --quiet 2>/dev/null", g_bin, media, store), 0);
+}
+
+int main(int argc, char **argv) {
+    int kills = argc > 1 ? atoi(argv[1]) : 24;
+    snprintf(g_bin, sizeof g_bin, "%s/mediagrep", MG_BUILD_DIR);
+    snprintf(g_model, sizeof g_model, "%s/tiny-p32", MG_TEST_MODELS);
+    snprintf(g_model2, sizeof g_model2, "%s/tiny-p16-gelu", MG_TEST_MODELS);
+    if (mg_test_skip_unless_exists(g_bin) || mg_test_skip_unless_exists(g_model)) return 0;
+    if (sh("command -v ffmpeg > /dev/null") != 0) {
+        printf("SKIP: no ffmpeg to generate media\n");
+        return 0;
+    }
+    char *tmp = mg_test_tmpdir("index");
+    char media[4200], ref[4200], s1[4200], s2[4200], s3[4200];
+    snprintf(media, sizeof media, "%s/media", tmp);
+    snprintf(ref, sizeof ref, "%s/ref", tmp);
+    snprintf(s1, sizeof s1, "%s/killed", tmp);
+    snprintf(s2, sizeof s2, "%s/sigint", tmp);
+    snprintf(s3, sizeof s3, "%s/fresh", tmp);
+    REQUIRE(make_media(media) == 0);
+    test_first_run(media, ref);
+    test_kills(media, ref, s1, kills);
+    test_sigint(media, ref, s2);
+    test_incremental(media, ref, s3);
+    test_mismatch(media, ref);
+    int rc = mg_test_finish();
+    if (rc == 0) sh("rm -rf %s", tmp);
+    free(tmp);
+    return rc;
+}
