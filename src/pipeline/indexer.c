@@ -120,6 +120,7 @@ mg_index_params mg_index_default_params(void) {
     p.compact_fraction = 0.25;
     p.progress = MG_PROGRESS_AUTO;
     p.progress_interval_s = 10;
+    p.decoder_nice = 10;
     return p;
 }
 
@@ -278,6 +279,11 @@ static void decode_job(ctx *c, job *j) {
 static void *decode_main(void *arg) {
     ctx *c = arg;
     void *it;
+    /* Decoders yield to the encoder: at nice +10 they get about a tenth of
+     * a core while the encoder's threads are busy, and every idle cycle.
+     * Without this, on a machine with few cores, preempted GEMM threads stall
+     * the encoder's parallel loops far more than decoding itself costs. */
+    if (c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), c->p->decoder_nice);
     while (mg_queue_pop(c->jobs, &it, -1) == 0) {
         job *j = it;
         double t0 = mg_now();
@@ -702,6 +708,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     c->mp = p->media;
     if (c->mp.image.shrink_target) c->mp.image.shrink_target = c->S;
     if (c->mp.video.target_short_side) c->mp.video.target_short_side = c->S;
+    if (c->mp.video.codec_threads == 0) c->mp.video.codec_threads = 1; /* parallel across files instead */
     c->pp = mg_preprocess_default_params(c->S);
     pthread_mutex_init(&c->pool_mu, NULL);
     pthread_cond_init(&c->pool_cv, NULL);
@@ -729,7 +736,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     size_t px = (size_t)3 * c->S * c->S;
     size_t slot_floats = px + (size_t)c->dim;
     int64_t n_slots = mem / (int64_t)(slot_floats * sizeof(float));
-    int64_t want = 4 * (int64_t)c->batch + 4 * threads;
+    int64_t want = 2 * (int64_t)c->batch + 4 * threads; /* a batch encoding, a batch queued, one per decoder */
     if (n_slots > want) n_slots = want;
     if (n_slots < 2) n_slots = 2;
     c->n_slots = (int)n_slots;

@@ -58,6 +58,7 @@ typedef struct mg_index_params {
     const char *metrics_path;   /* JSONL metrics; NULL = DIR/metrics.jsonl */
     const char *config_json;    /* recorded in the run row ("{}" when NULL) */
     volatile sig_atomic_t *cancel; /* may be NULL */
+    int decoder_nice;           /* scheduling niceness of decode threads (10); 0 = unchanged */
 } mg_index_params;
 
 mg_index_params mg_index_default_params(void);

@@ -355,6 +355,8 @@ int mg_catalog_put_media(mg_catalog *c, mg_media_rec *m, mg_error *err) {
     sqlite3_bind_double(st, 15, wall_now());
     if (m->id > 0) sqlite3_bind_int64(st, 16, m->id);
     int rc = step_done(c, st, err, "writing a file's row");
+    if (rc == MG_OK && m->id > 0 && sqlite3_changes(c->db) != 1)
+        return mg_err_set(err, MG_ENOTFOUND, "%s: no file row %lld to replace", c->path, (long long)m->id);
     if (rc == MG_OK && m->id <= 0) m->id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }

@@ -169,10 +169,12 @@ static int open_vectors(mg_store *s, mg_error *err) {
     char path[4096];
     if (join(path, sizeof path, s->dir, s->model.vec_file))
         return mg_err_set(err, MG_ELIMIT, "%s: path too long", s->dir);
-    int create = !s->readonly;
-    int rc = mg_vecfile_open(path, s->model.dim, (mg_vec_dtype)s->model.dtype,
-                             s->readonly ? -1 : s->model.vec_rows, create, s->readonly, &s->vf, err);
-    if (rc == MG_ENOTFOUND && s->readonly && s->model.vec_rows == 0) return MG_OK; /* nothing written yet */
+    /* Only the lock holder may cut or create: another process may be
+     * appending rows it has not committed yet. */
+    int writer = s->lock_fd >= 0;
+    int rc = mg_vecfile_open(path, s->model.dim, (mg_vec_dtype)s->model.dtype, writer ? s->model.vec_rows : -1,
+                             writer, !writer, &s->vf, err);
+    if (rc == MG_ENOTFOUND && !writer && s->model.vec_rows == 0) return MG_OK; /* nothing written yet */
     return rc;
 }
 
@@ -254,8 +256,8 @@ int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const
     sqlite3 *db = mg_catalog_db(s->cat);
     if (sqlite3_exec(db, "SAVEPOINT put", NULL, NULL, NULL) != SQLITE_OK)
         return mg_err_set(err, MG_EIO, "%s: savepoint: %s", s->dir, sqlite3_errmsg(db));
-    int64_t rows0 = mg_vecfile_rows(s->vf), first = rows0, tomb = 0;
-    int rc = MG_OK;
+    int64_t rows0 = mg_vecfile_rows(s->vf), first = rows0, tomb = 0, id0 = m->id;
+    int rc = MG_OK, dirty0 = s->model.index_dirty, removed0 = s->removed;
     if (m->id > 0) {
         rc = mg_catalog_delete_media(s->cat, m->id, 1, &tomb, err);
         if (!rc) rc = note_removed(s, tomb, err);
@@ -271,6 +273,11 @@ int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const
     if (rc) {
         sqlite3_exec(db, "ROLLBACK TO put; RELEASE put", NULL, NULL, NULL);
         if (mg_vecfile_rows(s->vf) > rows0) mg_vecfile_truncate(s->vf, rows0, NULL);
+        /* undo what the rollback undid in the database: the id of a row that
+         * no longer exists, and an index_dirty that was never committed */
+        m->id = id0;
+        s->model.index_dirty = dirty0;
+        s->removed = removed0;
         mg_err_prefix(err, "%s", m->path);
         return rc;
     }
@@ -429,7 +436,7 @@ int mg_store_load_index(mg_store *s, mg_vindex **out, mg_error *err) {
  * When *ix is NULL the first chunk builds it (training IVF-PQ on it). */
 static int feed_index(mg_store *s, mg_vindex **ix, const mg_vindex_params *p, int64_t after_id, int64_t *n_added,
                       int64_t *max_id, mg_error *err) {
-    enum { CH = 65536 };
+    enum { CH = 16384 }; /* vectors per add: 32 MiB at dim 512 */
     sqlite3 *db = mg_catalog_db(s->cat);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,

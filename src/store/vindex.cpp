@@ -1,10 +1,10 @@
 /*
  * vindex.cpp - the FAISS index shim (see vindex.h).
  *
- * Layout of a handle: `top` is the object faiss serializes: an IndexIDMap2
+ * Layout of a handle: `top` is the object faiss serializes: an IndexIDMap
  * around an IndexFlatIP or IndexHNSWFlat, or a bare IndexIVFPQ whose lists
  * hold the caller's ids. `inner` is the object searched. FAISS 1.7.3's
- * IndexIDMap2::search rejects per-call SearchParameters, so searches go to
+ * IndexIDMap::search rejects per-call SearchParameters, so searches go to
  * the inner index with their own parameters and the internal row numbers are
  * translated through id_map here; the filter selector translates the same
  * way before asking the caller.
@@ -20,6 +20,8 @@
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <omp.h>
+#define XXH_INLINE_ALL /* header-only: no link dependency */
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -42,7 +44,7 @@ struct mg_vindex {
     int dim = 0;
     int n_threads = 0;
     faiss::Index *top = nullptr;           /* owned; what save writes */
-    faiss::IndexIDMap2 *idmap = nullptr;   /* == top for FLAT and HNSW */
+    faiss::IndexIDMap *idmap = nullptr;   /* == top for FLAT and HNSW */
     faiss::Index *inner = nullptr;         /* the index searched */
     faiss::IndexHNSWFlat *hnsw = nullptr;  /* == inner for HNSW */
     faiss::IndexIVFPQ *ivf = nullptr;      /* == top == inner for IVFPQ */
@@ -220,14 +222,10 @@ int mg_vindex_build(int dim, const mg_vindex_params *pin, const float *vecs, con
     rc = guarded(err, MG_EBACKEND, what, [&]() -> int {
         OmpThreads threads(p.n_threads);
         if (type == MG_VINDEX_IVFPQ) {
-            auto *q = new faiss::IndexFlatIP(dim);
-            std::unique_ptr<faiss::IndexIVFPQ> ivf;
-            try {
-                ivf.reset(new faiss::IndexIVFPQ(q, dim, (size_t)nlist, (size_t)pq_m, 8, faiss::METRIC_INNER_PRODUCT));
-            } catch (...) {
-                delete q;
-                throw;
-            }
+            std::unique_ptr<faiss::IndexFlatIP> q(new faiss::IndexFlatIP(dim));
+            std::unique_ptr<faiss::IndexIVFPQ> ivf(
+                new faiss::IndexIVFPQ(q.get(), dim, (size_t)nlist, (size_t)pq_m, 8, faiss::METRIC_INNER_PRODUCT));
+            q.release();
             ivf->own_fields = true;
             ivf->cp.spherical = true; /* centroids of unit vectors, renormalized */
             ivf->nprobe = (size_t)nprobe;
@@ -253,27 +251,20 @@ int mg_vindex_build(int dim, const mg_vindex_params *pin, const float *vecs, con
             ix->inner = ix->top = ivf.release();
             return MG_OK;
         }
-        faiss::Index *sub;
+        std::unique_ptr<faiss::Index> sub;
         if (type == MG_VINDEX_HNSW) {
             auto *h = new faiss::IndexHNSWFlat(dim, p.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+            sub.reset(h);
             h->hnsw.efConstruction = p.ef_construction;
             h->hnsw.efSearch = p.ef_search;
             ix->hnsw = h;
-            sub = h;
         } else {
-            sub = new faiss::IndexFlatIP(dim);
+            sub.reset(new faiss::IndexFlatIP(dim));
         }
-        std::unique_ptr<faiss::IndexIDMap2> m;
-        try {
-            m.reset(new faiss::IndexIDMap2(sub));
-        } catch (...) {
-            delete sub;
-            throw;
-        }
-        m->own_fields = true;
-        ix->inner = sub;
-        ix->idmap = m.get();
-        ix->top = m.release();
+        ix->idmap = new faiss::IndexIDMap(sub.get());
+        ix->top = ix->idmap; /* owned by ix from here on */
+        ix->inner = sub.release();
+        ix->idmap->own_fields = true;
         if (n > 0) ix->idmap->add_with_ids(n, vecs, ids);
         return MG_OK;
     });
@@ -377,7 +368,51 @@ void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe) {
     if (ix->ivf && nprobe > 0) ix->ivf->nprobe = std::min<size_t>((size_t)nprobe, ix->ivf->nlist);
 }
 
-/* ---- files ---- */
+/* ---- files ----
+ * Container (little-endian): a 64-byte header, then the faiss payload.
+ *   0 char[8] "MGVIDX01"   8 u32 version (1)   12 u32 type (1..3)
+ *  16 u32 dim   20 u32 header size (64)   24 u64 vector count
+ *  32 u64 payload bytes   40 u64 XXH3-64 of the payload   48 zero
+ * faiss's reader trusts its input (a bad count can index out of bounds while
+ * it rebuilds tables), so the payload's size and hash are verified before
+ * faiss sees a byte. */
+
+static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'D', 'X', '0', '1'};
+enum { HDR = 64 };
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+namespace {
+/* Writes through stdio, hashing and counting the bytes. */
+struct HashingWriter final : faiss::IOWriter {
+    FILE *f;
+    XXH3_state_t *st;
+    uint64_t bytes = 0;
+    HashingWriter(FILE *file, XXH3_state_t *state) : f(file), st(state) {}
+    size_t operator()(const void *ptr, size_t size, size_t nitems) override {
+        size_t got = size ? fwrite(ptr, size, nitems, f) : nitems;
+        XXH3_64bits_update(st, ptr, got * size);
+        bytes += got * size;
+        return got;
+    }
+};
+/* Reads at most `left` bytes through stdio (the verified payload). */
+struct BoundedReader final : faiss::IOReader {
+    FILE *f;
+    uint64_t left;
+    BoundedReader(FILE *file, uint64_t n) : f(file), left(n) {}
+    size_t operator()(void *ptr, size_t size, size_t nitems) override {
+        if (size == 0) return nitems;
+        size_t n = std::min<uint64_t>(nitems, left / size);
+        size_t got = fread(ptr, size, n, f);
+        left -= got * size;
+        return got;
+    }
+};
+} // namespace
 
 static int fsync_parent_dir(const char *path, mg_error *err) {
     std::string dir(path);
@@ -400,15 +435,35 @@ int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) {
     } catch (const std::bad_alloc &) {
         return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
     }
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
+    XXH3_64bits_reset(st);
     FILE *f = fopen(tmp.c_str(), "wb");
-    if (!f) return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp.c_str(), strerror(errno));
-    int rc = guarded(err, MG_EIO, tmp.c_str(), [&]() -> int {
-        faiss::FileIOWriter w(f); /* does not close f */
-        faiss::write_index(ix->top, &w);
-        return MG_OK;
-    });
-    if (rc == MG_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+    if (!f) {
+        XXH3_freeState(st);
+        return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp.c_str(), strerror(errno));
+    }
+    uint8_t h[HDR] = {0};
+    int rc = fwrite(h, 1, HDR, f) == HDR ? MG_OK : mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+    HashingWriter w(f, st);
+    if (rc == MG_OK)
+        rc = guarded(err, MG_EIO, tmp.c_str(), [&]() -> int {
+            faiss::write_index(ix->top, &w); /* throws on a short write */
+            return MG_OK;
+        });
+    if (rc == MG_OK) {
+        memcpy(h, MAGIC, 8);
+        put_u32(h + 8, 1);
+        put_u32(h + 12, (uint32_t)ix->type);
+        put_u32(h + 16, (uint32_t)ix->dim);
+        put_u32(h + 20, HDR);
+        put_u64(h + 24, (uint64_t)ix->top->ntotal);
+        put_u64(h + 32, w.bytes);
+        put_u64(h + 40, XXH3_64bits_digest(st));
+        if (fseek(f, 0, SEEK_SET) != 0 || fwrite(h, 1, HDR, f) != HDR || fflush(f) != 0 || fsync(fileno(f)) != 0)
+            rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+    }
+    XXH3_freeState(st);
     if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp.c_str(), strerror(errno));
     if (rc == MG_OK && rename(tmp.c_str(), path) != 0)
         rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp.c_str(), path, strerror(errno));
@@ -419,10 +474,51 @@ int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) {
     return fsync_parent_dir(path, err);
 }
 
+/* Checks the header and the payload hash of an open file (at offset 0);
+ * leaves f at the payload. */
+static int check_container(FILE *f, const char *path, uint64_t file_size, uint8_t h[HDR], mg_error *err) {
+    if (file_size < HDR || fread(h, 1, HDR, f) != HDR || memcmp(h, MAGIC, 8) != 0)
+        return mg_err_set(err, MG_EFORMAT, "%s: not a mediagrep vector index file", path);
+    if (get_u32(h + 8) != 1)
+        return mg_err_set(err, MG_EUNSUPPORTED, "%s: vector index version %u (this build reads 1)", path,
+                          get_u32(h + 8));
+    if (get_u32(h + 20) != HDR) return mg_err_set(err, MG_EFORMAT, "%s: bad header size %u", path, get_u32(h + 20));
+    uint64_t len = get_u64(h + 32);
+    if (len != file_size - HDR)
+        return mg_err_set(err, MG_EFORMAT, "%s: truncated or padded (%llu payload bytes, header says %llu)", path,
+                          (unsigned long long)(file_size - HDR), (unsigned long long)len);
+    std::vector<char> buf;
+    try {
+        buf.resize(1 << 20);
+    } catch (const std::bad_alloc &) {
+        return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
+    }
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
+    XXH3_64bits_reset(st);
+    uint64_t left = len;
+    while (left > 0) {
+        size_t want = (size_t)std::min<uint64_t>(left, buf.size());
+        if (fread(buf.data(), 1, want, f) != want) {
+            XXH3_freeState(st);
+            return mg_err_set(err, MG_EIO, "%s: read failed: %s", path, ferror(f) ? strerror(errno) : "short read");
+        }
+        XXH3_64bits_update(st, buf.data(), want);
+        left -= want;
+    }
+    uint64_t sum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    if (sum != get_u64(h + 40)) return mg_err_set(err, MG_EFORMAT, "%s: corrupt (checksum mismatch)", path);
+    if (fseek(f, HDR, SEEK_SET) != 0) return mg_err_set(err, MG_EIO, "%s: seek failed: %s", path, strerror(errno));
+    return MG_OK;
+}
+
 /* Structural checks on a loaded index, so that a corrupt file that faiss
  * parsed cannot make a later search or add read out of bounds. Returns a
  * description of the first problem, or nullptr. */
-static const char *check_flat(const faiss::IndexFlat *f, int d) {
+static const char *check_flat(const faiss::Index *ix, int d) {
+    auto *f = dynamic_cast<const faiss::IndexFlat *>(ix);
+    if (!f || f->metric_type != faiss::METRIC_INNER_PRODUCT) return "flat storage is not inner product";
     if (f->d != d) return "storage dimension differs";
     if (f->code_size != (size_t)d * sizeof(float) || f->codes.size() != (size_t)f->ntotal * f->code_size)
         return "flat storage size does not match its count";
@@ -434,7 +530,7 @@ static const char *check_hnsw(const faiss::IndexHNSWFlat *h) {
     size_t n = (size_t)h->ntotal;
     if (!h->storage || typeid(*h->storage) != typeid(faiss::IndexFlatIP) || h->storage->ntotal != h->ntotal)
         return "HNSW storage is not a flat inner-product index of the same size";
-    if (const char *e = check_flat(static_cast<const faiss::IndexFlat *>(h->storage), h->d)) return e;
+    if (const char *e = check_flat(h->storage, h->d)) return e;
     if (h->metric_type != faiss::METRIC_INNER_PRODUCT) return "HNSW metric is not inner product";
     if (g.levels.size() != n || g.offsets.size() != n + 1 || g.offsets[0] != 0 || g.efSearch < 1 ||
         g.efConstruction < 1)
@@ -469,7 +565,7 @@ static const char *check_ivfpq(const faiss::IndexIVFPQ *v) {
     if (!v->quantizer || typeid(*v->quantizer) != typeid(faiss::IndexFlatIP) || v->quantizer->d != v->d ||
         (size_t)v->quantizer->ntotal != v->nlist || v->nlist == 0)
         return "IVF coarse quantizer does not match the list count";
-    if (const char *e = check_flat(static_cast<const faiss::IndexFlat *>(v->quantizer), v->d)) return e;
+    if (const char *e = check_flat(v->quantizer, v->d)) return e;
     const faiss::ProductQuantizer &pq = v->pq;
     if (pq.d != (size_t)v->d || pq.M == 0 || pq.dsub * pq.M != pq.d || pq.nbits != 8 || pq.ksub != 256 ||
         pq.code_size != pq.M || v->code_size != pq.code_size || pq.centroids.size() != pq.d * pq.ksub)
@@ -499,14 +595,17 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
     if (!S_ISREG(st.st_mode)) return mg_err_set(err, MG_EIO, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return mg_err_set(err, errno == ENOENT ? MG_ENOTFOUND : MG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t h[HDR];
+    int rc = check_container(f, path, (uint64_t)st.st_size, h, err);
     std::unique_ptr<mg_vindex> ix;
     faiss::Index *raw = nullptr;
-    int rc = guarded(err, MG_EFORMAT, path, [&]() -> int {
-        ix.reset(new mg_vindex);
-        faiss::FileIOReader r(f); /* does not close f */
-        raw = faiss::read_index(&r, 0);
-        return MG_OK;
-    });
+    if (rc == MG_OK)
+        rc = guarded(err, MG_EFORMAT, path, [&]() -> int {
+            ix.reset(new mg_vindex);
+            BoundedReader r(f, get_u64(h + 32));
+            raw = faiss::read_index(&r, faiss::IO_FLAG_SKIP_PRECOMPUTE_TABLE);
+            return MG_OK;
+        });
     fclose(f);
     if (rc) {
         delete raw;
@@ -516,8 +615,8 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
     const char *bad = nullptr;
     if (raw->d <= 0 || raw->d > MG_VINDEX_MAX_DIM || raw->ntotal < 0) {
         bad = "dimension or count out of range";
-    } else if (typeid(*raw) == typeid(faiss::IndexIDMap2)) {
-        auto *m = static_cast<faiss::IndexIDMap2 *>(raw);
+    } else if (typeid(*raw) == typeid(faiss::IndexIDMap)) {
+        auto *m = static_cast<faiss::IndexIDMap *>(raw);
         ix->idmap = m;
         ix->inner = m->index;
         if (!m->index || m->index->d != m->d || m->index->ntotal != m->ntotal ||
@@ -525,7 +624,7 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
             bad = "id map does not match its index";
         } else if (typeid(*m->index) == typeid(faiss::IndexFlatIP)) {
             ix->type = MG_VINDEX_FLAT;
-            bad = check_flat(static_cast<faiss::IndexFlat *>(m->index), m->d);
+            bad = check_flat(m->index, m->d);
         } else if (typeid(*m->index) == typeid(faiss::IndexHNSWFlat)) {
             ix->type = MG_VINDEX_HNSW;
             ix->hnsw = static_cast<faiss::IndexHNSWFlat *>(m->index);
@@ -541,6 +640,9 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
     } else {
         bad = "a faiss index type mediagrep does not write";
     }
+    if (!bad && (get_u32(h + 12) != (uint32_t)ix->type || get_u32(h + 16) != (uint32_t)raw->d ||
+                 get_u64(h + 24) != (uint64_t)raw->ntotal))
+        bad = "header does not match the index";
     if (bad) return mg_err_set(err, MG_EFORMAT, "%s: not a usable mediagrep index: %s", path, bad);
     ix->dim = raw->d;
     *out = ix.release();

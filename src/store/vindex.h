@@ -4,16 +4,19 @@
  * metric, searched with the caller's own 64-bit ids.
  *
  * Three index types, chosen by mg_vindex_choose() unless the caller asks:
- *   FLAT   exact search (faiss IndexFlatIP inside an IndexIDMap2).
+ *   FLAT   exact search (faiss IndexFlatIP inside an IndexIDMap).
  *   HNSW   graph search over flat float storage (IndexHNSWFlat, inner
- *          product, inside an IndexIDMap2). Cannot remove vectors.
+ *          product, inside an IndexIDMap). Cannot remove vectors.
  *   IVFPQ  inverted lists over product-quantized codes (IndexIVFPQ with an
  *          exact IndexFlatIP coarse quantizer; the lists store the caller's
- *          ids themselves, so there is no IndexIDMap2: faiss 1.7.3's id map
- *          assumes removal renumbers the sub-index, which IVF does not).
- * Files are faiss's own serialization (faiss::write_index) of those objects,
- * so faiss tools can read them; the search knobs efSearch and nprobe travel
- * in the file.
+ *          ids themselves, so there is no id map: faiss's id map assumes
+ *          removal renumbers the sub-index, which IVF does not).
+ * The id map is IndexIDMap, not IndexIDMap2: nothing here looks vectors up
+ * by id, and IndexIDMap2's reverse hash map costs ~50 bytes per vector.
+ * Files: a 64-byte header (magic "MGVIDX01", type, dim, count, payload size
+ * and XXH3-64 of the payload; see vindex.cpp) followed by faiss's own
+ * serialization (faiss::write_index), so `tail -c +65 FILE` is a file faiss
+ * tools read. The search knobs efSearch and nprobe travel in the file.
  *
  * Ownership: mg_vindex_build/mg_vindex_load return a handle that owns every
  * faiss object; the caller's vectors and ids are copied, never kept.
@@ -140,12 +143,13 @@ void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe);
 int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err);
 
 /* Loads an index saved by mg_vindex_save. MG_ENOTFOUND when path does not
- * exist, MG_EIO when it cannot be read, MG_EFORMAT (naming the file) when
- * faiss cannot parse it, or it holds an index of another kind, or its
- * structure is inconsistent (truncated or corrupt files never crash; the
- * checks are structural, so flipped bits inside stored floats load). The
- * whole file is read into memory: faiss 1.7.3 maps only IVF lists, which
- * our files keep inline. */
+ * exist, MG_EIO when it cannot be read, MG_EUNSUPPORTED for another format
+ * version, MG_EFORMAT (naming the file) when it is not an index file, is
+ * truncated, fails its checksum (checked before faiss parses anything,
+ * since faiss's reader trusts counts in its input), cannot be parsed by
+ * faiss, or holds an inconsistent structure. Reads the file twice (hash,
+ * then parse) and keeps it in memory: faiss 1.7.3 can map only IVF lists
+ * kept in separate files (IO_FLAG_MMAP), not flat or HNSW storage. */
 int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err);
 
 int64_t mg_vindex_count(const mg_vindex *ix);          /* vectors; 0 for NULL */
