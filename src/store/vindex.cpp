@@ -31,7 +31,6 @@
 #include <fcntl.h>
 #include <memory>
 #include <new>
-#include <string>
 #include <sys/stat.h>
 #include <typeinfo>
 #include <unistd.h>
@@ -130,7 +129,7 @@ int largest_divisor_at_most(int dim, int cap) {
 
 } // namespace
 
-extern "C" {
+/* The public functions have C linkage from their declarations in vindex.h. */
 
 mg_vindex_params mg_vindex_default_params(void) {
     mg_vindex_params p;
@@ -182,8 +181,11 @@ int mg_vindex_build(int dim, const mg_vindex_params *pin, const float *vecs, con
     if (p.hnsw_m == 0) p.hnsw_m = d.hnsw_m;
     if (p.ef_construction == 0) p.ef_construction = d.ef_construction;
     if (p.ef_search == 0) p.ef_search = d.ef_search;
-    if ((int)p.type < MG_VINDEX_AUTO || (int)p.type > MG_VINDEX_IVFPQ)
-        return mg_err_set(err, MG_EINVAL, "vindex build: unknown index type %d", (int)p.type);
+    static_assert(sizeof(mg_vindex_type) == sizeof(int), "enum size");
+    int ptype; /* read as int: a C caller may store any value in the enum */
+    memcpy(&ptype, &p.type, sizeof ptype);
+    if (ptype < MG_VINDEX_AUTO || ptype > MG_VINDEX_IVFPQ)
+        return mg_err_set(err, MG_EINVAL, "vindex build: unknown index type %d", ptype);
     if (p.hnsw_m < 2 || p.hnsw_m > 256 || p.ef_construction < 1 || p.ef_search < 1 || p.ivf_nlist < 0 ||
         p.pq_m < 0 || p.nprobe < 0 || p.n_threads < 0)
         return mg_err_set(err, MG_EINVAL,
@@ -380,8 +382,7 @@ void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe) {
 static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'D', 'X', '0', '1'};
 enum { HDR = 64 };
 
-static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+template <class T> static void put(uint8_t *p, T v) { memcpy(p, &v, sizeof v); }
 static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
@@ -393,8 +394,8 @@ struct HashingWriter final : faiss::IOWriter {
     uint64_t bytes = 0;
     HashingWriter(FILE *file, XXH3_state_t *state) : f(file), st(state) {}
     size_t operator()(const void *ptr, size_t size, size_t nitems) override {
-        size_t got = size ? fwrite(ptr, size, nitems, f) : nitems;
-        XXH3_64bits_update(st, ptr, got * size);
+        size_t got = size && nitems ? fwrite(ptr, size, nitems, f) : nitems;
+        if (got && size) XXH3_64bits_update(st, ptr, got * size);
         bytes += got * size;
         return got;
     }
@@ -405,7 +406,7 @@ struct BoundedReader final : faiss::IOReader {
     uint64_t left;
     BoundedReader(FILE *file, uint64_t n) : f(file), left(n) {}
     size_t operator()(void *ptr, size_t size, size_t nitems) override {
-        if (size == 0) return nitems;
+        if (size == 0 || nitems == 0) return nitems;
         size_t n = std::min<uint64_t>(nitems, left / size);
         size_t got = fread(ptr, size, n, f);
         left -= got * size;
@@ -415,60 +416,53 @@ struct BoundedReader final : faiss::IOReader {
 } // namespace
 
 static int fsync_parent_dir(const char *path, mg_error *err) {
-    std::string dir(path);
-    size_t slash = dir.rfind('/');
-    dir = slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : dir.substr(0, slash);
-    int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot open directory: %s", dir.c_str(), strerror(errno));
-    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
-    int e = errno;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = fsync(fd) != 0 && errno != EINVAL ? errno : 0;
     close(fd);
-    if (rc) return mg_err_set(err, MG_EIO, "%s: fsync of directory failed: %s", dir.c_str(), strerror(e));
+    if (rc) return mg_err_set(err, MG_EIO, "%s: fsync of directory failed: %s", dir, strerror(rc));
     return MG_OK;
 }
 
 int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) {
     if (!ix || !path || !*path) return mg_err_set(err, MG_EINVAL, "vindex save: NULL index or path");
-    std::string tmp;
-    try {
-        tmp = std::string(path) + ".tmp";
-    } catch (const std::bad_alloc &) {
-        return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
-    }
+    char tmp_buf[4096];
+    if (snprintf(tmp_buf, sizeof tmp_buf, "%s.tmp", path) >= (int)sizeof tmp_buf)
+        return mg_err_set(err, MG_ELIMIT, "vindex save: path too long: %s", path);
     XXH3_state_t *st = XXH3_createState();
     if (!st) return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
     XXH3_64bits_reset(st);
-    FILE *f = fopen(tmp.c_str(), "wb");
+    FILE *f = fopen(tmp_buf, "wb");
     if (!f) {
         XXH3_freeState(st);
-        return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp.c_str(), strerror(errno));
+        return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp_buf, strerror(errno));
     }
     uint8_t h[HDR] = {0};
-    int rc = fwrite(h, 1, HDR, f) == HDR ? MG_OK : mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+    int rc = fwrite(h, 1, HDR, f) == HDR ? MG_OK : mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp_buf, strerror(errno));
     HashingWriter w(f, st);
     if (rc == MG_OK)
-        rc = guarded(err, MG_EIO, tmp.c_str(), [&]() -> int {
+        rc = guarded(err, MG_EIO, tmp_buf, [&]() -> int {
             faiss::write_index(ix->top, &w); /* throws on a short write */
             return MG_OK;
         });
     if (rc == MG_OK) {
         memcpy(h, MAGIC, 8);
-        put_u32(h + 8, 1);
-        put_u32(h + 12, (uint32_t)ix->type);
-        put_u32(h + 16, (uint32_t)ix->dim);
-        put_u32(h + 20, HDR);
-        put_u64(h + 24, (uint64_t)ix->top->ntotal);
-        put_u64(h + 32, w.bytes);
-        put_u64(h + 40, XXH3_64bits_digest(st));
+        put<uint32_t>(h + 8, 1), put<uint32_t>(h + 12, ix->type), put<uint32_t>(h + 16, ix->dim);
+        put<uint32_t>(h + 20, HDR), put<uint64_t>(h + 24, ix->top->ntotal), put<uint64_t>(h + 32, w.bytes);
+        put<uint64_t>(h + 40, XXH3_64bits_digest(st));
         if (fseek(f, 0, SEEK_SET) != 0 || fwrite(h, 1, HDR, f) != HDR || fflush(f) != 0 || fsync(fileno(f)) != 0)
-            rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp.c_str(), strerror(errno));
+            rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp_buf, strerror(errno));
     }
     XXH3_freeState(st);
-    if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp.c_str(), strerror(errno));
-    if (rc == MG_OK && rename(tmp.c_str(), path) != 0)
-        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp.c_str(), path, strerror(errno));
+    if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp_buf, strerror(errno));
+    if (rc == MG_OK && rename(tmp_buf, path) != 0)
+        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp_buf, path, strerror(errno));
     if (rc) {
-        unlink(tmp.c_str());
+        unlink(tmp_buf);
         return rc;
     }
     return fsync_parent_dir(path, err);
@@ -487,23 +481,18 @@ static int check_container(FILE *f, const char *path, uint64_t file_size, uint8_
     if (len != file_size - HDR)
         return mg_err_set(err, MG_EFORMAT, "%s: truncated or padded (%llu payload bytes, header says %llu)", path,
                           (unsigned long long)(file_size - HDR), (unsigned long long)len);
-    std::vector<char> buf;
-    try {
-        buf.resize(1 << 20);
-    } catch (const std::bad_alloc &) {
-        return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
-    }
+    static thread_local char buf[1 << 16];
     XXH3_state_t *st = XXH3_createState();
     if (!st) return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
     XXH3_64bits_reset(st);
     uint64_t left = len;
     while (left > 0) {
-        size_t want = (size_t)std::min<uint64_t>(left, buf.size());
-        if (fread(buf.data(), 1, want, f) != want) {
+        size_t want = (size_t)std::min<uint64_t>(left, sizeof buf);
+        if (fread(buf, 1, want, f) != want) {
             XXH3_freeState(st);
             return mg_err_set(err, MG_EIO, "%s: read failed: %s", path, ferror(f) ? strerror(errno) : "short read");
         }
-        XXH3_64bits_update(st, buf.data(), want);
+        XXH3_64bits_update(st, buf, want);
         left -= want;
     }
     uint64_t sum = XXH3_64bits_digest(st);
@@ -536,7 +525,7 @@ static const char *check_hnsw(const faiss::IndexHNSWFlat *h) {
         g.efConstruction < 1)
         return "HNSW tables do not match the vector count";
     const std::vector<int> &cum = g.cum_nneighbor_per_level;
-    if (cum.empty() || cum[0] != 0) return "HNSW level table is empty";
+    if (cum.empty() || cum[0] != 0 || cum.size() != g.assign_probas.size() + 1) return "HNSW level table is invalid";
     for (size_t i = 1; i < cum.size(); i++)
         if (cum[i] < cum[i - 1]) return "HNSW level table is not increasing";
     if (n == 0) return g.entry_point == -1 ? nullptr : "empty HNSW has an entry point";
@@ -655,4 +644,3 @@ mg_vindex_type mg_vindex_get_type(const mg_vindex *ix) { return ix ? ix->type : 
 
 void mg_vindex_close(mg_vindex *ix) { delete ix; }
 
-} // extern "C"
