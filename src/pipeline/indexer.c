@@ -90,6 +90,7 @@ typedef struct {
     msg *slots;
     float *slot_mem;
     int n_slots, slots_free;
+    double slot_wait;             /* decoders' total time waiting for a free slot */
 
     atomic_int stop;              /* cancel observed or fatal error */
     atomic_llong files_found, files_done, files_failed, frames, items;
@@ -161,7 +162,11 @@ static void note(ctx *c, const char *fmt, ...) {
 
 static msg *slot_get(ctx *c) {
     pthread_mutex_lock(&c->pool_mu);
-    while (!c->free_slots && !atomic_load(&c->stop)) pthread_cond_wait(&c->pool_cv, &c->pool_mu);
+    if (!c->free_slots && !atomic_load(&c->stop)) { /* backpressure: the encoder is behind */
+        double t0 = mg_now();
+        while (!c->free_slots && !atomic_load(&c->stop)) pthread_cond_wait(&c->pool_cv, &c->pool_mu);
+        c->slot_wait += mg_now() - t0;
+    }
     msg *m = c->free_slots;
     if (m) {
         c->free_slots = m->next_free;
@@ -589,7 +594,8 @@ static void write_metrics(ctx *c, const char *type) {
                            json_object_new_double(ps.elapsed_s > 0 ? (double)ps.frames / ps.elapsed_s : 0));
     json_object *busy = json_object_new_object();
     pthread_mutex_lock(&c->busy_mu);
-    json_object_object_add(busy, "decode", json_object_new_double(c->decode_busy));
+    json_object_object_add(busy, "decode", json_object_new_double(c->decode_busy - c->slot_wait));
+    json_object_object_add(busy, "decode_wait_for_slots", json_object_new_double(c->slot_wait));
     json_object_object_add(busy, "encode", json_object_new_double(c->encode_busy));
     json_object_object_add(busy, "write", json_object_new_double(c->write_busy));
     pthread_mutex_unlock(&c->busy_mu);
@@ -880,7 +886,9 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             rc = mg_catalog_each_media(reader, prefix, check_gone, &g, err);
         }
     }
-    stats->walk_busy_s = mg_now() - tw;
+    mg_queue_stats jq;
+    mg_queue_get_stats(c->jobs, &jq);
+    stats->walk_busy_s = mg_now() - tw - jq.push_wait_s; /* minus time blocked on a full job queue */
     mg_queue_producer_done(c->results);
 
 out:
@@ -899,7 +907,8 @@ out:
         if (err) *err = c->fatal;
     }
     stats->frames = atomic_load(&c->frames);
-    stats->decode_busy_s = c->decode_busy;
+    stats->decode_busy_s = c->decode_busy - c->slot_wait;
+    stats->decode_wait_s = c->slot_wait;
     stats->encode_busy_s = c->encode_busy;
     stats->write_busy_s = c->write_busy;
     stats->frames_per_s = stats->pipeline_seconds > 0 ? (double)stats->frames / stats->pipeline_seconds : 0;

@@ -75,7 +75,8 @@ typedef struct mg_index_stats {
     int64_t checkpoints, compacted_rows;
     double seconds;             /* wall time of the whole run */
     double pipeline_seconds;    /* first job to last write */
-    double walk_busy_s, decode_busy_s, encode_busy_s, write_busy_s, index_s;
+    double walk_busy_s, decode_busy_s, encode_busy_s, write_busy_s, index_s; /* busy: not blocked on a queue */
+    double decode_wait_s;       /* decoders blocked waiting for a free sample slot (backpressure) */
     double frames_per_s;        /* frames / pipeline_seconds */
     int interrupted;
     char index_summary[256];

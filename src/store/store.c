@@ -525,6 +525,27 @@ int mg_store_update_index(mg_store *s, const mg_vindex_params *p, int force_rebu
     return rc;
 }
 
+int mg_store_refresh(mg_store *s, int *changed, mg_error *err) {
+    if (changed) *changed = 0;
+    mg_model_rec before = s->model;
+    int had = s->has_model;
+    int rc = mg_store_model(s, NULL, err);
+    if (rc < 0) return rc;
+    if (rc == 1) return MG_OK;
+    if (!had || strcmp(before.vec_file, s->model.vec_file) != 0) {
+        if (s->lock_fd < 0) { /* a reader: the next use reopens the current generation */
+            mg_vecfile_close(s->vf);
+            s->vf = NULL;
+        }
+    } else if (s->vf) {
+        mg_vecfile_refresh(s->vf);
+    }
+    if (changed)
+        *changed = !had || before.vec_rows != s->model.vec_rows || before.vec_gen != s->model.vec_gen ||
+                   before.index_items != s->model.index_items || strcmp(before.index_type, s->model.index_type) != 0;
+    return MG_OK;
+}
+
 int64_t mg_store_disk_bytes(const mg_store *s) {
     DIR *d = opendir(s->dir);
     if (!d) return -1;

@@ -128,6 +128,12 @@ int mg_store_load_index(mg_store *s, mg_vindex **out, mg_error *err);
  * Valid until mg_store_close. */
 int mg_store_vectors(mg_store *s, mg_vecfile **out, mg_error *err);
 
+/* Readers: re-reads the model row (committed row count, generation, index
+ * state) so a long-lived reader (the server) sees what a writer committed
+ * since; reopens the vector file after a compaction switched generations.
+ * *changed (may be NULL) is set when anything moved. */
+int mg_store_refresh(mg_store *s, int *changed, mg_error *err);
+
 /* Total bytes of the files in the store directory. */
 int64_t mg_store_disk_bytes(const mg_store *s);
 

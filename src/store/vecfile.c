@@ -265,6 +265,15 @@ int mg_vecfile_truncate(mg_vecfile *vf, int64_t rows, mg_error *err) {
     return MG_OK;
 }
 
+int64_t mg_vecfile_refresh(mg_vecfile *vf) {
+    struct stat st;
+    if (vf->readonly && fstat(vf->fd, &st) == 0 && st.st_size >= MG_VECFILE_HEADER) {
+        int64_t whole = (int64_t)((st.st_size - MG_VECFILE_HEADER) / (off_t)vf->row_bytes);
+        if (whole > vf->rows) vf->rows = whole;
+    }
+    return vf->rows;
+}
+
 int mg_vecfile_read(const mg_vecfile *vf, int64_t row, int64_t n, float *out, mg_error *err) {
     if (row < 0 || n < 0 || row + n > vf->rows)
         return mg_err_set(err, MG_EINVAL, "%s: rows %lld..%lld out of range (%lld rows)", vf->path, (long long)row,

@@ -60,6 +60,10 @@ int mg_vecfile_sync(mg_vecfile *vf, mg_error *err);
 /* Cuts the file back to rows rows (rows <= current). */
 int mg_vecfile_truncate(mg_vecfile *vf, int64_t rows, mg_error *err);
 
+/* Read-only handles: re-reads the file size so rows appended and committed
+ * by a writer since the open become readable. Returns the new row count. */
+int64_t mg_vecfile_refresh(mg_vecfile *vf);
+
 /* Reads n rows from row as floats (converted from fp16 when needed). */
 int mg_vecfile_read(const mg_vecfile *vf, int64_t row, int64_t n, float *out, mg_error *err);
 

@@ -1,0 +1,111 @@
+/*
+ * search.h - queries over a store: text, example images, items already in
+ * the store, and weighted combinations with negatives; results grouped per
+ * file, video hits as moments (time ranges around the best frame); filters;
+ * and an adaptive relevance cutoff. One implementation shared by the CLI
+ * (`mediagrep search`) and the HTTP server.
+ *
+ * Retrieval: with a flat (or no) FAISS index the search scans every vector
+ * of the memory-mapped vector file exactly (scan.h); with an HNSW or IVF-PQ
+ * index it asks FAISS, and items committed after the index was saved are
+ * scanned exactly and merged in, so a search always sees the last commit.
+ *
+ * Moments: the frames of a video whose score is within moment_tolerance of
+ * that video's best frame (or at least its relevance cutoff) are "matching";
+ * runs of consecutive matching sampled frames form moments [start, end] with
+ * the peak frame's time; a video contributes its per_video best moments.
+ *
+ * Relevance cutoff (documented in README "Search"): for a text-only query,
+ * relevance = score - max over a fixed set of neutral prompts ("a photo.",
+ * "an image.", ...) of their score on the same item: above 0 the query
+ * describes the item better than a caption that says nothing. For queries
+ * with images, relevance = (score - mean) / std of the query's scores over
+ * the collection (or a 4096-vector sample) minus z_min (3): the item stands
+ * out from the collection. Hits with relevance <= 0 are dropped unless the
+ * cutoff is off; when none is left the result says "no good match".
+ *
+ * Ownership: a searcher borrows its store and model (both must outlive it).
+ * Threading: one search at a time per searcher; open one per thread.
+ */
+#ifndef MG_SEARCH_H
+#define MG_SEARCH_H
+
+#include <stdint.h>
+#include "core/common.h"
+#include "model/clip.h"
+#include "store/store.h"
+
+typedef struct mg_searcher mg_searcher;
+
+typedef enum { MG_TERM_TEXT = 0, MG_TERM_IMAGE, MG_TERM_LIKE } mg_term_kind;
+
+typedef struct mg_query_term {
+    mg_term_kind kind;
+    float weight;           /* negative: steer away */
+    const char *value;      /* text, image path, or a path in the store (LIKE) */
+} mg_query_term;
+
+typedef struct mg_search_params {
+    int k;                  /* results (10) */
+    int per_video;          /* moments per video (1) */
+    const char *kind;       /* NULL, "image" or "video" */
+    const char *path_glob;  /* fnmatch(3) pattern on the full path, or NULL */
+    float min_score;        /* raw cosine floor (-2 = none) */
+    int cutoff;             /* 1: drop hits whose relevance <= 0 (default) */
+    float z_min;            /* image-query cutoff in standard deviations (3) */
+    float moment_tolerance; /* frames within this of a video's peak match (0.02) */
+    int64_t min_size, max_size;     /* bytes; 0 = no bound */
+    int64_t mtime_after, mtime_before; /* seconds since the epoch; 0 = no bound */
+    int exact;              /* 1: ignore the FAISS index, scan every vector */
+    int ef_search, nprobe;  /* FAISS search knobs; 0 = index defaults */
+} mg_search_params;
+
+mg_search_params mg_search_default_params(void);
+
+typedef struct mg_search_hit {
+    int64_t media_id, item_id;
+    char path[4096];
+    char kind[8];
+    float score;            /* best cosine of the file (its peak frame) */
+    float relevance;        /* > 0: a good match (see above) */
+    int64_t peak_ms, start_ms, end_ms; /* videos: the moment; 0 for photos */
+    int frames;             /* matching frames merged into the moment */
+    int width, height;
+    int64_t duration_ms, size, mtime_ns;
+} mg_search_hit;
+
+typedef struct mg_search_info {
+    int64_t scanned;        /* vectors scored exactly */
+    int64_t from_index;     /* candidates from FAISS */
+    int dropped_by_cutoff;  /* hits the relevance cutoff removed */
+    int no_good_match;      /* candidates existed but none passed the cutoff */
+    const char *method;     /* "exact", "hnsw", "ivfpq" */
+    double seconds;
+} mg_search_info;
+
+/* Opens a searcher on a store (read-only is fine) bound to model (the
+ * caller has checked they match: see mg_cli_open_store_model). n_threads
+ * for the exact scan (0 = all CPUs). */
+int mg_searcher_open(mg_store *store, mg_model *model, int n_threads, mg_searcher **out, mg_error *err);
+void mg_searcher_close(mg_searcher *s); /* NULL is a no-op */
+
+/* Parses CLI-style query words: terms separated by "+" or "-" words; a term
+ * is "W:text" or text (weight W, default 1), an existing file path (an
+ * example image), or "like:PATH" (a file in the store). "-" negates the
+ * next term. Strings in *terms point into argv; free(*terms). */
+int mg_query_parse(int argc, const char *const *argv, mg_query_term **terms, int *n, mg_error *err);
+
+/* The query vector: sum of weight * embedding (normalized), normalized.
+ * q: dim floats. *text_only (may be NULL) is 1 when every term is text. */
+int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q, int *text_only, mg_error *err);
+
+/* Searches with a query vector. hits: room for p->k; *n_hits gets the
+ * count. text_only selects the cutoff rule. */
+int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *p, mg_search_hit *hits,
+                     int *n_hits, mg_search_info *info, mg_error *err);
+
+/* Both steps. */
+int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search_params *p, mg_search_hit *hits,
+              int *n_hits, mg_search_info *info, mg_error *err);
+
+#endif

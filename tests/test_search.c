@@ -1,0 +1,345 @@
+/*
+ * test_search.c - search on stores with controlled vectors: a store bound
+ * to the tiny test model is filled through the library with vectors built
+ * from a text query's real embedding q and directions orthogonal to it, so
+ * every score is known in advance (a*q + sqrt(1-a^2)*u has score a). Checks
+ * rankings, video moments (merging of adjacent matching frames, peak time,
+ * per-video limit), filters, both cutoff rules, like:/image/text terms and
+ * their weights, the FAISS (HNSW) path including items committed after the
+ * index, the scan kernels against their reference, top-k, bad queries, and
+ * the CLI's exit codes on a store made by `mediagrep index`.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/half.h"
+#include "search/scan.h"
+#include "search/search.h"
+#include "testlib.h"
+
+static int dim;
+static float *q, *u_base;     /* query embedding and an orthonormal set orthogonal to it */
+static int n_basis = 0;
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+static float dotv(const float *a, const float *b) {
+    double s = 0;
+    for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+/* A unit vector orthogonal to q and to the previous ones (Gram-Schmidt). */
+static const float *new_orth(void) {
+    float *v = u_base + (size_t)n_basis * dim;
+    for (int i = 0; i < dim; i++) v[i] = frand();
+    for (int it = 0; it < 2; it++) {
+        float d = dotv(v, q);
+        for (int i = 0; i < dim; i++) v[i] -= d * q[i];
+        for (int b = 0; b < n_basis; b++) {
+            const float *w = u_base + (size_t)b * dim;
+            d = dotv(v, w);
+            for (int i = 0; i < dim; i++) v[i] -= d * w[i];
+        }
+    }
+    mg_l2_normalize(v, 1, dim);
+    n_basis++;
+    return v;
+}
+
+/* a*q + sqrt(1-a^2)*u: score a against q. */
+static void with_score(float a, const float *u, float *out) {
+    float b = sqrtf(1 - a * a);
+    for (int i = 0; i < dim; i++) out[i] = a * q[i] + b * u[i];
+}
+
+static void put(mg_store *s, const char *path, const char *kind, int64_t size, const float *vecs, int n,
+                const int64_t *times) {
+    mg_media_rec m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.path, sizeof m.path, "%s", path);
+    snprintf(m.kind, sizeof m.kind, "%s", kind);
+    snprintf(m.status, sizeof m.status, "ok");
+    snprintf(m.hash, sizeof m.hash, "x3:test");
+    m.size = size;
+    m.mtime_ns = 1600000000LL * 1000000000LL;
+    m.width = 640;
+    m.height = 480;
+    mg_store_item it[16];
+    for (int i = 0; i < n; i++) {
+        it[i].frame_index = !strcmp(kind, "video") && i == n - 1 ? -1 : i;
+        it[i].time_ms = times ? times[i] : 0;
+    }
+    if (!strcmp(kind, "video")) m.duration_ms = 6000;
+    mg_error err;
+    int rc = mg_store_put(s, &m, it, vecs, n, &err);
+    CHECK_MSG(rc == MG_OK, "put %s: %s", path, err.msg);
+}
+
+static int find(const mg_search_hit *h, int n, const char *path) {
+    for (int i = 0; i < n; i++)
+        if (strstr(h[i].path, path)) return i;
+    return -1;
+}
+
+static void test_scan(void) {
+    int n = 3000, d = 77;
+    float *rows = malloc((size_t)n * d * sizeof(float)), *qq = malloc(d * sizeof(float));
+    uint16_t *h = malloc((size_t)n * d * 2);
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (int i = 0; i < n * d; i++) rows[i] = frand(), h[i] = mg_f32_to_f16(rows[i]);
+    for (int i = 0; i < d; i++) qq[i] = frand();
+    mg_pool *pool;
+    REQUIRE_V(mg_pool_open(2, NULL, NULL, &pool, NULL) == MG_OK);
+    mg_scan_dot(pool, rows, MG_VEC_F32, n, d, qq, a);
+    mg_scan_ref(rows, MG_VEC_F32, n, d, qq, b);
+    CHECK(mg_test_maxabs(a, b, n) < 1e-4);
+    mg_scan_dot(pool, h, MG_VEC_F16, n, d, qq, a);
+    mg_scan_ref(h, MG_VEC_F16, n, d, qq, b);
+    CHECK(mg_test_maxabs(a, b, n) < 1e-4);
+    int64_t idx[20];
+    CHECK_EQ_INT(mg_topk(b, n, 20, idx), 20);
+    int ok = 1;
+    for (int i = 1; i < 20; i++) ok &= b[idx[i - 1]] >= b[idx[i]];
+    int larger = 0; /* nothing outside the top 20 beats the 20th */
+    for (int r = 0; r < n; r++) larger += b[r] > b[idx[19]];
+    CHECK(ok && larger == 19);
+    float ties[5] = {1, 3, 3, 2, 3};
+    CHECK_EQ_INT(mg_topk(ties, 5, 3, idx), 3);
+    CHECK(idx[0] == 1 && idx[1] == 2 && idx[2] == 4);
+    CHECK_EQ_INT(mg_topk(ties, 5, 9, idx), 5);
+    mg_pool_close(pool);
+    free(rows), free(qq), free(h), free(a), free(b);
+}
+
+static void test_parse(void) {
+    mg_query_term *t;
+    int n;
+    mg_error err;
+    const char *a1[] = {"2:golden retriever", "+", "like:/x/y.jpg", "-", "leash"};
+    REQUIRE_V(mg_query_parse(5, a1, &t, &n, &err) == MG_OK);
+    CHECK_EQ_INT(n, 3);
+    CHECK(t[0].kind == MG_TERM_TEXT && t[0].weight == 2 && !strcmp(t[0].value, "golden retriever"));
+    CHECK(t[1].kind == MG_TERM_LIKE && t[1].weight == 1 && !strcmp(t[1].value, "/x/y.jpg"));
+    CHECK(t[2].kind == MG_TERM_TEXT && t[2].weight == -1 && !strcmp(t[2].value, "leash"));
+    free(t);
+    const char *a2[] = {"10:30 meeting"}; /* "10:" is a weight only when followed by the text */
+    REQUIRE_V(mg_query_parse(1, a2, &t, &n, &err) == MG_OK);
+    CHECK(t[0].weight == 10 && !strcmp(t[0].value, "30 meeting"));
+    free(t);
+    const char *bad1[] = {""}, *bad2[] = {"cat", "+"}, *bad3[] = {"cat", "+", "-", "dog"}, *bad4[] = {"0:cat"};
+    CHECK_EQ_INT(mg_query_parse(1, bad1, &t, &n, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_query_parse(2, bad2, &t, &n, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_query_parse(4, bad3, &t, &n, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_query_parse(1, bad4, &t, &n, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_query_parse(0, NULL, &t, &n, &err), MG_EINVAL);
+}
+
+int main(void) {
+    test_scan();
+    test_parse();
+    char model_dir[4096];
+    snprintf(model_dir, sizeof model_dir, "%s/tiny-p32", MG_TEST_MODELS);
+    if (mg_test_skip_unless_exists(model_dir)) return mg_test_finish();
+    mg_error err;
+    mg_model *model;
+    REQUIRE(mg_model_open(model_dir, NULL, &model, &err) == MG_OK);
+    dim = mg_model_dim(model);
+    q = malloc((size_t)dim * sizeof(float));
+    u_base = malloc((size_t)dim * 64 * sizeof(float));
+    mg_encoder *enc;
+    REQUIRE(mg_encoder_open(model, 4, &enc, &err) == MG_OK);
+    const char *qtext = "a red car";
+    REQUIRE(mg_encode_texts(enc, &qtext, 1, q, MG_EMBED_NORMALIZE, &err) == MG_OK);
+    mg_encoder_close(enc);
+
+    char *tmp = mg_test_tmpdir("search");
+    char sdir[4200], fp[64];
+    snprintf(sdir, sizeof sdir, "%s/store", tmp);
+    mg_store *st;
+    REQUIRE(mg_store_open(sdir, NULL, &st, &err) == MG_OK);
+    REQUIRE(mg_store_fingerprint(model_dir, fp, sizeof fp, &err) == MG_OK);
+    REQUIRE(mg_store_bind_model(st, "tiny", model_dir, fp, dim, 1, NULL, &err) == MG_OK);
+    REQUIRE(mg_store_write_begin(st, "{}", "t", NULL, &err) == MG_OK);
+    float v[16 * 64];
+    /* photos */
+    with_score(1.0f, new_orth(), v);
+    put(st, "/m/photos/a_exact.jpg", "image", 1000, v, 1, NULL);
+    with_score(0.8f, new_orth(), v);
+    put(st, "/m/photos/b_close.jpg", "image", 5000, v, 1, NULL);
+    with_score(0.3f, new_orth(), v);
+    put(st, "/m/other/c_far.png", "image", 100, v, 1, NULL);
+    /* a video: frame scores 0.1 0.9 0.95 0.92 0.2 0.94, pooled last */
+    float fs[6] = {0.1f, 0.9f, 0.95f, 0.92f, 0.2f, 0.94f};
+    int64_t times[7] = {0, 1000, 2000, 3000, 4000, 5000, 0};
+    for (int i = 0; i < 6; i++) with_score(fs[i], new_orth(), v + (size_t)i * dim);
+    with_score(0.5f, new_orth(), v + (size_t)6 * dim);
+    put(st, "/m/videos/v.mp4", "video", 90000, v, 7, times);
+    /* background: 40 photos scoring about 0 */
+    for (int i = 0; i < 40; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/m/bg/bg%02d.jpg", i);
+        with_score(0.02f * ((i % 5) - 2), new_orth(), v);
+        put(st, p, "image", 2000, v, 1, NULL);
+    }
+    REQUIRE(mg_store_write_end(st, "done", "{}", &err) == MG_OK);
+    mg_store_close(st);
+
+    /* a reader, as the CLI opens it */
+    mg_store_params rp = mg_store_default_params();
+    rp.readonly = 1;
+    rp.create = 0;
+    REQUIRE(mg_store_open(sdir, &rp, &st, &err) == MG_OK);
+    mg_searcher *s;
+    REQUIRE(mg_searcher_open(st, model, 2, &s, &err) == MG_OK);
+    mg_search_params p = mg_search_default_params();
+    p.cutoff = 0;
+    p.moment_tolerance = 0.06f;
+    mg_search_hit h[32];
+    int n;
+    mg_search_info info;
+    mg_query_term t = {MG_TERM_TEXT, 1, qtext};
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK_EQ_INT(n, 10);
+    CHECK(strstr(h[0].path, "a_exact") && fabsf(h[0].score - 1) < 1e-4);
+    CHECK(strstr(h[1].path, "v.mp4") && fabsf(h[1].score - 0.95f) < 1e-4);
+    CHECK_EQ_INT(h[1].peak_ms, 2000);
+    CHECK_EQ_INT(h[1].start_ms, 1000); /* frames 1-3 merge: 0.90, 0.95, 0.92 */
+    CHECK_EQ_INT(h[1].end_ms, 3000);
+    CHECK_EQ_INT(h[1].frames, 3);
+    CHECK(strstr(h[2].path, "b_close") && fabsf(h[2].score - 0.8f) < 1e-4);
+    CHECK(strstr(h[3].path, "c_far"));
+    CHECK_EQ_INT(find(h, n, "v.mp4"), 1); /* once: per_video 1 */
+    CHECK(!strcmp(info.method, "exact") && info.scanned == 47 + 3); /* 44 photos + 6 frames + pooled */
+    /* two moments per video: the frame-5 moment (0.94) ranks second */
+    p.per_video = 2;
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(strstr(h[1].path, "v.mp4") && h[1].peak_ms == 2000);
+    CHECK(strstr(h[2].path, "v.mp4") && h[2].peak_ms == 5000 && h[2].start_ms == 5000 && h[2].frames == 1);
+    CHECK(fabsf(h[2].score - 0.94f) < 1e-4);
+    /* a tighter tolerance splits the run */
+    p.per_video = 1;
+    p.moment_tolerance = 0.01f;
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(h[1].start_ms == 2000 && h[1].end_ms == 2000 && h[1].frames == 1);
+    p.moment_tolerance = 0.06f;
+    /* filters */
+    p.kind = "video";
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(n == 1 && strstr(h[0].path, "v.mp4"));
+    p.kind = "image";
+    p.path_glob = "/m/photos/*";
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(n == 2 && strstr(h[0].path, "a_exact") && strstr(h[1].path, "b_close"));
+    p.kind = NULL;
+    p.path_glob = NULL;
+    p.min_score = 0.85f;
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK_EQ_INT(n, 2);
+    p.min_score = -2;
+    p.min_size = 4000; /* b_close (5000) and the video (90000) */
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(n == 2 && strstr(h[0].path, "v.mp4") && strstr(h[1].path, "b_close"));
+    p.min_size = 0;
+    p.mtime_after = 1700000000; /* every file is older */
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK_EQ_INT(n, 0);
+    p.mtime_after = 0;
+    /* like: a stored file's own vector finds it first with score 1 */
+    mg_query_term lk = {MG_TERM_LIKE, 1, "/m/photos/b_close.jpg"};
+    REQUIRE(mg_search(s, &lk, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(strstr(h[0].path, "b_close") && fabsf(h[0].score - 1) < 1e-4);
+    mg_query_term lk2 = {MG_TERM_LIKE, 1, "/m/not/there.jpg"};
+    CHECK_EQ_INT(mg_search(s, &lk2, 1, &p, h, &n, &info, &err), MG_ENOTFOUND);
+    /* weights and negatives: q - like(a_exact) cancels exactly -> error; 2q - a = q */
+    mg_query_term comb[2] = {{MG_TERM_TEXT, 1, qtext}, {MG_TERM_LIKE, -1, "/m/photos/a_exact.jpg"}};
+    CHECK_EQ_INT(mg_search(s, comb, 2, &p, h, &n, &info, &err), MG_EINVAL);
+    comb[0].weight = 2;
+    REQUIRE(mg_search(s, comb, 2, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(strstr(h[0].path, "a_exact") && fabsf(h[0].score - 1) < 1e-3);
+    /* an unreadable example image names the file */
+    mg_query_term bad = {MG_TERM_IMAGE, 1, "/nonexistent/x.jpg"};
+    CHECK(mg_search(s, &bad, 1, &p, h, &n, &info, &err) != MG_OK);
+    CHECK_STR_CONTAINS(err.msg, "/nonexistent/x.jpg");
+    /* cutoff, z-score rule (like: is not text-only): the 4 real matches stand
+     * out from the 40 background photos, the background does not */
+    p.cutoff = 1;
+    REQUIRE(mg_search(s, &lk, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK(n >= 1 && n <= 4 && strstr(h[0].path, "b_close"));
+    CHECK(info.dropped_by_cutoff > 0);
+    for (int i = 0; i < n; i++) CHECK(!strstr(h[i].path, "/bg/") && h[i].relevance > 0);
+    /* cutoff, neutral-prompt rule (text only): relevance = score - best
+     * neutral score of the item, exactly */
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    for (int i = 0; i < n; i++) CHECK(h[i].relevance > 0);
+    mg_searcher_close(s);
+    mg_store_close(st);
+
+    /* an HNSW index, then items committed after it */
+    REQUIRE(mg_store_open(sdir, NULL, &st, &err) == MG_OK);
+    REQUIRE(mg_store_write_begin(st, "{}", "t", NULL, &err) == MG_OK);
+    mg_vindex_params ip = mg_vindex_default_params();
+    ip.type = MG_VINDEX_HNSW;
+    char what[256];
+    REQUIRE(mg_store_update_index(st, &ip, 1, what, sizeof what, &err) == MG_OK);
+    with_score(0.97f, new_orth(), v);
+    put(st, "/m/late/late.jpg", "image", 10, v, 1, NULL);
+    REQUIRE(mg_store_write_end(st, "done", "{}", &err) == MG_OK);
+    mg_store_close(st);
+    REQUIRE(mg_store_open(sdir, &rp, &st, &err) == MG_OK);
+    REQUIRE(mg_searcher_open(st, model, 2, &s, &err) == MG_OK);
+    p.cutoff = 0;
+    REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
+    CHECK_MSG(!strcmp(info.method, "hnsw"), "method %s", info.method);
+    CHECK(info.from_index > 0 && info.scanned == 1); /* the late photo, exactly */
+    CHECK(strstr(h[0].path, "a_exact") && strstr(h[1].path, "late.jpg") && strstr(h[2].path, "v.mp4"));
+    CHECK(h[2].peak_ms == 2000 && h[2].frames == 3);
+    p.exact = 1;
+    mg_search_hit h2[32];
+    int n2;
+    REQUIRE(mg_search(s, &t, 1, &p, h2, &n2, &info, &err) == MG_OK);
+    CHECK(!strcmp(info.method, "exact") && n2 == n);
+    for (int i = 0; i < n && i < n2; i++) CHECK(!strcmp(h[i].path, h2[i].path) && fabsf(h[i].score - h2[i].score) < 1e-4);
+    mg_searcher_close(s);
+    mg_store_close(st);
+
+    /* the CLI on this store: exit codes */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s/mediagrep search 'a red car' --store %s --no-cutoff --paths -k 3 > %s/out.txt",
+             MG_BUILD_DIR, sdir, tmp);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
+    snprintf(cmd, sizeof cmd, "%s/out.txt", tmp);
+    char *out = mg_test_read(cmd, NULL);
+    CHECK(out && !strncmp(out, "/m/photos/a_exact.jpg\n/m/late/late.jpg\n/m/videos/v.mp4\n", 56));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/mediagrep search 'x' --store %s/nope 2>/dev/null", MG_BUILD_DIR, tmp);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "%s/mediagrep search 'x' --store %s --model %s/tiny-p16-gelu 2>/dev/null", MG_BUILD_DIR,
+             sdir, MG_TEST_MODELS);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 4);
+    snprintf(cmd, sizeof cmd, "%s/mediagrep search '' --store %s 2>/dev/null", MG_BUILD_DIR, sdir);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s/mediagrep search --image /nonexistent.jpg --store %s 2>/dev/null", MG_BUILD_DIR,
+             sdir);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    mg_model_close(model);
+    free(q);
+    free(u_base);
+    int rc = mg_test_finish();
+    if (rc == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+        system(cmd);
+    }
+    free(tmp);
+    return rc;
+}
