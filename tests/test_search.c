@@ -332,6 +332,37 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "%s/mediagrep search --image /nonexistent.jpg --store %s 2>/dev/null", MG_BUILD_DIR,
              sdir);
     CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    /* end to end on generated media: `mediagrep index`, then an example
+     * image query finds that very photo first (same preprocessing: score 1) */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/media && cd %s/media && ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=320x240 "
+             "-frames:v 1 a.jpg && ffmpeg -nostdin -loglevel error -y -f lavfi -i mandelbrot=size=320x240 -frames:v 1 "
+             "b.png && ffmpeg -nostdin -loglevel error -y -f lavfi -i smptebars=size=320x240 -frames:v 1 c.webp && "
+             "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=160x120:rate=5 -t 3 -c:v libx264 v.mp4",
+             tmp, tmp);
+    if (system(cmd) == 0) {
+        snprintf(cmd, sizeof cmd, "%s/mediagrep index %s/media --store %s/store2 --model %s --quiet", MG_BUILD_DIR, tmp,
+                 tmp, model_dir);
+        CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
+        snprintf(cmd, sizeof cmd, "cd %s && %s/mediagrep search --image media/b.png --store store2 --no-cutoff --json "
+                 "-k 2 > out.json", tmp, MG_BUILD_DIR);
+        CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
+        snprintf(cmd, sizeof cmd, "%s/out.json", tmp);
+        out = mg_test_read(cmd, NULL);
+        CHECK_STR_CONTAINS(out, "/media/b.png\"");
+        CHECK(out && strstr(out, "/media/b.png") < strstr(out, "\"rank\":2"));
+        CHECK_STR_CONTAINS(out, "\"score\":1");  /* 0.99999... or 1.0000... */
+        free(out);
+        snprintf(cmd, sizeof cmd, "cd %s && %s/mediagrep search like:media/v.mp4 --store store2 --no-cutoff --paths -k 1"
+                 " > out.txt", tmp, MG_BUILD_DIR);
+        CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
+        snprintf(cmd, sizeof cmd, "%s/out.txt", tmp);
+        out = mg_test_read(cmd, NULL);
+        CHECK(out && strstr(out, "/media/v.mp4\n"));
+        free(out);
+    } else {
+        printf("SKIP: end-to-end part (no ffmpeg)\n");
+    }
     mg_model_close(model);
     free(q);
     free(u_base);

@@ -44,6 +44,7 @@ static void usage(FILE *f) {
             "usage: mediagrep bench encoder [options]\n"
             "       mediagrep bench decode [--dir D] [--seconds S] [--no-python]\n"
             "       mediagrep bench index [--images N] [--videos N] [--batch B] ... (--help)\n"
+            "       mediagrep bench search [--n 100000] [--large 1000000] ... (--help)\n"
             "\n"
             "bench decode: JPEG load+preprocess (1920x1080, 4000x3000; full decode vs\n"
             "shrink-on-load vs Pillow with and without draft()), 8 frames from a 60 s 720p\n"
@@ -421,6 +422,7 @@ int mg_cli_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "encoder")) return bench_encoder(argc, argv);
     if (!strcmp(argv[1], "decode")) return bench_decode(argc, argv);
     if (!strcmp(argv[1], "index")) return mg_cli_bench_index(argc, argv);
-    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode, index)\n", argv[1]);
+    if (!strcmp(argv[1], "search")) return mg_cli_bench_search(argc, argv);
+    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode, index, search)\n", argv[1]);
     return 2;
 }

@@ -58,7 +58,7 @@ static void usage(FILE *f) {
             "  --retry-failed      retry files that failed before even if unchanged\n"
             "  --keep-missing      keep files that disappeared from the folders\n"
             "  --checkpoint SEC    seconds between commits (default 2)\n"
-            "  --quiet             no progress output\n"
+            "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
             "  --json              print the summary as JSON on stdout\n"
             "\n"
@@ -282,7 +282,7 @@ int mg_cli_index(int argc, char **argv) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: %s\n", err.msg);
-    print_summary(&st, mg_store_dir(store), rc, json);
+    if (json || p.progress || (rc && rc != MG_EINTERRUPTED)) print_summary(&st, mg_store_dir(store), rc, json);
     json_object_put(cfg);
     mg_model_close(model);
     mg_store_close(store);

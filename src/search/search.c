@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/half.h"
 #include "media/media.h"
@@ -342,11 +343,53 @@ static int passes_filters(const item_row *r, float score, const mg_search_params
     return 1;
 }
 
+/* The neutral prompts' embeddings are cached beside the catalog
+ * (DIR/neutral-M.f32: magic, dim, count, then the vectors) so a one-shot
+ * CLI query does not encode them every time. The cache is best effort: a
+ * read-only store just computes them. */
+static void neutral_cache_path(const mg_searcher *s, char *out, size_t cap) {
+    snprintf(out, cap, "%s/neutral-%lld.f32", mg_store_dir(s->store), (long long)s->m.id);
+}
+
+static int neutral_load(mg_searcher *s, float *v) {
+    char path[4200];
+    neutral_cache_path(s, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char magic[8];
+    int32_t hd[2];
+    size_t want = (size_t)N_NEUTRAL * s->dim;
+    int ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, "MGNEUT01", 8) && fread(hd, 4, 2, f) == 2 &&
+             hd[0] == s->dim && hd[1] == N_NEUTRAL && fread(v, sizeof(float), want, f) == want;
+    fclose(f);
+    return ok;
+}
+
+static void neutral_save(const mg_searcher *s, const float *v) {
+    char path[4200], tmp[4300];
+    neutral_cache_path(s, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return;
+    int32_t hd[2] = {s->dim, N_NEUTRAL};
+    int ok = fwrite("MGNEUT01", 1, 8, f) == 8 && fwrite(hd, 4, 2, f) == 2 &&
+             fwrite(v, sizeof(float), (size_t)N_NEUTRAL * s->dim, f) == (size_t)N_NEUTRAL * s->dim;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
 static int neutral_embeddings(mg_searcher *s, mg_error *err) {
     if (s->neutral) return MG_OK;
-    if (!mg_model_tokenizer(s->model)) return mg_err_set(err, MG_EUNSUPPORTED, "no text tower for the cutoff");
     float *v = malloc((size_t)N_NEUTRAL * s->dim * sizeof(float));
     if (!v) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    if (neutral_load(s, v)) {
+        s->neutral = v;
+        return MG_OK;
+    }
+    if (!mg_model_tokenizer(s->model)) {
+        free(v);
+        return mg_err_set(err, MG_EUNSUPPORTED, "no text tower for the cutoff");
+    }
     for (int i = 0; i < N_NEUTRAL; i++) {
         int rc = mg_encode_texts(s->enc, &NEUTRAL[i], 1, v + (size_t)i * s->dim, MG_EMBED_NORMALIZE, err);
         if (rc) {
@@ -355,6 +398,7 @@ static int neutral_embeddings(mg_searcher *s, mg_error *err) {
         }
     }
     s->neutral = v;
+    neutral_save(s, v);
     return MG_OK;
 }
 
@@ -577,7 +621,7 @@ int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_sea
         free(seen);
         return mg_err_set(err, MG_ENOMEM, "out of memory");
     }
-    int64_t want = (int64_t)p->k * p->per_video * 8 + 64;
+    int64_t want = (int64_t)p->k * p->per_video * 2 + 16; /* grows x4 while filters or the cutoff reject */
     item_row *r = malloc(sizeof *r);
     int64_t consumed = 0;
     while (!media_done && r) {
