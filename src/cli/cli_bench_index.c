@@ -324,9 +324,10 @@ int mg_cli_bench_index(int argc, char **argv) {
            100 * pfps / enc);
     printf("| sequential baseline (%d files, batch 1, full video decode) | %d | %.1f | %.2f | %.1f%% |\n", bl.files,
            bl.frames, bl.total_s, bfps, 100 * bfps / enc);
-    printf("\nstage busy seconds: pipeline decode %.1f (all workers; %.1f more blocked on a full queue), encode %.1f,"
-           " write %.2f, walk %.2f, index %.2f; baseline decode %.1f, encode %.1f\n",
-           jd(pr.summary, "decode_busy_s"), jd(pr.summary, "decode_wait_s"), jd(pr.summary, "encode_busy_s"),
+    printf("\nstage seconds: pipeline decode %.1f wall / %.1f CPU (all workers; %.1f more blocked on a full queue),"
+           " encode %.1f, write %.2f, walk %.2f, index %.2f; baseline decode %.1f, encode %.1f\n",
+           jd(pr.summary, "decode_busy_s"), jd(pr.summary, "decode_cpu_s"), jd(pr.summary, "decode_wait_s"),
+           jd(pr.summary, "encode_busy_s"),
            jd(pr.summary, "write_busy_s"),
            jd(pr.summary, "walk_busy_s"), jd(pr.summary, "index_s"), bl.decode_s, bl.encode_s);
     printf("pipeline run: peak RSS %.0f MiB, wall %.1f s (incl. model load and index build)\n", pr.peak_rss_mb,

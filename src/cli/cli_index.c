@@ -99,7 +99,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
 #undef I
 #define D(name) json_object_object_add(o, #name, json_object_new_double(st->name))
         D(seconds); D(pipeline_seconds); D(frames_per_s); D(walk_busy_s); D(decode_busy_s); D(encode_busy_s);
-        D(write_busy_s); D(index_s); D(decode_wait_s);
+        D(write_busy_s); D(index_s); D(decode_wait_s); D(decode_cpu_s);
 #undef D
         json_object_object_add(o, "index", json_object_new_string(st->index_summary));
         json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));

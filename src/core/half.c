@@ -3,6 +3,7 @@
  */
 #include "core/half.h"
 
+#include <immintrin.h>
 #include <string.h>
 
 float mg_f16_to_f32(uint16_t h) {
@@ -56,4 +57,60 @@ uint16_t mg_f32_to_f16(float f) {
     r >>= 13;
     if (m > 0x1000u || (m == 0x1000u && (r & 1))) r++;
     return (uint16_t)(sign | r);
+}
+
+__attribute__((target("avx512f"))) static void f16_n_avx512(const uint8_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = mg_f16_to_f32(h);
+    }
+}
+
+__attribute__((target("avx512f"))) static void bf16_n_avx512(const uint8_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + 2 * i)));
+        _mm512_storeu_si512((void *)(dst + i), _mm512_slli_epi32(w, 16));
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = mg_bf16_to_f32(h);
+    }
+}
+
+static int have_avx512(void) {
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return v;
+}
+
+void mg_f16_to_f32_n(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    if (have_avx512()) {
+        f16_n_avx512(p, dst, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = mg_f16_to_f32(h);
+    }
+}
+
+void mg_bf16_to_f32_n(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    if (have_avx512()) {
+        bf16_n_avx512(p, dst, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = mg_bf16_to_f32(h);
+    }
 }

@@ -328,16 +328,8 @@ int mg_st_to_f32(const mg_st_tensor *t, float *dst, mg_error *err) {
     size_t n = (size_t)t->numel;
     switch (t->dtype) {
     case MG_DT_F32: memcpy(dst, p, n * 4); return MG_OK;
-    case MG_DT_F16:
-    case MG_DT_BF16: {
-        float (*widen)(uint16_t) = t->dtype == MG_DT_F16 ? mg_f16_to_f32 : mg_bf16_to_f32;
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = widen(h);
-        }
-        return MG_OK;
-    }
+    case MG_DT_F16: mg_f16_to_f32_n(p, dst, n); return MG_OK;
+    case MG_DT_BF16: mg_bf16_to_f32_n(p, dst, n); return MG_OK;
     default:
         return mg_err_set(err, MG_EUNSUPPORTED, "tensor '%s': dtype %s is not a float type (need F32, F16 or BF16)",
                           t->name, mg_dtype_name(t->dtype));

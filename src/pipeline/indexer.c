@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -97,6 +98,7 @@ typedef struct {
     atomic_int walk_done;
     pthread_mutex_t busy_mu;
     double decode_busy, encode_busy, write_busy;
+    double decode_cpu;            /* CPU seconds of the decode threads (busy is wall time) */
 
     mg_error fatal;
     int has_fatal;
@@ -281,6 +283,12 @@ static void decode_job(ctx *c, job *j) {
     mg_media_close(m);
 }
 
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void *decode_main(void *arg) {
     ctx *c = arg;
     void *it;
@@ -291,9 +299,10 @@ static void *decode_main(void *arg) {
     if (c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), c->p->decoder_nice);
     while (mg_queue_pop(c->jobs, &it, -1) == 0) {
         job *j = it;
-        double t0 = mg_now();
+        double t0 = mg_now(), c0 = thread_cpu();
         decode_job(c, j);
         add_busy(c, &c->decode_busy, mg_now() - t0);
+        add_busy(c, &c->decode_cpu, thread_cpu() - c0);
         push_end(c, j);
     }
     mg_queue_producer_done(c->samples);
@@ -596,6 +605,7 @@ static void write_metrics(ctx *c, const char *type) {
     pthread_mutex_lock(&c->busy_mu);
     json_object_object_add(busy, "decode", json_object_new_double(c->decode_busy - c->slot_wait));
     json_object_object_add(busy, "decode_wait_for_slots", json_object_new_double(c->slot_wait));
+    json_object_object_add(busy, "decode_cpu", json_object_new_double(c->decode_cpu));
     json_object_object_add(busy, "encode", json_object_new_double(c->encode_busy));
     json_object_object_add(busy, "write", json_object_new_double(c->write_busy));
     pthread_mutex_unlock(&c->busy_mu);
@@ -909,6 +919,7 @@ out:
     stats->frames = atomic_load(&c->frames);
     stats->decode_busy_s = c->decode_busy - c->slot_wait;
     stats->decode_wait_s = c->slot_wait;
+    stats->decode_cpu_s = c->decode_cpu;
     stats->encode_busy_s = c->encode_busy;
     stats->write_busy_s = c->write_busy;
     stats->frames_per_s = stats->pipeline_seconds > 0 ? (double)stats->frames / stats->pipeline_seconds : 0;

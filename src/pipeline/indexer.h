@@ -77,6 +77,7 @@ typedef struct mg_index_stats {
     double pipeline_seconds;    /* first job to last write */
     double walk_busy_s, decode_busy_s, encode_busy_s, write_busy_s, index_s; /* busy: not blocked on a queue */
     double decode_wait_s;       /* decoders blocked waiting for a free sample slot (backpressure) */
+    double decode_cpu_s;        /* CPU seconds the decoders used (their busy time is wall time) */
     double frames_per_s;        /* frames / pipeline_seconds */
     int interrupted;
     char index_summary[256];

@@ -83,7 +83,8 @@ int mg_searcher_open(mg_store *store, mg_model *model, int n_threads, mg_searche
                             -1, &s->by_id, NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(db, "SELECT frame_index, time_ms, vec_row FROM items WHERE media_id=?1 AND model_id=?2"
                                 " AND frame_index>=0 ORDER BY frame_index", -1, &s->frames, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "SELECT id, vec_row FROM items WHERE model_id=?1 AND frame_index>=0 AND id>?2"
+         /* "+model_id": walk the rowid range, not the (model_id, vec_row) index */
+         sqlite3_prepare_v2(db, "SELECT id, vec_row FROM items WHERE id>?2 AND +model_id=?1 AND frame_index>=0"
                                 " ORDER BY id", -1, &s->unindexed, NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(db, "SELECT i.vec_row, i.frame_index, m.kind FROM items i JOIN media m ON"
                                 " m.id=i.media_id WHERE m.path=?1 AND i.model_id=?2 AND m.status='ok'"

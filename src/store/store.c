@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/threadpool.h"
 #include "store/filehash.h"
 
 struct mg_store {
@@ -491,6 +492,9 @@ int mg_store_update_index(mg_store *s, const mg_vindex_params *p, int force_rebu
     snprintf(q, sizeof q, "SELECT count(*) FROM items WHERE model_id=%lld AND frame_index>=0", (long long)s->model.id);
     int64_t n = mg_catalog_count(s->cat, q);
     if (n < 0) return mg_err_set(err, MG_EIO, "%s: counting items", s->dir);
+    /* every CPU: the caller may be a thread the CPU backend limited to one
+     * OpenMP thread (it calls oneDNN single-threaded from its pool) */
+    if (pp.n_threads <= 0) pp.n_threads = mg_cpu_count();
     mg_vindex_type want = pp.type == MG_VINDEX_AUTO ? mg_vindex_choose(n, s->model.dim) : pp.type;
     if (want == MG_VINDEX_IVFPQ && n < MG_VINDEX_IVFPQ_MIN_N) want = MG_VINDEX_FLAT; /* what the build gives */
     pp.type = want;
