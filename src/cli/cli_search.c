@@ -151,7 +151,9 @@ int mg_cli_search(int argc, char **argv) {
     mg_cli_model_opts mo = {threads, need_text, need_vision, NULL, 0, NULL, 0};
     mg_store *store = NULL;
     mg_model *model = NULL;
+    double t_open = mg_now();
     int orc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);
+    if (getenv("MEDIAGREP_TRACE")) fprintf(stderr, "trace: store+model open %.1f ms\n", (mg_now() - t_open) * 1e3);
     if (orc) {
         rc = orc == MG_EMISMATCH ? 4 : 1;
         free(terms);
@@ -162,7 +164,11 @@ int mg_cli_search(int argc, char **argv) {
     int n_hits = 0;
     mg_search_info info;
     int src = hits ? mg_searcher_open(store, model, threads, &s, &err) : MG_ENOMEM;
+    double t_s = mg_now();
     if (!src) src = mg_search(s, terms, n_terms, &p, hits, &n_hits, &info, &err);
+    if (getenv("MEDIAGREP_TRACE"))
+        fprintf(stderr, "trace: searcher open + embed + search %.1f ms (search alone %.1f ms)\n", (mg_now() - t_s) * 1e3,
+                src ? 0 : info.seconds * 1e3);
     if (src) {
         fprintf(stderr, "mediagrep search: %s\n", err.msg);
         rc = src == MG_EINVAL || src == MG_ENOTFOUND || src == MG_EFORMAT || src == MG_EUNSUPPORTED ? 2 : 1;
