@@ -11,7 +11,7 @@ if(MG_SANITIZE_TESTS)
   add_executable(test_store_asan test_store.c
     ${CMAKE_SOURCE_DIR}/src/store/vecfile.c ${CMAKE_SOURCE_DIR}/src/store/catalog.c
     ${CMAKE_SOURCE_DIR}/src/store/store.c ${CMAKE_SOURCE_DIR}/src/store/filehash.c
-    ${CMAKE_SOURCE_DIR}/src/store/vindex.cpp)
+    ${CMAKE_SOURCE_DIR}/src/store/vindex.cpp ${CMAKE_SOURCE_DIR}/src/core/threadpool.c)
   target_compile_options(test_store_asan PRIVATE ${MG_SAN_FLAGS})
   target_compile_features(test_store_asan PRIVATE cxx_std_17)
   target_link_libraries(test_store_asan PRIVATE mg_testlib_asan mg_parsers_asan
