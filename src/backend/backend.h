@@ -44,6 +44,10 @@ typedef struct mg_backend_ops {
     void (*upload)(mg_backend *b, void *dst, const void *src, size_t bytes);
     void (*download)(mg_backend *b, void *dst, const void *src, size_t bytes);
     void (*synchronize)(mg_backend *b);
+    /* Optional (NULL = not available): takes ownership of a host buffer made
+     * by mg_alloc_aligned and returns it as device memory, for backends whose
+     * device memory is host memory (saves a copy of large tables at load). */
+    void *(*adopt)(mg_backend *b, void *host, size_t bytes);
 
     /* Prepares y = x W^T (+ bias) for W [n_out][n_in] row-major float32
      * (bias [n_out] or NULL). The backend copies what it needs. */

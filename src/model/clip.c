@@ -7,6 +7,7 @@
 #include "model/safetensors.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,7 @@ static int load_named(st_src *s, const char *name, int ndim, const int64_t *shap
     /* a scalar may be stored as shape [] or [1] */
     int scalar_ok = ndim == 0 && t->numel == 1 && t->ndim <= 1;
     if (!scalar_ok && !shape_eq(t, ndim, shape)) return shape_error(s, name, t, ndim, shape, err);
-    float *d = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
+    float *d = mg_alloc_aligned((size_t)(t->numel ? t->numel : 1), sizeof(float)); /* adoptable: see to_backend */
     if (!d) return mg_err_set(err, MG_ENOMEM, "out of memory for tensor '%s'", name);
     int rc = mg_st_to_f32(t, d, err);
     if (rc) {
@@ -278,32 +279,33 @@ static int fetch(build_ctx *b, const char *name, int ndim, const int64_t *shape,
     return b->src->get(b->src, name, ndim, shape, data, b->err);
 }
 
-/* Copies host data into new backend memory. */
-static int to_backend(build_ctx *b, const float *h, size_t n, float **out) {
+/* Moves a fetched host tensor (mg_alloc_aligned, consumed) into backend
+ * memory: adopted as is where device memory is host memory (no copy of the
+ * 100 MB token table), else copied and freed. */
+static int to_backend(build_ctx *b, float *h, size_t n, float **out) {
     mg_backend *be = b->m->backend;
+    if (be->ops->adopt && ((uintptr_t)h & 63) == 0) {
+        *out = be->ops->adopt(be, h, n * sizeof(float));
+        return MG_OK;
+    }
     *out = be->ops->alloc(be, n * sizeof(float));
+    if (*out) be->ops->upload(be, *out, h, n * sizeof(float));
+    free(h);
     if (!*out) return mg_err_set(b->err, MG_ENOMEM, "out of backend memory (%zu floats)", n);
-    be->ops->upload(be, *out, h, n * sizeof(float));
     return MG_OK;
 }
 
 static int fetch_vec(build_ctx *b, const char *name, int64_t n, float **out) {
     float *h;
     int rc = fetch(b, name, 1, &n, &h);
-    if (rc) return rc;
-    rc = to_backend(b, h, (size_t)n, out);
-    free(h);
-    return rc;
+    return rc ? rc : to_backend(b, h, (size_t)n, out);
 }
 
 static int fetch_mat(build_ctx *b, const char *name, int64_t r, int64_t c, float **out) {
     int64_t s[2] = {r, c};
     float *h;
     int rc = fetch(b, name, 2, s, &h);
-    if (rc) return rc;
-    rc = to_backend(b, h, (size_t)(r * c), out);
-    free(h);
-    return rc;
+    return rc ? rc : to_backend(b, h, (size_t)(r * c), out);
 }
 
 static int fetch_linear(build_ctx *b, const char *wname, const char *bname, int64_t n_out, int64_t n_in,
@@ -462,6 +464,22 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+typedef struct {
+    char vocab[4200], merges[4200];
+    pthread_t th;
+    mg_tokenizer *tok;
+    int rc;
+    mg_error err;
+} tok_job;
+
+static void *tok_main(void *arg) {
+    tok_job *j = arg;
+    j->rc = mg_tokenizer_open(j->vocab, j->merges, &j->tok, &j->err);
+    return NULL;
+}
+
+static int load_weights(mg_model *m, const char *dir, const mg_model_params *p, mg_error *err);
+
 int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_error *err) {
     mg_model_params dp = mg_model_default_params();
     if (!p) p = &dp;
@@ -474,30 +492,58 @@ int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_
     if (!m) return mg_err_set(err, MG_ENOMEM, "out of memory");
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     int rc;
+    double t0 = mg_now();
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((rc = mg_clip_config_load(path, &m->cfg, err))) goto fail;
+    /* The tokenizer (vocab.json + merges.txt, ~50 ms) loads on its own
+     * thread while the weights load here; joined below. */
+    tok_job tj;
+    memset(&tj, 0, sizeof tj);
+    int tok_started = 0;
     if (p->load_text) {
-        char merges[4200];
-        snprintf(path, sizeof path, "%s/vocab.json", dir);
-        snprintf(merges, sizeof merges, "%s/merges.txt", dir);
-        if ((rc = mg_tokenizer_open(path, merges, &m->tok, err))) goto fail;
+        snprintf(tj.vocab, sizeof tj.vocab, "%s/vocab.json", dir);
+        snprintf(tj.merges, sizeof tj.merges, "%s/merges.txt", dir);
+        tok_started = pthread_create(&tj.th, NULL, tok_main, &tj) == 0;
+        if (!tok_started) tok_main(&tj);
+    }
+    rc = load_weights(m, dir, p, err);
+    if (tok_started) pthread_join(tj.th, NULL);
+    m->tok = tj.tok;
+    if (p->load_text && tj.rc) { /* the tokenizer's error first, as when it loaded first */
+        rc = tj.rc;
+        if (err) *err = tj.err;
+        goto fail;
+    }
+    if (rc) goto fail;
+    if (p->load_text) {
         if (mg_tokenizer_vocab_size(m->tok) > m->cfg.text.vocab_size) {
             rc = mg_err_set(err, MG_EFORMAT, "%s: tokenizer has %d tokens but text_config.vocab_size is %d", dir,
                             mg_tokenizer_vocab_size(m->tok), m->cfg.text.vocab_size);
             goto fail;
         }
     }
+    if (getenv("MEDIAGREP_TRACE")) fprintf(stderr, "trace: model open %.1f ms\n", (mg_now() - t0) * 1e3);
+    *out = m;
+    return MG_OK;
+fail:
+    mg_model_close(m);
+    return rc;
+}
+
+static int load_weights(mg_model *m, const char *dir, const mg_model_params *p, mg_error *err) {
+    char path[4200];
+    int rc;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!file_exists(path)) {
         rc = mg_err_set(err, MG_ENOTFOUND, "%s: model.safetensors not found (PyTorch .bin checkpoints are not read: "
                         "convert to safetensors)", dir);
-        goto fail;
+        return rc;
     }
     st_src s = {0};
-    if ((rc = mg_st_open(path, &s.st, err))) goto fail;
+    if ((rc = mg_st_open(path, &s.st, err))) return rc;
     if ((rc = detect_naming(&s, err))) {
         mg_st_close(s.st);
-        goto fail;
+        return rc;
     }
     snprintf(m->naming, sizeof m->naming, "%s", s.openai ? "openai" : "huggingface");
     mg_backend_params bp = mg_backend_default_params();
@@ -505,17 +551,12 @@ int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_
     bp.n_threads = p->n_threads;
     if ((rc = mg_backend_open(&bp, &m->backend, err))) {
         mg_st_close(s.st);
-        goto fail;
+        return rc;
     }
     mg_tensor_src src = {st_get, &s};
     rc = mg_model_build(m, &src, p, err);
     free(s.fused);
     mg_st_close(s.st);
-    if (rc) goto fail;
-    *out = m;
-    return MG_OK;
-fail:
-    mg_model_close(m);
     return rc;
 }
 

@@ -43,15 +43,14 @@ typedef struct {
 } lin_slice;
 
 struct mg_linear {
-    uint64_t id;                  /* unique, never reused: the cache key */
     int n_out, n_in, n_slices;
     lin_slice *s;
 };
 
 typedef struct {
-    uint64_t id;                  /* linear id; 0 = empty slot */
-    const lin_slice *sl;
-    int slice, m, act, flags;
+    uint64_t id;                  /* 1 = used; 0 = empty slot */
+    int k, n_out, n, bias;        /* the shape: K, the output row stride N, the slice width, bias or not */
+    int m, act, flags;
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst, scratch;
     size_t scratch_bytes;
@@ -97,6 +96,7 @@ static void thread_init(void *ctx, int idx) {
 
 static void *cpu_alloc(mg_backend *b, size_t bytes) { return mg_alloc_aligned(bytes, 1); }
 static void cpu_free(mg_backend *b, void *p) { mg_free_aligned(p); }
+static void *cpu_adopt(mg_backend *b, void *host, size_t bytes) { return host; }
 static void cpu_copy(mg_backend *b, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_sync(mg_backend *b) {}
 
@@ -202,8 +202,6 @@ static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, 
     *out = NULL;
     mg_linear *l = calloc(1, sizeof *l);
     if (!l) return mg_err_set(err, MG_ENOMEM, "out of memory");
-    static _Atomic uint64_t next_id = 1;
-    l->id = next_id++;
     l->n_out = n_out;
     l->n_in = n_in;
     /* one slice per thread, but no slice narrower than 16 columns */
@@ -248,17 +246,23 @@ static void cache_flush(cpu_thread *t) {
 }
 
 /* Looks up (or creates) the primitive for one slice of a linear at M rows.
- * Keyed by the linear's unique id (not its address, which malloc reuses
- * after linear_free) and the slice index. */
+ * Keyed by shape, not by linear: a primitive holds no weights (they are
+ * passed at execution), and the packed weight layout depends only on the
+ * shape, so the 12 layers of a tower share their primitives and a cold
+ * process creates 12x fewer (each creation JIT-compiles kernels). */
 static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l, int slice, int m, int act,
                               int flags) {
     const lin_slice *sl = &l->s[slice];
-    uint64_t h = l->id * 0x9E3779B97F4A7C15ull ^ (uint64_t)slice * 0xD6E8FEB86659FD93ull ^
-                 (uint64_t)m * 0xC2B2AE3D27D4EB4Full ^ (uint64_t)(act * 4 + flags) * 0x165667B19E3779F9ull;
+    int bias = sl->bmem != NULL;
+    uint64_t h = (uint64_t)l->n_in * 0x9E3779B97F4A7C15ull ^ (uint64_t)l->n_out * 0xD6E8FEB86659FD93ull ^
+                 (uint64_t)(sl->n * 2 + bias) * 0xA0761D6478BD642Full ^ (uint64_t)m * 0xC2B2AE3D27D4EB4Full ^
+                 (uint64_t)(act * 4 + flags) * 0x165667B19E3779F9ull;
     h ^= h >> 29;
     for (int probe = 0; probe < CACHE_SLOTS; probe++) {
         cache_entry *e = &t->cache[(h + probe) & (CACHE_SLOTS - 1)];
-        if (e->id == l->id && e->slice == slice && e->m == m && e->act == act && e->flags == flags) return e;
+        if (e->id && e->k == l->n_in && e->n_out == l->n_out && e->n == sl->n && e->bias == bias && e->m == m &&
+            e->act == act && e->flags == flags)
+            return e;
         if (!e->id) {
             if (t->cache_used >= CACHE_SLOTS * 3 / 4) {
                 cache_flush(t);
@@ -267,9 +271,11 @@ static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l
             dnnl_primitive_desc_t pd;
             if (make_pd(cb, sl, l->n_in, l->n_out, m, act, flags, &sl->wmd, &pd) != 0)
                 mg_panic(__FILE__, __LINE__, "oneDNN: no matmul for M=%d K=%d N=%d", m, l->n_in, sl->n);
-            e->id = l->id;
-            e->sl = sl;
-            e->slice = slice;
+            e->id = 1;
+            e->k = l->n_in;
+            e->n_out = l->n_out;
+            e->n = sl->n;
+            e->bias = bias;
             e->m = m;
             e->act = act;
             e->flags = flags;
@@ -507,6 +513,7 @@ static const mg_backend_ops cpu_ops = {
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
     .free = cpu_free,
+    .adopt = cpu_adopt,
     .upload = cpu_copy,
     .download = cpu_copy,
     .synchronize = cpu_sync,
