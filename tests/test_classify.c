@@ -44,15 +44,7 @@ static mg_model *g_m;
 static mg_encoder *g_enc;
 static int g_dim;
 
-static int sh(const char *fmt, ...) {
-    char cmd[16384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
+#define sh mg_test_sh
 
 /* ---------------- reference embeddings ---------------- */
 

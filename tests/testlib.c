@@ -1,5 +1,8 @@
 /* testlib.c - implementation of the test helpers in testlib.h. */
 #include "testlib.h"
+
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,4 +66,14 @@ double mg_test_maxabs(const float *a, const float *b, int n) {
         if (d > m) m = d;
     }
     return m;
+}
+
+int mg_test_sh(const char *fmt, ...) {
+    char cmd[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }

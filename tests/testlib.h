@@ -43,6 +43,9 @@ int mg_test_write(const char *path, const void *data, size_t len);
 double mg_test_cosine(const float *a, const float *b, int n);
 /* Largest |a[i] - b[i]|; a NaN anywhere counts as 1e30. */
 double mg_test_maxabs(const float *a, const float *b, int n);
+/* Runs a printf-formatted shell command; returns its exit status (128 +
+ * signal when killed). */
+int mg_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Makes a fresh temporary directory (caller frees the string). */
 char *mg_test_tmpdir(const char *tag);
 #endif
