@@ -17,5 +17,6 @@ int mg_cli_index(int argc, char **argv);
 int mg_cli_status(int argc, char **argv);
 int mg_cli_classify(int argc, char **argv);
 int mg_cli_search(int argc, char **argv);
+int mg_cli_serve(int argc, char **argv);
 
 #endif

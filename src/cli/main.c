@@ -18,6 +18,7 @@ static void usage(FILE *f) {
         "  search   find photos and video moments by text, example image, or both\n"
         "  status   what a store holds: files, failures, runs, model, index\n"
         "  classify sort indexed files into labels (zero-shot), as a table, CSV, JSON or folders\n"
+        "  serve    web page and JSON API over HTTP (search, by example, thumbnails, video moments)\n"
         "  embed    encode images and texts to CLIP embeddings\n"
         "  model    download (pull), list and locate models\n"
         "  bench    benchmarks (bench encoder)\n"
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "status")) return mg_cli_status(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return mg_cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return mg_cli_search(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return mg_cli_serve(argc - 1, argv + 1);
     fprintf(stderr, "mediagrep: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

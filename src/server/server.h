@@ -10,7 +10,7 @@
  *   POST /api/search                search by example: multipart/form-data
  *                                   (file field "image", optional text fields
  *                                   as above), a raw image body (Content-Type
- *                                   image/* or application/octet-stream; the
+ *                                   image/... or application/octet-stream; the
  *                                   other parameters in the query string), or
  *                                   application/json {"q","neg","like","k",...}
  *   GET  /api/media/{id}            catalog metadata of one file
@@ -25,12 +25,14 @@
  *
  * Security: media are reached only by catalog id (a row with status 'ok');
  * no part of a request is ever used to build a filesystem path. Binding to a
- * non-loopback address requires a token, then checked on /api/* and
+ * non-loopback address requires a token, then checked on /api/... and
  * /metrics ("Authorization: Bearer T", or the cookie mg_token=T, which the
- * page sets so that <img>/<video> requests carry it).
+ * page sets so that img and video requests carry it).
  * Limits: uploads (upload_limit bytes, 413 beyond), connection count, idle
  * timeout and per-connection memory (which bounds header size; larger
- * requests get 431 or are closed).
+ * requests get 431 or are closed). Requests libmicrohttpd rejects before
+ * they reach the handler (unparsable request lines, oversized headers or
+ * URLs) get its own non-JSON 400/414/431 or a closed connection.
  *
  * Concurrency: MHD runs threads worker threads; each request that needs the
  * store takes one of `threads` (read-only store handle + searcher) slots.

@@ -10,7 +10,10 @@
  *   3D/4 < t < D    k = 1, s = 2t - D       (target (s + D)/2 = t, 2s > D)
  * so at most two frames are decoded (seek-based); the last sample returned
  * is the frame covering t (the same frame for both targets yields once).
+ * When t lies within a frame of the end, mg_video drops that last short
+ * interval; then the target moves back one frame duration (the last frame).
  */
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,17 +43,32 @@ static void box_scale(const uint8_t *src, int w, int h, uint8_t *dst, int tw, in
     }
 }
 
+typedef struct jerr_jmp {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+} jerr_jmp;
+
+static void jerr_exit(j_common_ptr c) {
+    longjmp(((jerr_jmp *)c->err)->jb, 1);
+}
+
 int mg_server_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *len,
                           mg_error *err) {
     *out = NULL;
     *len = 0;
     if (w <= 0 || h <= 0) return mg_err_set(err, MG_EINVAL, "jpeg: bad size %dx%d", w, h);
     struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr); /* errors here are programming errors only (memory destination) */
-    jpeg_create_compress(&c);
-    unsigned char *buf = NULL;
+    jerr_jmp jerr;
+    c.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = jerr_exit; /* never exit(): only out of memory can fail here */
+    unsigned char *buf = NULL; /* address taken: lives in memory across longjmp */
     unsigned long blen = 0;
+    if (setjmp(jerr.jb)) {
+        jpeg_destroy_compress(&c);
+        free(buf);
+        return mg_err_set(err, MG_ENOMEM, "jpeg: encoding failed (out of memory)");
+    }
+    jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &buf, &blen);
     c.image_width = (JDIMENSION)w;
     c.image_height = (JDIMENSION)h;
@@ -106,11 +124,10 @@ static int thumb_image(const char *path, int max_side, uint8_t **jpeg, size_t *l
     return rc;
 }
 
-static int thumb_video(const char *path, int64_t duration_ms, int64_t t_ms, int max_side, uint8_t **jpeg,
-                       size_t *len, mg_error *err) {
-    double D = duration_ms > 0 ? duration_ms / 1000.0 : -1, t = t_ms / 1000.0;
-    if (t < 0) t = 0;
-    if (D > 0 && t > D) t = D;
+/* The frame covering t (see the top of the file): *out owns its pixels.
+ * *complete is 0 when the target was dropped (t within a frame of the end). */
+static int grab_frame(const char *path, double D, double t, int max_side, mg_video_sample *out, int *complete,
+                      double *fps, mg_error *err) {
     mg_video_params vp = mg_video_default_params();
     vp.policy = MG_VSAMPLE_EVERY;
     vp.target_short_side = max_side;
@@ -123,20 +140,41 @@ static int thumb_video(const char *path, int64_t duration_ms, int64_t t_ms, int 
     mg_video *v;
     int rc = mg_video_open(path, &vp, &v, err);
     if (rc) return rc;
-    mg_video_sample last, cur;
-    memset(&last, 0, sizeof last);
-    int have = 0;
+    *fps = mg_video_fps(v);
+    mg_video_sample cur;
+    int have = 0, got = 0;
+    memset(out, 0, sizeof *out);
     for (int i = 0; i <= k; i++) {
         rc = mg_video_next(v, &cur, err);
         if (rc) break;
-        if (have) mg_image_free(&last.image);
-        last = cur;
+        if (have) mg_image_free(&out->image);
+        *out = cur;
         have = 1;
+        got++;
     }
     mg_video_close(v);
+    *complete = got == k + 1;
     if (!have) return rc < 0 ? rc : mg_err_set(err, MG_EFORMAT, "%s: no frame at %.3f s", path, t);
-    rc = scale_encode(last.image.pixels, last.image.width, last.image.height, max_side, jpeg, len, err);
-    mg_image_free(&last.image);
+    return MG_OK;
+}
+
+static int thumb_video(const char *path, int64_t duration_ms, int64_t t_ms, int max_side, uint8_t **jpeg,
+                       size_t *len, mg_error *err) {
+    double D = duration_ms > 0 ? duration_ms / 1000.0 : -1, t = t_ms / 1000.0;
+    if (t < 0) t = 0;
+    if (D > 0 && t > D) t = D;
+    mg_video_sample f;
+    int complete = 1;
+    double fps = 0;
+    int rc = grab_frame(path, D, t, max_side, &f, &complete, &fps, err);
+    if (rc) return rc;
+    if (!complete && D > 0 && fps > 0) { /* t in the last frame: the interval ending at D was dropped */
+        mg_image_free(&f.image);
+        double t2 = D - 1.0 / fps;
+        if ((rc = grab_frame(path, D, t2 > 0 ? t2 : 0, max_side, &f, &complete, &fps, err))) return rc;
+    }
+    rc = scale_encode(f.image.pixels, f.image.width, f.image.height, max_side, jpeg, len, err);
+    mg_image_free(&f.image);
     return rc;
 }
 
