@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <limits.h>
 
@@ -24,9 +25,24 @@
 
 static volatile sig_atomic_t g_cancel;
 
+static volatile sig_atomic_t g_first_s;
+
+/* First SIGINT/SIGTERM: stop gracefully. Another one more than a second
+ * later: quit at once (the last checkpoint stays). One within the second is
+ * the same request delivered twice (timeout(1) and process-group signals do
+ * that) and is ignored. */
 static void on_sigint(int sig) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (g_cancel) {
+        if ((sig_atomic_t)ts.tv_sec - g_first_s > 1) {
+            signal(sig, SIG_DFL);
+            raise(sig);
+        }
+        return;
+    }
     g_cancel = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C stops at once (the last checkpoint stays) */
+    g_first_s = (sig_atomic_t)ts.tv_sec;
     static const char msg[] = "\nmediagrep: stopping after the files in flight (Ctrl-C again to quit now)...\n";
     ssize_t w = write(2, msg, sizeof msg - 1);
     (void)w;

@@ -96,6 +96,7 @@ typedef struct {
     atomic_int stop;              /* cancel observed or fatal error */
     atomic_llong files_found, files_done, files_failed, frames, items;
     atomic_int walk_done;
+    atomic_llong media_walked, media_total; /* for the ETA (see count_main) */
     pthread_mutex_t busy_mu;
     double decode_busy, encode_busy, write_busy;
     double decode_cpu;            /* CPU seconds of the decode threads (busy is wall time) */
@@ -566,6 +567,8 @@ static double peak_rss_mb(void) {
 static void fill_state(ctx *c, mg_progress_state *ps) {
     ps->files_found = atomic_load(&c->files_found);
     ps->walk_done = atomic_load(&c->walk_done);
+    ps->media_walked = atomic_load(&c->media_walked);
+    ps->media_total = atomic_load(&c->media_total);
     ps->files_done = atomic_load(&c->files_done);
     ps->files_failed = atomic_load(&c->files_failed);
     ps->frames = atomic_load(&c->frames);
@@ -698,6 +701,33 @@ static int media_name(const char *path) {
     return 0;
 }
 
+/* Counting pass for the ETA: walks the same roots with the same filters,
+ * counting what the main walk will consider, then publishes the total. It
+ * reads each file's first bytes again (from the page cache once the main
+ * walk has been there), at the decoders' low priority. */
+typedef struct {
+    ctx *c;
+    const char *const *roots;
+    int n_roots;
+    mg_walk_params wp;
+} count_arg;
+
+static void *count_main(void *arg) {
+    count_arg *a = arg;
+    if (a->c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), a->c->p->decoder_nice);
+    mg_walk *w = NULL;
+    if (mg_walk_open(a->roots, a->n_roots, &a->wp, &w, NULL) != MG_OK) return NULL;
+    mg_walk_entry e;
+    int64_t n = 0;
+    int r;
+    while (!atomic_load(&a->c->stop) && !atomic_load(&a->c->walk_done) && (r = mg_walk_next(w, &e, NULL)) != MG_WALK_END &&
+           r >= 0)
+        if (r == MG_OK && (e.kind != MG_WALK_OTHER || media_name(e.path))) n++;
+    if (r == MG_WALK_END) atomic_store(&a->c->media_total, n);
+    mg_walk_close(w);
+    return NULL;
+}
+
 static void config_hash(const char *json, char out[40]) {
     XXH64_hash_t h = XXH3_64bits(json, strlen(json));
     snprintf(out, 40, "%016llx", (unsigned long long)h);
@@ -818,6 +848,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         mg_queue_abort(c->results);
     }
 
+    /* the counting pass (ETA), only worth it with a progress display */
+    count_arg ca = {c, (const char *const *)abs_roots, p->n_roots, wp};
+    pthread_t count_t;
+    int count_started = !rc && p->progress && pthread_create(&count_t, NULL, count_main, &ca) == 0;
     /* the walk, on this thread */
     double tw = mg_now();
     mg_walk_entry e;
@@ -842,6 +876,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         }
         if (e.kind == MG_WALK_OTHER && !media_name(e.path)) continue; /* not media, not named like it */
         stats->files_seen++;
+        atomic_fetch_add(&c->media_walked, 1);
         int fr = mg_catalog_find_media(reader, e.path, prev, &prob);
         if (fr < 0) {
             *err = prob;
@@ -883,6 +918,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     free(prev);
     mg_queue_producer_done(c->jobs);
     atomic_store(&c->walk_done, 1);
+    if (count_started) pthread_join(count_t, NULL);
     /* files gone from the walked roots (only after a complete walk) */
     if (!rc && walk_complete && p->remove_missing && !cancelled(c)) {
         for (int i = 0; i < p->n_roots && !rc; i++) {

@@ -56,13 +56,23 @@ void mg_progress_update(mg_progress *p, const mg_progress_state *s, int force) {
     }
     double file_rate = s->elapsed_s > 0 ? (double)s->files_done / s->elapsed_s : 0;
     char eta[32] = "?", el[32];
-    if (s->walk_done && file_rate > 0) mg_format_duration((double)(s->files_found - s->files_done) / file_rate, eta, sizeof eta);
+    if (s->walk_done && file_rate > 0) {
+        mg_format_duration((double)(s->files_found - s->files_done) / file_rate, eta, sizeof eta);
+    } else if (s->media_total > 0 && s->media_walked > 0 && s->elapsed_s > 1) {
+        /* the walk moves in step with the work (its queue is bounded), so
+         * its share of the counted files estimates the share done */
+        double done = (double)(s->media_walked - (s->files_found - s->files_done)); /* minus files in flight */
+        double f = done / (double)s->media_total;
+        if (f > 0 && f <= 1) mg_format_duration(s->elapsed_s * (1 - f) / f, eta, sizeof eta);
+    }
     mg_format_duration(s->elapsed_s, el, sizeof el);
     char total[32];
     snprintf(total, sizeof total, s->walk_done ? "%lld" : "%lld+", (long long)s->files_found);
     if (p->mode == MG_PROGRESS_BAR) {
         char bar[23];
-        int fill = s->walk_done && s->files_found > 0 ? (int)(20 * s->files_done / s->files_found) : 0;
+        int fill = s->walk_done && s->files_found > 0 ? (int)(20 * s->files_done / s->files_found)
+                   : s->media_total > 0 ? (int)(20 * s->media_walked / s->media_total) : 0;
+        if (fill > 20) fill = 20;
         for (int i = 0; i < 20; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
         bar[20] = 0;
         char errs[48] = "";

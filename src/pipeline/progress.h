@@ -17,6 +17,8 @@ typedef struct mg_progress mg_progress;
 typedef struct mg_progress_state {
     int64_t files_found;    /* files the walk found to encode so far */
     int walk_done;          /* files_found is final */
+    int64_t media_walked;   /* media files the walk has passed (new, changed or unchanged) */
+    int64_t media_total;    /* media files under the roots, from a counting pass; 0 = not known yet */
     int64_t files_done;     /* written (ok + failed) */
     int64_t files_failed;
     int64_t frames;         /* samples encoded */
