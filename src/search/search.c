@@ -23,6 +23,10 @@ static const char *const NEUTRAL[] = {"a photo.", "a picture.", "an image.", "a 
                                       "a frame of a video."};
 #define N_NEUTRAL ((int)(sizeof NEUTRAL / sizeof NEUTRAL[0]))
 
+/* Query texts whose embeddings each searcher keeps (least recently used
+ * evicted): a server answering the same text again skips the text tower. */
+#define MG_TEXT_CACHE 64
+
 struct mg_searcher {
     mg_store *store;
     mg_model *model;
@@ -41,6 +45,13 @@ struct mg_searcher {
     float *neutral;         /* N_NEUTRAL x dim, computed on first need */
     sqlite3_stmt *by_row, *by_id, *frames, *unindexed, *by_path;
     float *tmp;             /* dim */
+    /* text embeddings of recent queries, keyed by the exact text (LRU) */
+    struct text_cache_ent {
+        char *text;
+        float *vec;         /* dim, normalized */
+        uint64_t used;
+    } tcache[MG_TEXT_CACHE];
+    uint64_t tcache_clock;
 };
 
 mg_search_params mg_search_default_params(void) {
@@ -112,6 +123,10 @@ void mg_searcher_close(mg_searcher *s) {
     free(s->scores);
     free(s->neutral);
     free(s->tmp);
+    for (int i = 0; i < MG_TEXT_CACHE; i++) {
+        free(s->tcache[i].text);
+        free(s->tcache[i].vec);
+    }
     free(s);
 }
 
@@ -271,6 +286,36 @@ static int embed_like(mg_searcher *s, const char *path, float *out, mg_error *er
     return MG_OK;
 }
 
+/* The normalized embedding of text into out, from the cache or encoded
+ * (then cached; a cache allocation failure only skips caching). */
+static int embed_text(mg_searcher *s, const char *text, float *out, mg_error *err) {
+    size_t dbytes = (size_t)s->dim * sizeof(float);
+    int victim = 0;
+    for (int i = 0; i < MG_TEXT_CACHE; i++) {
+        struct text_cache_ent *e = &s->tcache[i];
+        if (e->text && !strcmp(e->text, text)) {
+            memcpy(out, e->vec, dbytes);
+            e->used = ++s->tcache_clock;
+            return MG_OK;
+        }
+        if (e->used < s->tcache[victim].used) victim = i;
+    }
+    int rc = mg_encode_texts(s->enc, &text, 1, out, MG_EMBED_NORMALIZE, err);
+    if (rc) return rc;
+    struct text_cache_ent *e = &s->tcache[victim];
+    if (!e->vec) e->vec = malloc(dbytes);
+    char *copy = strdup(text);
+    if (!e->vec || !copy) {
+        free(copy);
+        return MG_OK;
+    }
+    free(e->text);
+    e->text = copy;
+    memcpy(e->vec, out, dbytes);
+    e->used = ++s->tcache_clock;
+    return MG_OK;
+}
+
 int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q, int *text_only, mg_error *err) {
     int rc = refresh(s, err);
     if (rc) return rc;
@@ -281,7 +326,7 @@ int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q,
         if (t->kind == MG_TERM_TEXT) {
             if (!mg_model_tokenizer(s->model))
                 return mg_err_set(err, MG_EUNSUPPORTED, "query '%s': the text tower is not loaded", t->value);
-            rc = mg_encode_texts(s->enc, &t->value, 1, s->tmp, MG_EMBED_NORMALIZE, err);
+            rc = embed_text(s, t->value, s->tmp, err);
         } else {
             only_text = 0;
             rc = t->kind == MG_TERM_IMAGE ? embed_image(s, t->value, s->tmp, err) : embed_like(s, t->value, s->tmp, err);

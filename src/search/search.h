@@ -96,7 +96,10 @@ void mg_searcher_close(mg_searcher *s); /* NULL is a no-op */
 int mg_query_parse(int argc, const char *const *argv, mg_query_term **terms, int *n, mg_error *err);
 
 /* The query vector: sum of weight * embedding (normalized), normalized.
- * q: dim floats. *text_only (may be NULL) is 1 when every term is text. */
+ * q: dim floats. *text_only (may be NULL) is 1 when every term is text.
+ * Each searcher keeps the embeddings of its last 64 distinct text terms
+ * (keyed by the exact text, least recently used evicted), so a repeated
+ * text is not encoded again. */
 int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q, int *text_only, mg_error *err);
 
 /* Searches with a query vector. hits: room for p->k; *n_hits gets the
