@@ -149,6 +149,14 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
 }
 
 int mg_cli_index(int argc, char **argv) {
+    /* From the start: a Ctrl-C while the model loads stops the run as soon
+     * as it begins (recorded as interrupted) instead of killing the process. */
+    g_cancel = 0;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     const char *store_dir = NULL, *model_arg = NULL;
     const char **roots = calloc((size_t)argc, sizeof *roots);
     const char **inc = calloc((size_t)argc + 1, sizeof *inc), **exc = calloc((size_t)argc + 1, sizeof *exc);
@@ -282,21 +290,13 @@ int mg_cli_index(int argc, char **argv) {
     json_object_object_add(cfg, "index_type", json_object_new_string(mg_vindex_type_name(p.index.type)));
     p.config_json = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 
-    g_cancel = 0;
     p.cancel = &g_cancel;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
     if (random)
         fprintf(stderr, "mediagrep: indexing with a RANDOM-WEIGHT model: the store works, but its search results "
                         "are not meaningful\n");
     mg_index_stats st;
     mg_error err = {0};
     rc = mg_index_run(model, store, &p, &st, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: %s\n", err.msg);
     if (json || p.progress || (rc && rc != MG_EINTERRUPTED)) print_summary(&st, mg_store_dir(store), rc, json);
     json_object_put(cfg);
@@ -304,6 +304,8 @@ int mg_cli_index(int argc, char **argv) {
     mg_store_close(store);
     rc = rc ? mg_cli_exit_code(rc) : st.files_failed ? 3 : 0;
 done:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     free(roots);
     free(inc);
     free(exc);
