@@ -204,6 +204,26 @@ static int openai_name(const char *hf, char *out, size_t n, int *part, int *tran
     return -1;
 }
 
+static const void *st_mapped(mg_tensor_src *src, const char *hf, int ndim, const int64_t *shape, int *dtype) {
+    st_src *s = src->ctx;
+    char oa[256];
+    int part = -1, tr = 0;
+    const char *name = hf;
+    if (s->openai) {
+        if (openai_name(hf, oa, sizeof oa, &part, &tr) || part >= 0 || tr) return NULL;
+        name = oa;
+    }
+    const mg_st_tensor *t = find_p(s, name);
+    if (!t || !shape_eq(t, ndim, shape)) return NULL;
+    switch (t->dtype) {
+    case MG_DT_F32: *dtype = 0; break;
+    case MG_DT_F16: *dtype = 1; break;
+    case MG_DT_BF16: *dtype = 2; break;
+    default: return NULL;
+    }
+    return t->data;
+}
+
 static int st_get(mg_tensor_src *src, const char *hf, int ndim, const int64_t *shape, float **data, mg_error *err) {
     st_src *s = src->ctx;
     *data = NULL;
@@ -341,7 +361,13 @@ static int build_tower(build_ctx *b, int vision) {
             (rc = fetch_vec(b, "vision_model.pre_layrnorm.bias", D, &t->pre_b)))
             return rc;
     } else {
-        if ((rc = fetch_mat(b, "text_model.embeddings.token_embedding.weight", t->cfg.vocab_size, D, &t->tok)) ||
+        /* Host backends read token rows straight from the mapped checkpoint
+         * (a query needs a handful of the 49,408 rows); others get the
+         * table converted into their memory. */
+        const char *tn = "text_model.embeddings.token_embedding.weight";
+        int64_t ts[2] = {t->cfg.vocab_size, D};
+        if (m->backend->ops->adopt && b->src->mapped) t->tok_map = b->src->mapped(b->src, tn, 2, ts, &t->tok_dtype);
+        if ((!t->tok_map && (rc = fetch_mat(b, tn, t->cfg.vocab_size, D, &t->tok))) ||
             (rc = fetch_mat(b, "text_model.embeddings.position_embedding.weight", t->cfg.max_position_embeddings, D,
                             &t->pos)))
             return rc;
@@ -456,6 +482,7 @@ void mg_model_close(mg_model *m) {
         mg_backend_close(m->backend);
     }
     mg_tokenizer_close(m->tok);
+    mg_st_close(m->st_keep);
     free(m);
 }
 
@@ -553,10 +580,11 @@ static int load_weights(mg_model *m, const char *dir, const mg_model_params *p, 
         mg_st_close(s.st);
         return rc;
     }
-    mg_tensor_src src = {st_get, &s};
+    mg_tensor_src src = {st_get, st_mapped, &s};
     rc = mg_model_build(m, &src, p, err);
     free(s.fused);
-    mg_st_close(s.st);
+    if (!rc && m->text.tok_map) m->st_keep = s.st; /* the token table lives in its mapping */
+    else mg_st_close(s.st);
     return rc;
 }
 

@@ -30,7 +30,11 @@ typedef struct {
     mg_linear *patch;                 /* vision: [D][C*P*P], no bias */
     float *cls;                       /* vision: [D] */
     float *pos;                       /* [S][D] */
-    float *tok;                       /* text: [V][D] */
+    float *tok;                       /* text: [V][D], or NULL when tok_map is used */
+    const void *tok_map;              /* text: [V][D] as stored in the mapped checkpoint (host
+                                         backends): rows are widened per query instead of
+                                         materializing the whole fp32 table at load */
+    int tok_dtype;                    /* of tok_map: 0 f32, 1 f16, 2 bf16 */
     mg_linear *proj;                  /* [P][D], no bias */
 } mg_tower;
 
@@ -42,6 +46,7 @@ struct mg_model {
     float logit_scale;                /* exp(stored logit_scale) */
     char naming[16];
     char dir[4096];
+    struct mg_safetensors *st_keep;   /* kept open while text.tok_map points into it */
 };
 
 /* Tensor source: yields float32 data of an expected shape for a logical
@@ -49,6 +54,10 @@ struct mg_model {
 typedef struct mg_tensor_src {
     int (*get)(struct mg_tensor_src *s, const char *hf_name, int ndim, const int64_t *shape, float **data,
                mg_error *err);
+    /* Optional (may be NULL, or return NULL): the tensor as stored, mapped
+     * read-only for the model's lifetime (*dtype: 0 f32, 1 f16, 2 bf16),
+     * when it needs no conversion other than widening each value. */
+    const void *(*mapped)(struct mg_tensor_src *s, const char *hf_name, int ndim, const int64_t *shape, int *dtype);
     void *ctx;
 } mg_tensor_src;
 

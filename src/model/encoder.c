@@ -11,6 +11,7 @@
  *   position: under the causal mask later tokens cannot change it, so a
  *   6-token query costs 6 positions, not 77.
  */
+#include "core/half.h"
 #include "model/clip_internal.h"
 
 #include <math.h>
@@ -31,6 +32,22 @@ struct mg_encoder {
 };
 
 static size_t maxz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* x[r] = tok[ids[r]] + pos[r % seq] for n rows, widening each token row
+ * from the mapped checkpoint (host backends only: x and pos are host
+ * memory). Bit-identical to embed_text on the widened table. */
+static void embed_mapped(const mg_tower *t, const int32_t *ids, float *x, int n, int seq, int dim) {
+    size_t esz = t->tok_dtype == 0 ? 4 : 2;
+    for (int r = 0; r < n; r++) {
+        const uint8_t *row = (const uint8_t *)t->tok_map + (size_t)ids[r] * dim * esz;
+        float *xr = x + (size_t)r * dim;
+        if (t->tok_dtype == 0) memcpy(xr, row, (size_t)dim * sizeof(float));
+        else if (t->tok_dtype == 1) mg_f16_to_f32_n(row, xr, (size_t)dim);
+        else mg_bf16_to_f32_n(row, xr, (size_t)dim);
+        const float *pe = t->pos + (size_t)(r % seq) * dim;
+        for (int d = 0; d < dim; d++) xr[d] = xr[d] + pe[d];
+    }
+}
 
 int mg_encoder_open(mg_model *m, int max_batch, mg_encoder **out, mg_error *err) {
     *out = NULL;
@@ -212,7 +229,8 @@ int mg_encode_token_ids(mg_encoder *e, const int32_t *ids, const int *lens, int 
             for (int s = 0; s < S; s++) e->ids[i * S + s] = s < L ? src[s] : 0;
             e->rows[i] += i * S;
         }
-        o->embed_text(be, e->ids, t->tok, t->pos, e->x, b, S, D);
+        if (t->tok_map) embed_mapped(t, e->ids, e->x, b * S, S, D);
+        else o->embed_text(be, e->ids, t->tok, t->pos, e->x, b, S, D);
         blocks(e, t, b, S, 1);
         o->gather_rows(be, e->x, e->rows, e->pooled, b, D);
         head(e, t, b, out + (size_t)done * P, flags);

@@ -100,7 +100,7 @@ int mg_model_open_random(const mg_clip_config *cfg, uint64_t seed, const char *t
     bp.n_threads = p->n_threads;
     if (!rc) rc = mg_backend_open(&bp, &m->backend, err);
     rnd_src r = {seed};
-    mg_tensor_src src = {rnd_get, &r};
+    mg_tensor_src src = {rnd_get, NULL, &r};
     if (!rc) rc = mg_model_build(m, &src, p, err);
     if (rc) {
         mg_model_close(m);
