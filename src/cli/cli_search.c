@@ -183,26 +183,7 @@ int mg_cli_search(int argc, char **argv) {
             json_object_array_add(qa, t);
         }
         json_object_object_add(o, "query", qa);
-        for (int i = 0; i < n_hits; i++) {
-            mg_search_hit *h = &hits[i];
-            json_object *j = json_object_new_object();
-            json_object_object_add(j, "rank", json_object_new_int(i + 1));
-            json_object_object_add(j, "score", json_object_new_double(h->score));
-            json_object_object_add(j, "relevance", json_object_new_double(h->relevance));
-            json_object_object_add(j, "path", json_object_new_string(h->path));
-            json_object_object_add(j, "kind", json_object_new_string(h->kind));
-            json_object_object_add(j, "media_id", json_object_new_int64(h->media_id));
-            if (!strcmp(h->kind, "video")) {
-                json_object_object_add(j, "peak_ms", json_object_new_int64(h->peak_ms));
-                json_object_object_add(j, "start_ms", json_object_new_int64(h->start_ms));
-                json_object_object_add(j, "end_ms", json_object_new_int64(h->end_ms));
-                json_object_object_add(j, "frames", json_object_new_int(h->frames));
-                json_object_object_add(j, "duration_ms", json_object_new_int64(h->duration_ms));
-            }
-            json_object_object_add(j, "width", json_object_new_int(h->width));
-            json_object_object_add(j, "height", json_object_new_int(h->height));
-            json_object_array_add(arr, j);
-        }
+        for (int i = 0; i < n_hits; i++) json_object_array_add(arr, mg_search_hit_json(&hits[i], i + 1));
         json_object_object_add(o, "results", arr);
         json_object_object_add(o, "no_good_match", json_object_new_boolean(info.no_good_match));
         json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(info.dropped_by_cutoff));

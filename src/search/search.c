@@ -5,6 +5,7 @@
 #include "search/search.h"
 
 #include <fnmatch.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -779,4 +780,25 @@ int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search
     if (!rc) rc = mg_search_vector(s, q, text_only, p, hits, n_hits, info, err);
     free(q);
     return rc;
+}
+
+struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank) {
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "rank", json_object_new_int(rank));
+    json_object_object_add(j, "media_id", json_object_new_int64(h->media_id));
+    json_object_object_add(j, "score", json_object_new_double(h->score));
+    json_object_object_add(j, "relevance", json_object_new_double(h->relevance));
+    json_object_object_add(j, "path", json_object_new_string(h->path));
+    json_object_object_add(j, "kind", json_object_new_string(h->kind));
+    if (!strcmp(h->kind, "video")) {
+        json_object_object_add(j, "peak_ms", json_object_new_int64(h->peak_ms));
+        json_object_object_add(j, "start_ms", json_object_new_int64(h->start_ms));
+        json_object_object_add(j, "end_ms", json_object_new_int64(h->end_ms));
+        json_object_object_add(j, "frames", json_object_new_int(h->frames));
+        json_object_object_add(j, "duration_ms", json_object_new_int64(h->duration_ms));
+    }
+    json_object_object_add(j, "width", json_object_new_int(h->width));
+    json_object_object_add(j, "height", json_object_new_int(h->height));
+    json_object_object_add(j, "size", json_object_new_int64(h->size));
+    return j;
 }

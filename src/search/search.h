@@ -107,6 +107,12 @@ int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q,
 int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *p, mg_search_hit *hits,
                      int *n_hits, mg_search_info *info, mg_error *err);
 
+/* A hit as a JSON object (rank, media_id, score, relevance, path, kind, the
+ * moment for videos, width, height, size): the one layout the CLI's --json
+ * and the HTTP API share. The caller owns the result (json_object_put). */
+struct json_object;
+struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank);
+
 /* Both steps. */
 int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search_params *p, mg_search_hit *hits,
               int *n_hits, mg_search_info *info, mg_error *err);

@@ -370,26 +370,10 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
     json_object *o = json_object_new_object(), *arr = json_object_new_array();
     for (int i = 0; i < n_hits; i++) {
         mg_search_hit *h = &hits[i];
-        json_object *j = json_object_new_object();
+        json_object *j = mg_search_hit_json(h, i + 1);
         char url[128];
-        json_object_object_add(j, "rank", json_object_new_int(i + 1));
-        json_object_object_add(j, "media_id", json_object_new_int64(h->media_id));
-        json_object_object_add(j, "score", json_object_new_double(h->score));
-        json_object_object_add(j, "relevance", json_object_new_double(h->relevance));
-        json_object_object_add(j, "path", json_object_new_string(h->path));
-        json_object_object_add(j, "name", json_object_new_string(srv_base_name(h->path)));
-        json_object_object_add(j, "kind", json_object_new_string(h->kind));
         int video = !strcmp(h->kind, "video");
-        if (video) {
-            json_object_object_add(j, "peak_ms", json_object_new_int64(h->peak_ms));
-            json_object_object_add(j, "start_ms", json_object_new_int64(h->start_ms));
-            json_object_object_add(j, "end_ms", json_object_new_int64(h->end_ms));
-            json_object_object_add(j, "frames", json_object_new_int(h->frames));
-            json_object_object_add(j, "duration_ms", json_object_new_int64(h->duration_ms));
-        }
-        json_object_object_add(j, "width", json_object_new_int(h->width));
-        json_object_object_add(j, "height", json_object_new_int(h->height));
-        json_object_object_add(j, "size", json_object_new_int64(h->size));
+        json_object_object_add(j, "name", json_object_new_string(srv_base_name(h->path)));
         if (video) snprintf(url, sizeof url, "/api/media/%lld/thumb?t=%lld", (long long)h->media_id,
                             (long long)h->peak_ms);
         else snprintf(url, sizeof url, "/api/media/%lld/thumb", (long long)h->media_id);
