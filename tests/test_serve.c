@@ -37,46 +37,10 @@
 #include "search/search.h"
 #include "server/server.h"
 #include "testlib.h"
+#include "vecfixture.h"
 
 static int dim;
-static float *q, *u_base;
-static int n_basis;
-static uint64_t rng = 88172645463325252ull;
-
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
-}
-
-static float dotv(const float *a, const float *b) {
-    double s = 0;
-    for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];
-    return (float)s;
-}
-
-static const float *new_orth(void) {
-    float *v = u_base + (size_t)n_basis * dim;
-    for (int i = 0; i < dim; i++) v[i] = frand();
-    for (int it = 0; it < 2; it++) {
-        float d = dotv(v, q);
-        for (int i = 0; i < dim; i++) v[i] -= d * q[i];
-        for (int b = 0; b < n_basis; b++) {
-            const float *w = u_base + (size_t)b * dim;
-            d = dotv(v, w);
-            for (int i = 0; i < dim; i++) v[i] -= d * w[i];
-        }
-    }
-    mg_l2_normalize(v, 1, dim);
-    n_basis++;
-    return v;
-}
-
-static void with_score(float a, const float *u, float *out) {
-    float b = sqrtf(1 - a * a);
-    for (int i = 0; i < dim; i++) out[i] = a * q[i] + b * u[i];
-}
+static float *q; /* the query embedding the controlled vectors are built around */
 
 static void put(mg_store *s, const char *path, const char *kind, int64_t size, const float *vecs, int n,
                 const int64_t *times, int64_t duration_ms) {
@@ -333,11 +297,11 @@ int main(void) {
     REQUIRE(mg_model_open(model_dir, NULL, &model, &err) == MG_OK);
     dim = mg_model_dim(model);
     q = malloc((size_t)dim * sizeof(float));
-    u_base = malloc((size_t)dim * 64 * sizeof(float));
     mg_encoder *enc;
     REQUIRE(mg_encoder_open(model, 4, &enc, &err) == MG_OK);
     const char *qtext = "a red car";
     REQUIRE(mg_encode_texts(enc, &qtext, 1, q, MG_EMBED_NORMALIZE, &err) == MG_OK);
+    mg_vf_init(dim, q, 64);
     mg_encoder_close(enc);
 
     char *tmp = mg_test_tmpdir("serve");
@@ -376,21 +340,21 @@ int main(void) {
     REQUIRE(mg_store_bind_model(st, "tiny", model_dir, fp, dim, 1, NULL, &err) == MG_OK);
     REQUIRE(mg_store_write_begin(st, "{}", "t", NULL, &err) == MG_OK);
     float v[16 * 64];
-    with_score(1.0f, new_orth(), v);
+    mg_vf_with_score(1.0f, mg_vf_orth(), v);
     put(st, "/m/photos/a_exact.jpg", "image", 1000, v, 1, NULL, 0);
-    with_score(0.8f, new_orth(), v);
+    mg_vf_with_score(0.8f, mg_vf_orth(), v);
     put(st, "/m/photos/b_close.jpg", "image", 5000, v, 1, NULL, 0);
-    with_score(0.3f, new_orth(), v);
+    mg_vf_with_score(0.3f, mg_vf_orth(), v);
     put(st, "/m/other/c_far.png", "image", 100, v, 1, NULL, 0);
     float fs[6] = {0.1f, 0.9f, 0.95f, 0.92f, 0.2f, 0.94f};
     int64_t times[7] = {0, 500, 1000, 1500, 2000, 2500, 0};
-    for (int i = 0; i < 6; i++) with_score(fs[i], new_orth(), v + (size_t)i * dim);
-    with_score(0.5f, new_orth(), v + (size_t)6 * dim);
+    for (int i = 0; i < 6; i++) mg_vf_with_score(fs[i], mg_vf_orth(), v + (size_t)i * dim);
+    mg_vf_with_score(0.5f, mg_vf_orth(), v + (size_t)6 * dim);
     put(st, vid, "video", vid_size, v, 7, times, 3000);
     for (int i = 0; i < 20; i++) {
         char p[64];
         snprintf(p, sizeof p, "/m/bg/bg%02d.jpg", i);
-        with_score(0.02f * ((i % 5) - 2), new_orth(), v);
+        mg_vf_with_score(0.02f * ((i % 5) - 2), mg_vf_orth(), v);
         put(st, p, "image", 2000, v, 1, NULL, 0);
     }
     REQUIRE(mg_store_write_end(st, "done", "{}", &err) == MG_OK);
@@ -794,7 +758,7 @@ int main(void) {
     /* ---- an index run commits while the server runs: searches see it ---- */
     REQUIRE(mg_store_open(sdir, NULL, &st, &err) == MG_OK);
     REQUIRE(mg_store_write_begin(st, "{}", "t", NULL, &err) == MG_OK);
-    with_score(0.97f, new_orth(), v);
+    mg_vf_with_score(0.97f, mg_vf_orth(), v);
     put(st, "/m/late/late.jpg", "image", 10, v, 1, NULL, 0);
     REQUIRE(mg_store_write_end(st, "done", "{}", &err) == MG_OK);
     mg_store_close(st);
@@ -886,7 +850,7 @@ int main(void) {
     mg_model_close(model);
     free(png_bytes);
     free(q);
-    free(u_base);
+    mg_vf_free();
     curl_global_cleanup();
     int rc = mg_test_finish();
     if (rc == 0) {

@@ -1,0 +1,67 @@
+/*
+ * vecfixture.c - controlled vectors for search tests (see vecfixture.h).
+ */
+#include "vecfixture.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "model/clip.h"
+#include "testlib.h"
+
+static int dim, n_dirs, max_dirs;
+static const float *q;
+static float *dirs;
+static uint64_t rng = 88172645463325252ull;
+
+float mg_vf_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+void mg_vf_init(int d, const float *query, int max) {
+    dim = d;
+    q = query;
+    max_dirs = max;
+    n_dirs = 0;
+    free(dirs);
+    dirs = malloc((size_t)d * max * sizeof(float));
+    if (!dirs) abort();
+}
+
+static float dotv(const float *a, const float *b) {
+    double s = 0;
+    for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+const float *mg_vf_orth(void) {
+    if (n_dirs >= max_dirs) abort(); /* the fixture is too small for the test */
+    float *v = dirs + (size_t)n_dirs * dim;
+    for (int i = 0; i < dim; i++) v[i] = mg_vf_rand();
+    for (int it = 0; it < 2; it++) { /* Gram-Schmidt, twice for accuracy */
+        float d = dotv(v, q);
+        for (int i = 0; i < dim; i++) v[i] -= d * q[i];
+        for (int b = 0; b < n_dirs; b++) {
+            const float *w = dirs + (size_t)b * dim;
+            d = dotv(v, w);
+            for (int i = 0; i < dim; i++) v[i] -= d * w[i];
+        }
+    }
+    mg_l2_normalize(v, 1, dim);
+    n_dirs++;
+    return v;
+}
+
+void mg_vf_with_score(float a, const float *u, float *out) {
+    float b = sqrtf(1 - a * a);
+    for (int i = 0; i < dim; i++) out[i] = a * q[i] + b * u[i];
+}
+
+void mg_vf_free(void) {
+    free(dirs);
+    dirs = NULL;
+}

@@ -1,0 +1,21 @@
+/*
+ * vecfixture.h - controlled vectors for search tests: given a query
+ * embedding q, hands out unit directions orthogonal to q and to each other,
+ * so a*q + sqrt(1-a^2)*u has score exactly a against q (and scores between
+ * such vectors are known too). One process-wide fixture; not thread-safe.
+ */
+#ifndef MG_VECFIXTURE_H
+#define MG_VECFIXTURE_H
+
+/* Uniform in [-1, 1) from a fixed xorshift stream (deterministic data). */
+float mg_vf_rand(void);
+/* Starts the fixture for dim-sized vectors around q (borrowed; must stay
+ * valid), with room for max_dirs directions. */
+void mg_vf_init(int dim, const float *q, int max_dirs);
+/* A new unit vector orthogonal to q and to every earlier one. */
+const float *mg_vf_orth(void);
+/* out = a*q + sqrt(1 - a^2)*u: score a against q. */
+void mg_vf_with_score(float a, const float *u, float *out);
+void mg_vf_free(void);
+
+#endif
