@@ -8,6 +8,8 @@
 #include "testlib.h"
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/rowgemm.h"
+#include "core/half.h"
 #include "core/threadpool.h"
 
 #include <stdint.h>
@@ -158,6 +160,93 @@ static void test_pool(void) {
     mg_pool_close(NULL);
 }
 
+/* Rows linears (linear_prepare_rows / rowgemm.c): against the double
+ * reference on the widened weights; the fast kernel equal to the portable one
+ * bit for bit; a row's result independent of M and of the other rows; q|k|v
+ * segments; borrowed and copied weights. */
+static void test_linear_rows(mg_backend *b) {
+    int shapes[][3] = {{1, 64, 64}, {7, 100, 40}, {9, 512, 1536}, {3, 48, 33}, {20, 2048, 512}, {130, 96, 200},
+                       {5, 17, 5}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+        float *x = rnd((size_t)m * k, 1.f), *w = rnd((size_t)n * k, 1.f / sqrtf((float)k)), *bias = rnd(n, 0.5f);
+        float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
+        float *y2 = mg_alloc_aligned((size_t)m * n, 4), *wide = mg_alloc_aligned((size_t)n * k, 4);
+        uint16_t *h = mg_alloc_aligned((size_t)n * k, 2);
+        for (int dt = 0; dt <= 2; dt++) {
+            const void *wd = w;
+            if (dt) {
+                for (size_t i = 0; i < (size_t)n * k; i++) {
+                    h[i] = dt == 1 ? mg_f32_to_f16(w[i]) : mg_f32_to_bf16(w[i]);
+                    wide[i] = dt == 1 ? mg_f16_to_f32(h[i]) : mg_bf16_to_f32(h[i]);
+                }
+                wd = h;
+            } else {
+                memcpy(wide, w, (size_t)n * k * 4);
+            }
+            size_t esz = dt ? 2 : 4;
+            /* three segments when n splits (q|k|v), else one */
+            int nseg = n % 3 == 0 ? 3 : 1, rows = n / nseg;
+            for (int borrow = 0; borrow <= 1; borrow++) {
+                mg_linear_src src = {.n_out = n, .n_in = k, .dtype = dt, .n_seg = nseg, .bias = bias, .borrow = borrow};
+                for (int i = 0; i < nseg; i++) {
+                    src.seg[i] = (const uint8_t *)wd + (size_t)i * rows * k * esz;
+                    src.seg_rows[i] = rows;
+                }
+                mg_linear *l;
+                mg_error err;
+                REQUIRE_V(b->ops->linear_prepare_rows(b, &src, &l, &err) == MG_OK);
+                for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
+                    b->ops->linear(b, l, x, y, m, act, 0);
+                    mg_ref_linear(x, wide, bias, ref, m, n, k, act, 0);
+                    double e = nerr(y, ref, (size_t)m * n);
+                    CHECK_MSG(e < 2e-6, "rows linear dt=%d m=%d k=%d n=%d act=%d: normalized error %.3g", dt, m, k,
+                              n, act, e);
+                    /* the portable kernel, bit for bit */
+                    mg_rg_weights rw = {.n_out = n, .n_in = k, .dtype = dt, .n_seg = nseg, .bias = bias};
+                    for (int i = 0; i < nseg; i++) {
+                        rw.seg[i] = src.seg[i];
+                        rw.seg_rows[i] = rows;
+                    }
+                    mg_rg_linear_ref(&rw, x, (size_t)k, y2, (size_t)n, m, 0, n, act, 0);
+                    CHECK_MSG(!memcmp(y, y2, (size_t)m * n * 4), "rows linear dt=%d m=%d k=%d n=%d act=%d: fast "
+                              "and portable kernels differ", dt, m, k, n, act);
+                }
+                /* each row alone (M = 1) gives the same bits as in the batch */
+                int same = 1;
+                b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
+                for (int r = 0; r < m; r += r < 8 ? 1 : 13) {
+                    b->ops->linear(b, l, x + (size_t)r * k, y2, 1, MG_ACT_NONE, 0);
+                    same &= !memcmp(y2, y + (size_t)r * n, (size_t)n * 4);
+                }
+                CHECK_MSG(same, "rows linear dt=%d m=%d k=%d n=%d: a row differs between M=1 and M=%d", dt, m, k, n, m);
+                /* accumulate */
+                float *r = rnd((size_t)m * n, 1.f);
+                memcpy(y, r, (size_t)m * n * 4);
+                memcpy(ref, r, (size_t)m * n * 4);
+                b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
+                mg_ref_linear(x, wide, bias, ref, m, n, k, MG_ACT_NONE, 1);
+                CHECK_MSG(nerr(y, ref, (size_t)m * n) < 2e-6, "rows linear+residual dt=%d m=%d k=%d n=%d", dt, m, k,
+                          n);
+                mg_free_aligned(r);
+                b->ops->linear_free(b, l);
+            }
+        }
+        mg_free_aligned(x); mg_free_aligned(w); mg_free_aligned(bias); mg_free_aligned(y);
+        mg_free_aligned(ref); mg_free_aligned(y2); mg_free_aligned(wide); mg_free_aligned(h);
+    }
+    /* bad descriptions are refused */
+    mg_linear *l;
+    mg_error err;
+    float w1[4] = {0};
+    mg_linear_src bad = {.n_out = 2, .n_in = 2, .dtype = 0, .n_seg = 1, .seg = {w1}, .seg_rows = {3}};
+    CHECK(b->ops->linear_prepare_rows(b, &bad, &l, &err) == MG_EINVAL);
+    bad.seg_rows[0] = 2;
+    bad.dtype = 7;
+    CHECK(b->ops->linear_prepare_rows(b, &bad, &l, &err) == MG_EINVAL);
+    printf("rowgemm: %s kernel\n", mg_rg_have_avx512() ? "AVX-512" : "portable");
+}
+
 int main(void) {
     test_expf();
     test_pool();
@@ -167,6 +256,7 @@ int main(void) {
         REQUIRE(mg_backend_cpu_open(nt, &b, &err) == MG_OK);
         printf("backend: %s\n", b->name);
         test_linear(b);
+        test_linear_rows(b);
         test_layernorm(b);
         test_attention(b);
         test_patchify_embed(b);

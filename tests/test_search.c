@@ -271,7 +271,10 @@ int main(void) {
     int n2;
     REQUIRE(mg_search(s, &t, 1, &p, h2, &n2, &info, &err) == MG_OK);
     CHECK(!strcmp(info.method, "exact") && n2 == n);
-    for (int i = 0; i < n && i < n2; i++) CHECK(!strcmp(h[i].path, h2[i].path) && fabsf(h[i].score - h2[i].score) < 1e-4);
+    /* same scores; same items except among the background's tied scores */
+    for (int i = 0; i < n && i < n2; i++)
+        CHECK_MSG((i >= 5 || !strcmp(h[i].path, h2[i].path)) && fabsf(h[i].score - h2[i].score) < 1e-4,
+                  "hit %d: %s %.5f (hnsw) vs %s %.5f (exact)", i, h[i].path, h[i].score, h2[i].path, h2[i].score);
     mg_searcher_close(s);
     mg_store_close(st);
 

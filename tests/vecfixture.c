@@ -45,7 +45,10 @@ const float *mg_vf_orth(void) {
     for (int it = 0; it < 2; it++) { /* Gram-Schmidt, twice for accuracy */
         float d = dotv(v, q);
         for (int i = 0; i < dim; i++) v[i] -= d * q[i];
-        for (int b = 0; b < n_dirs; b++) {
+        /* mutually orthogonal while the space has room (dim - 1 directions
+         * beside q); later ones are orthogonal to q only, which is all an
+         * exact score against q needs */
+        for (int b = 0; b < n_dirs && n_dirs < dim - 1; b++) {
             const float *w = dirs + (size_t)b * dim;
             d = dotv(v, w);
             for (int i = 0; i < dim; i++) v[i] -= d * w[i];

@@ -1,6 +1,6 @@
 /*
  * vecfixture.h - controlled vectors for search tests: given a query
- * embedding q, hands out unit directions orthogonal to q and to each other,
+ * embedding q, hands out unit directions orthogonal to q and (the first dim - 1) to each other,
  * so a*q + sqrt(1-a^2)*u has score exactly a against q (and scores between
  * such vectors are known too). One process-wide fixture; not thread-safe.
  */
@@ -12,7 +12,8 @@ float mg_vf_rand(void);
 /* Starts the fixture for dim-sized vectors around q (borrowed; must stay
  * valid), with room for max_dirs directions. */
 void mg_vf_init(int dim, const float *q, int max_dirs);
-/* A new unit vector orthogonal to q and to every earlier one. */
+/* A new unit vector orthogonal to q and, while there is room (the first
+ * dim - 1), to every earlier one. */
 const float *mg_vf_orth(void);
 /* out = a*q + sqrt(1 - a^2)*u: score a against q. */
 void mg_vf_with_score(float a, const float *u, float *out);

@@ -29,6 +29,20 @@
 typedef struct mg_backend mg_backend;
 typedef struct mg_linear mg_linear;   /* backend-owned prepared weight */
 
+/* A linear's weights as stored (linear_prepare_rows): W [n_out][n_in]
+ * row-major in fp32, fp16 or bf16, its rows taken from up to 4 blocks in
+ * order (q | k | v stored apart). */
+typedef struct mg_linear_src {
+    int n_out, n_in;
+    int dtype;                /* 0 f32, 1 f16, 2 bf16 */
+    int n_seg;                /* 1..4 */
+    const void *seg[4];
+    int seg_rows[4];          /* sum = n_out */
+    const float *bias;        /* [n_out] or NULL; always copied */
+    int borrow;               /* 1: the weights outlive the linear (a mapped checkpoint), so a host
+                                 backend may keep pointers instead of copying */
+} mg_linear_src;
+
 /* Linear-op epilogue flags. */
 enum {
     MG_LIN_ACCUMULATE = 1  /* y += x W^T + b (residual add) instead of y = ... */
@@ -54,6 +68,13 @@ typedef struct mg_backend_ops {
     int (*linear_prepare)(mg_backend *b, const float *w, const float *bias, int n_out, int n_in,
                           mg_linear **out, mg_error *err);
     void (*linear_free)(mg_backend *b, mg_linear *l);
+
+    /* Optional (NULL = not available): prepares a linear from weights as
+     * stored, computed row-independently: a row's result never depends on
+     * M or on the other rows (the CPU backend's rowgemm kernel, which reads
+     * fp16/bf16 weights directly and packs nothing; used for the text
+     * tower, whose queries are a few rows). Runs through the same linear op. */
+    int (*linear_prepare_rows)(mg_backend *b, const mg_linear_src *src, mg_linear **out, mg_error *err);
 
     /* y[m][n_out] (=|+=) act(x[m][n_in] W^T + bias); act applies before the
      * accumulate (only one of act / accumulate is used by CLIP). */

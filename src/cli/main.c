@@ -2,6 +2,7 @@
  * main.c - `mediagrep` entry point: dispatches to the subcommands declared in
  * cli.h and prints the top-level help.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +27,19 @@ static void usage(FILE *f) {
         "Run `mediagrep <command> --help` for a command's options.\n");
 }
 
+/* OpenBLAS (pulled in by FAISS, which needs BLAS only to train IVF indexes)
+ * starts one thread per core in its library constructor, and those threads
+ * spin in sched_yield for ~0.1 s before they sleep: on a 2-core machine
+ * that halves the CPU a short command such as `mediagrep search` has. Its
+ * threads are shut down here; OpenBLAS starts them again on its next
+ * threaded call. Looked up dynamically: other BLAS builds lack the symbol. */
+static void quiet_blas_threads(void) {
+    void (*shutdown)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    if (shutdown) shutdown();
+}
+
 int main(int argc, char **argv) {
+    quiet_blas_threads();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -210,18 +210,28 @@ static const void *st_mapped(mg_tensor_src *src, const char *hf, int ndim, const
     int part = -1, tr = 0;
     const char *name = hf;
     if (s->openai) {
-        if (openai_name(hf, oa, sizeof oa, &part, &tr) || part >= 0 || tr) return NULL;
+        if (openai_name(hf, oa, sizeof oa, &part, &tr) || tr) return NULL;
         name = oa;
     }
     const mg_st_tensor *t = find_p(s, name);
-    if (!t || !shape_eq(t, ndim, shape)) return NULL;
+    if (!t) return NULL;
+    size_t off = 0; /* elements */
+    if (part >= 0) { /* rows part*n .. of a fused q|k|v in_proj [3n](...) */
+        if (ndim < 1 || ndim > 2 || t->ndim != ndim || t->shape[0] != 3 * shape[0] ||
+            (ndim == 2 && t->shape[1] != shape[1]))
+            return NULL;
+        off = (size_t)part * (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
+    } else if (!shape_eq(t, ndim, shape)) {
+        return NULL;
+    }
+    size_t esz;
     switch (t->dtype) {
-    case MG_DT_F32: *dtype = 0; break;
-    case MG_DT_F16: *dtype = 1; break;
-    case MG_DT_BF16: *dtype = 2; break;
+    case MG_DT_F32: *dtype = 0; esz = 4; break;
+    case MG_DT_F16: *dtype = 1; esz = 2; break;
+    case MG_DT_BF16: *dtype = 2; esz = 2; break;
     default: return NULL;
     }
-    return t->data;
+    return (const uint8_t *)t->data + off * esz;
 }
 
 static int st_get(mg_tensor_src *src, const char *hf, int ndim, const int64_t *shape, float **data, mg_error *err) {
@@ -340,6 +350,52 @@ static int fetch_linear(build_ctx *b, const char *wname, const char *bname, int6
     return rc;
 }
 
+/* A linear through the backend's linear_prepare_rows (the text tower on
+ * host backends): W is the n_seg tensors wnames[] ([seg_rows][n_in] each,
+ * stacked), borrowed from the mapped checkpoint when all are mapped in one
+ * dtype, else converted to fp32 and copied; the biases bnames[] (or NULL)
+ * are stacked likewise. */
+static int fetch_rows_linear(build_ctx *b, int n_seg, const char *const *wnames, const char *const *bnames,
+                             int64_t seg_rows, int64_t n_in, mg_linear **out) {
+    mg_backend *be = b->m->backend;
+    mg_linear_src ls = {.n_out = (int)(seg_rows * n_seg), .n_in = (int)n_in, .n_seg = n_seg};
+    int64_t s[2] = {seg_rows, n_in};
+    float *wf[4] = {0}, *bias = NULL;
+    int rc = MG_OK, mapped = b->src->mapped != NULL;
+    for (int i = 0; i < n_seg && mapped; i++) {
+        int dt = -1;
+        ls.seg[i] = b->src->mapped(b->src, wnames[i], 2, s, &dt);
+        if (!ls.seg[i] || (i > 0 && dt != ls.dtype)) mapped = 0;
+        ls.dtype = dt;
+        ls.seg_rows[i] = (int)seg_rows;
+    }
+    ls.borrow = mapped;
+    if (!mapped) {
+        ls.dtype = 0;
+        for (int i = 0; i < n_seg && !rc; i++) {
+            rc = fetch(b, wnames[i], 2, s, &wf[i]);
+            ls.seg[i] = wf[i];
+            ls.seg_rows[i] = (int)seg_rows;
+        }
+    }
+    if (!rc && bnames) {
+        bias = malloc((size_t)(seg_rows * n_seg) * sizeof(float));
+        if (!bias) rc = mg_err_set(b->err, MG_ENOMEM, "out of memory");
+        for (int i = 0; i < n_seg && !rc; i++) {
+            float *bb = NULL;
+            rc = fetch(b, bnames[i], 1, &seg_rows, &bb);
+            if (!rc) memcpy(bias + i * seg_rows, bb, (size_t)seg_rows * sizeof(float));
+            free(bb);
+        }
+        ls.bias = bias;
+    }
+    if (!rc) rc = be->ops->linear_prepare_rows(be, &ls, out, b->err);
+    if (!rc && mapped) b->m->text.borrowed = 1;
+    for (int i = 0; i < n_seg; i++) free(wf[i]);
+    free(bias);
+    return rc;
+}
+
 static int build_tower(build_ctx *b, int vision) {
     mg_model *m = b->m;
     mg_tower *t = vision ? &m->vision : &m->text;
@@ -375,7 +431,36 @@ static int build_tower(build_ctx *b, int vision) {
     t->layers = calloc((size_t)t->cfg.num_layers, sizeof *t->layers);
     if (!t->layers) return mg_err_set(b->err, MG_ENOMEM, "out of memory");
     char n1[256], n2[256];
-    for (int i = 0; i < t->cfg.num_layers; i++) {
+    /* The text tower runs row-independently on weights as stored where the
+     * backend can (see linear_prepare_rows): nothing to pack at load, and a
+     * text's embedding does not depend on its batch. */
+    const int rows = !vision && m->backend->ops->linear_prepare_rows;
+    for (int i = 0; i < t->cfg.num_layers && rows; i++) {
+        mg_layer *L = &t->layers[i];
+        static const char *names[6] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                       "self_attn.out_proj", "mlp.fc1", "mlp.fc2"};
+        char wn[6][160], bn[6][160];
+        const char *wp[6], *bp[6];
+        for (int k = 0; k < 6; k++) {
+            snprintf(wn[k], sizeof wn[k], "%s.encoder.layers.%d.%s.weight", pre, i, names[k]);
+            snprintf(bn[k], sizeof bn[k], "%s.encoder.layers.%d.%s.bias", pre, i, names[k]);
+            wp[k] = wn[k];
+            bp[k] = bn[k];
+        }
+        if ((rc = fetch_rows_linear(b, 3, wp, bp, D, D, &L->qkv)) ||
+            (rc = fetch_rows_linear(b, 1, wp + 3, bp + 3, D, D, &L->out)) ||
+            (rc = fetch_rows_linear(b, 1, wp + 4, bp + 4, I, D, &L->fc1)) ||
+            (rc = fetch_rows_linear(b, 1, wp + 5, bp + 5, D, I, &L->fc2)))
+            return rc;
+        static const char *vn[4] = {"layer_norm1.weight", "layer_norm1.bias", "layer_norm2.weight",
+                                    "layer_norm2.bias"};
+        float **vf[4] = {&L->ln1_g, &L->ln1_b, &L->ln2_g, &L->ln2_b};
+        for (int k = 0; k < 4; k++) {
+            snprintf(n1, sizeof n1, "%s.encoder.layers.%d.%s", pre, i, vn[k]);
+            if ((rc = fetch_vec(b, n1, D, vf[k]))) return rc;
+        }
+    }
+    for (int i = 0; i < t->cfg.num_layers && !rows; i++) {
         mg_layer *L = &t->layers[i];
         /* fused q|k|v */
         float *qkv_w = malloc((size_t)(3 * D * D) * sizeof(float)), *qkv_b = malloc((size_t)(3 * D) * sizeof(float));
@@ -428,7 +513,9 @@ static int build_tower(build_ctx *b, int vision) {
     } else {
         if ((rc = fetch_vec(b, "text_model.final_layer_norm.weight", D, &t->post_g)) ||
             (rc = fetch_vec(b, "text_model.final_layer_norm.bias", D, &t->post_b)) ||
-            (rc = fetch_linear(b, "text_projection.weight", NULL, m->cfg.projection_dim, D, &t->proj)))
+            (rc = rows ? fetch_rows_linear(b, 1, (const char *const[]){"text_projection.weight"}, NULL,
+                                           m->cfg.projection_dim, D, &t->proj)
+                       : fetch_linear(b, "text_projection.weight", NULL, m->cfg.projection_dim, D, &t->proj)))
             return rc;
     }
     t->present = 1;
@@ -496,12 +583,15 @@ typedef struct {
     pthread_t th;
     mg_tokenizer *tok;
     int rc;
+    double ms;
     mg_error err;
 } tok_job;
 
 static void *tok_main(void *arg) {
     tok_job *j = arg;
+    double t0 = mg_now();
     j->rc = mg_tokenizer_open(j->vocab, j->merges, &j->tok, &j->err);
+    j->ms = (mg_now() - t0) * 1e3;
     return NULL;
 }
 
@@ -533,7 +623,9 @@ int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_
         tok_started = pthread_create(&tj.th, NULL, tok_main, &tj) == 0;
         if (!tok_started) tok_main(&tj);
     }
+    double tw = mg_now();
     rc = load_weights(m, dir, p, err);
+    tw = (mg_now() - tw) * 1e3;
     if (tok_started) pthread_join(tj.th, NULL);
     m->tok = tj.tok;
     if (p->load_text && tj.rc) { /* the tokenizer's error first, as when it loaded first */
@@ -549,7 +641,9 @@ int mg_model_open(const char *dir, const mg_model_params *p, mg_model **out, mg_
             goto fail;
         }
     }
-    if (getenv("MEDIAGREP_TRACE")) fprintf(stderr, "trace: model open %.1f ms\n", (mg_now() - t0) * 1e3);
+    if (getenv("MEDIAGREP_TRACE"))
+        fprintf(stderr, "trace: model open %.1f ms (weights %.1f ms, tokenizer %.1f ms on a thread)\n",
+                (mg_now() - t0) * 1e3, tw, tj.ms);
     *out = m;
     return MG_OK;
 fail:
@@ -583,7 +677,7 @@ static int load_weights(mg_model *m, const char *dir, const mg_model_params *p, 
     mg_tensor_src src = {st_get, st_mapped, &s};
     rc = mg_model_build(m, &src, p, err);
     free(s.fused);
-    if (!rc && m->text.tok_map) m->st_keep = s.st; /* the token table lives in its mapping */
+    if (!rc && (m->text.tok_map || m->text.borrowed)) m->st_keep = s.st; /* tensors used from the mapping */
     else mg_st_close(s.st);
     return rc;
 }

@@ -36,6 +36,7 @@ typedef struct {
                                          materializing the whole fp32 table at load */
     int tok_dtype;                    /* of tok_map: 0 f32, 1 f16, 2 bf16 */
     mg_linear *proj;                  /* [P][D], no bias */
+    int borrowed;                     /* some linears use weights in the mapped checkpoint */
 } mg_tower;
 
 struct mg_model {

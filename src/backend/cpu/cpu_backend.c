@@ -14,6 +14,10 @@
  * weight byte once in total; large M is also cut into row blocks, and
  * (row block, slice) tasks are handed out dynamically.
  *
+ * Rows linears (linear_prepare_rows, the text tower): weights stay as stored
+ * (fp16 from a mapped checkpoint) and run through rowgemm.c, cut into column
+ * chunks (and row blocks for large M) across the pool.
+ *
  * Per-thread state (cpu_thread): a oneDNN stream, a cache of primitives keyed
  * by (weight slice, M, epilogue), and a user-managed scratchpad. Primitives
  * are created on first use of a shape and reused; nothing is allocated per
@@ -21,6 +25,7 @@
  */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/rowgemm.h"
 #include "core/threadpool.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -44,7 +49,10 @@ typedef struct {
 
 struct mg_linear {
     int n_out, n_in, n_slices;
-    lin_slice *s;
+    lin_slice *s;                 /* oneDNN slices (n_slices), or NULL for a rows linear */
+    mg_rg_weights rg;             /* rows linear (linear_prepare_rows): weights as stored */
+    void *rg_copy;                /* the weights when they were copied, else NULL (borrowed) */
+    float *rg_bias;
 };
 
 typedef struct {
@@ -187,6 +195,8 @@ static int slice_prepare(cpu_backend *cb, lin_slice *sl, const float *w, const f
 
 static void cpu_linear_free(mg_backend *b, mg_linear *l) {
     if (!l) return;
+    mg_free_aligned(l->rg_copy);
+    mg_free_aligned(l->rg_bias);
     for (int i = 0; i < l->n_slices; i++) {
         if (l->s[i].wmem) dnnl_memory_destroy(l->s[i].wmem);
         if (l->s[i].bmem) dnnl_memory_destroy(l->s[i].bmem);
@@ -227,6 +237,58 @@ static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, 
     if (rc) {
         cpu_linear_free(b, l);
         return rc;
+    }
+    *out = l;
+    return MG_OK;
+}
+
+static int cpu_linear_prepare_rows(mg_backend *b, const mg_linear_src *src, mg_linear **out, mg_error *err) {
+    *out = NULL;
+    if (src->n_seg < 1 || src->n_seg > MG_RG_MAX_SEG || src->n_out <= 0 || src->n_in <= 0 || src->dtype < 0 ||
+        src->dtype > 2)
+        return mg_err_set(err, MG_EINVAL, "bad rows-linear description");
+    int total = 0;
+    for (int i = 0; i < src->n_seg; i++) total += src->seg_rows[i];
+    if (total != src->n_out) return mg_err_set(err, MG_EINVAL, "rows-linear segments hold %d rows, not %d", total,
+                                               src->n_out);
+    mg_linear *l = calloc(1, sizeof *l);
+    if (!l) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    l->n_out = src->n_out;
+    l->n_in = src->n_in;
+    mg_rg_weights *w = &l->rg;
+    w->n_out = src->n_out;
+    w->n_in = src->n_in;
+    w->dtype = src->dtype;
+    size_t esz = src->dtype == 0 ? 4 : 2, row = (size_t)src->n_in * esz;
+    if (src->borrow) {
+        w->n_seg = src->n_seg;
+        for (int i = 0; i < src->n_seg; i++) {
+            w->seg[i] = src->seg[i];
+            w->seg_rows[i] = src->seg_rows[i];
+        }
+    } else {
+        l->rg_copy = mg_alloc_aligned((size_t)src->n_out * row, 1);
+        if (!l->rg_copy) {
+            cpu_linear_free(b, l);
+            return mg_err_set(err, MG_ENOMEM, "out of memory for %d x %d weights", src->n_out, src->n_in);
+        }
+        size_t off = 0;
+        for (int i = 0; i < src->n_seg; i++) {
+            memcpy((uint8_t *)l->rg_copy + off, src->seg[i], (size_t)src->seg_rows[i] * row);
+            off += (size_t)src->seg_rows[i] * row;
+        }
+        w->n_seg = 1;
+        w->seg[0] = l->rg_copy;
+        w->seg_rows[0] = src->n_out;
+    }
+    if (src->bias) {
+        l->rg_bias = mg_alloc_aligned((size_t)src->n_out, sizeof(float));
+        if (!l->rg_bias) {
+            cpu_linear_free(b, l);
+            return mg_err_set(err, MG_ENOMEM, "out of memory");
+        }
+        memcpy(l->rg_bias, src->bias, (size_t)src->n_out * sizeof(float));
+        w->bias = l->rg_bias;
     }
     *out = l;
     return MG_OK;
@@ -363,9 +425,38 @@ static void linear_task(void *arg, int task, int thread) {
     if (pad_y) memcpy(dst, pad_y + sl->n0, (size_t)sl->n * sizeof(float));
 }
 
+typedef struct {
+    const mg_linear *l;
+    const float *x;
+    float *y;
+    int m, act, acc, cols, n_col_tasks, rows;
+} rows_job;
+
+static void rows_task(void *arg, int task, int thread) {
+    rows_job *j = arg;
+    int ci = task % j->n_col_tasks, ri = task / j->n_col_tasks;
+    int n0 = ci * j->cols, n1 = n0 + j->cols < j->l->n_out ? n0 + j->cols : j->l->n_out;
+    int r0 = ri * j->rows, m = j->m - r0 < j->rows ? j->m - r0 : j->rows;
+    mg_rg_linear(&j->l->rg, j->x + (size_t)r0 * j->l->n_in, (size_t)j->l->n_in, j->y + (size_t)r0 * j->l->n_out,
+                 (size_t)j->l->n_out, m, n0, n1, j->act, j->acc);
+}
+
 static void cpu_linear(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act, int flags) {
     cpu_backend *cb = (cpu_backend *)b;
     if (m <= 0) return;
+    if (!l->s) {
+        /* about 4 column chunks per thread (multiples of the 4-column tile),
+         * and 64-row blocks so a block of x stays in L2 for large M */
+        rows_job j = {l, x, y, m, act, (flags & MG_LIN_ACCUMULATE) != 0, 0, 0, m > 64 ? 64 : m};
+        int want = b->n_threads * 4;
+        j.cols = (l->n_out + want - 1) / want;
+        j.cols = (j.cols + 3) / 4 * 4;
+        if (j.cols < 16) j.cols = 16;
+        j.n_col_tasks = (l->n_out + j.cols - 1) / j.cols;
+        int row_tasks = (m + j.rows - 1) / j.rows;
+        mg_pool_run(cb->pool, j.n_col_tasks * row_tasks, rows_task, &j);
+        return;
+    }
     linear_job j = {cb, l, x, y, m, act, flags, 1, m};
     /* Row blocks for large M so tasks balance; small M runs one block. */
     if (m > 2 * ROW_BLOCK) {
@@ -519,6 +610,7 @@ static const mg_backend_ops cpu_ops = {
     .synchronize = cpu_sync,
     .linear_prepare = cpu_linear_prepare,
     .linear_free = cpu_linear_free,
+    .linear_prepare_rows = cpu_linear_prepare_rows,
     .linear = cpu_linear,
     .layernorm = cpu_layernorm,
     .attention = cpu_attention,
