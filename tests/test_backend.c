@@ -8,6 +8,7 @@
 #include "testlib.h"
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant.h"
 #include "backend/cpu/rowgemm.h"
 #include "core/half.h"
 #include "core/threadpool.h"
@@ -43,7 +44,7 @@ static void test_linear(mg_backend *b) {
         float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
         mg_linear *l;
         mg_error err;
-        REQUIRE_V(b->ops->linear_prepare(b, w, bias, n, k, &l, &err) == MG_OK);
+        REQUIRE_V(b->ops->linear_prepare(b, w, bias, n, k, MG_PREC_FP32, &l, &err) == MG_OK);
         for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
             b->ops->linear(b, l, x, y, m, act, 0);
             mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
@@ -60,7 +61,7 @@ static void test_linear(mg_backend *b) {
         CHECK_MSG(e < 2e-6, "linear+residual m=%d k=%d n=%d: normalized error %.3g", m, k, n, e);
         b->ops->linear_free(b, l);
         /* no bias */
-        REQUIRE_V(b->ops->linear_prepare(b, w, NULL, n, k, &l, &err) == MG_OK);
+        REQUIRE_V(b->ops->linear_prepare(b, w, NULL, n, k, MG_PREC_FP32, &l, &err) == MG_OK);
         b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
         mg_ref_linear(x, w, NULL, ref, m, n, k, MG_ACT_NONE, 0);
         CHECK(nerr(y, ref, (size_t)m * n) < 2e-6);
@@ -247,9 +248,125 @@ static void test_linear_rows(mg_backend *b) {
     printf("rowgemm: %s kernel\n", mg_rg_have_avx512() ? "AVX-512" : "portable");
 }
 
+/* The conversion kernels against their scalar references, bit for bit. */
+static void test_quant_kernels(void) {
+    int ns[] = {1, 7, 16, 33, 768, 3072};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        int n = ns[t];
+        float *x = rnd((size_t)n, 3.f);
+        if (n > 5) x[5] = 0.f, x[3] = -x[3] * 40; /* an outlier */
+        uint16_t *b1 = malloc((size_t)n * 2), *b2 = malloc((size_t)n * 2);
+        mg_k_to_bf16(x, b1, (size_t)n);
+        mg_ref_to_bf16(x, b2, (size_t)n);
+        CHECK_MSG(!memcmp(b1, b2, (size_t)n * 2), "bf16 conversion n=%d", n);
+        int8_t *q1 = malloc((size_t)n), *q2 = malloc((size_t)n);
+        uint8_t *u1 = malloc((size_t)n), *u2 = malloc((size_t)n);
+        float s1 = mg_k_quant_row_s8(x, q1, n), s2 = mg_ref_quant_row_s8(x, q2, n);
+        CHECK_MSG(s1 == s2 && !memcmp(q1, q2, (size_t)n), "s8 quantization n=%d", n);
+        float s3 = mg_k_quant_row_u8(x, u1, n), s4 = mg_ref_quant_row_u8(x, u2, n);
+        CHECK_MSG(s3 == s4 && s3 == s1 && !memcmp(u1, u2, (size_t)n), "u8 quantization n=%d", n);
+        int ok = 1;
+        for (int i = 0; i < n; i++) ok &= u1[i] == (uint8_t)(q1[i] + 128) && fabsf(q1[i] * s1 - x[i]) <= s1 * 0.5001f;
+        CHECK_MSG(ok, "quantization error above half a step (n=%d)", n);
+        free(b1); free(b2); free(q1); free(q2); free(u1); free(u2);
+        mg_free_aligned(x);
+    }
+    float z[4] = {0}, sz;
+    int8_t qz[4];
+    sz = mg_k_quant_row_s8(z, qz, 4);
+    CHECK(sz == 1.f && qz[0] == 0 && qz[3] == 0);
+    /* the int8 epilogue, every combination */
+    int m = 5, n = 37;
+    int32_t *acc = malloc((size_t)m * n * 4), comp[37];
+    float sx[5], sw[37], *bias = rnd((size_t)n, 1.f), *y0 = rnd((size_t)m * n, 1.f);
+    float *y1 = malloc((size_t)m * n * 4), *y2 = malloc((size_t)m * n * 4);
+    for (int i = 0; i < m * n; i++) acc[i] = (int32_t)(frand() * 100000);
+    for (int i = 0; i < n; i++) comp[i] = (int32_t)(frand() * 1000), sw[i] = 0.01f + fabsf(frand()) * 0.01f;
+    for (int i = 0; i < m; i++) sx[i] = 0.001f + fabsf(frand()) * 0.01f;
+    for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++)
+        for (int accu = 0; accu <= 1; accu++)
+            for (int hb = 0; hb <= 1; hb++) {
+                memcpy(y1, y0, (size_t)m * n * 4);
+                memcpy(y2, y0, (size_t)m * n * 4);
+                mg_k_dequant(acc, (size_t)n, m, n, comp, sx, sw, hb ? bias : NULL, act, accu, y1, (size_t)n);
+                mg_ref_dequant(acc, (size_t)n, m, n, comp, sx, sw, hb ? bias : NULL, act, accu, y2, (size_t)n);
+                CHECK_MSG(!memcmp(y1, y2, (size_t)m * n * 4), "dequant act=%d accumulate=%d bias=%d", act, accu, hb);
+            }
+    free(acc); free(y1); free(y2);
+    mg_free_aligned(bias);
+    mg_free_aligned(y0);
+}
+
+/* bf16 and int8 linears against the double reference: errors within what
+ * the formats allow (bf16 has 8 mantissa bits, int8 ~7), int8 independent
+ * of M bit for bit (int32 sums are exact). */
+static void test_linear_reduced(mg_backend *b) {
+    int shapes[][3] = {{1, 64, 64}, {7, 100, 40}, {50, 768, 2304}, {600, 96, 200}, {3, 48, 33}};
+    for (int prec = MG_PREC_BF16; prec <= MG_PREC_INT8; prec++) {
+        if (!(b->prec_mask & (1u << prec))) {
+            printf("SKIP: %s GEMMs: this CPU lacks the instructions\n", mg_precision_name(prec));
+            continue;
+        }
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+            float *x = rnd((size_t)m * k, 1.f), *w = rnd((size_t)n * k, 1.f / sqrtf((float)k)), *bias = rnd(n, 0.5f);
+            float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
+            float *y1 = mg_alloc_aligned((size_t)n, 4);
+            mg_linear *l;
+            mg_error err;
+            if (prec == MG_PREC_INT8) {
+                int8_t *q = malloc((size_t)n * k);
+                float *sc = malloc((size_t)n * 4);
+                mg_quantize_rows_s8(w, n, k, q, sc);
+                REQUIRE_V(b->ops->linear_prepare_q8(b, q, sc, bias, n, k, &l, &err) == MG_OK);
+                free(q);
+                free(sc);
+            } else {
+                REQUIRE_V(b->ops->linear_prepare(b, w, bias, n, k, prec, &l, &err) == MG_OK);
+            }
+            const double tol = prec == MG_PREC_BF16 ? 2e-2 : 3e-2;
+            for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
+                b->ops->linear(b, l, x, y, m, act, 0);
+                mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
+                double e = nerr(y, ref, (size_t)m * n);
+                CHECK_MSG(e < tol, "%s linear m=%d k=%d n=%d act=%d: normalized error %.3g", mg_precision_name(prec),
+                          m, k, n, act, e);
+            }
+            float *r = rnd((size_t)m * n, 1.f);
+            memcpy(y, r, (size_t)m * n * 4);
+            memcpy(ref, r, (size_t)m * n * 4);
+            b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
+            mg_ref_linear(x, w, bias, ref, m, n, k, MG_ACT_NONE, 1);
+            CHECK_MSG(nerr(y, ref, (size_t)m * n) < tol, "%s linear+residual m=%d k=%d n=%d", mg_precision_name(prec),
+                      m, k, n);
+            /* a row alone equals the row in the batch (bf16: also, via the 2-row GEMM for M = 1) */
+            b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
+            int same = 1;
+            for (int row = 0; row < m; row += 1 + m / 4) {
+                b->ops->linear(b, l, x + (size_t)row * k, y1, 1, MG_ACT_NONE, 0);
+                same &= !memcmp(y1, y + (size_t)row * n, (size_t)n * 4);
+            }
+            if (prec == MG_PREC_INT8 || m <= 2 * 256)
+                CHECK_MSG(same, "%s linear m=%d k=%d n=%d: a row differs between M=1 and M=%d", mg_precision_name(prec),
+                          m, k, n, m);
+            b->ops->linear_free(b, l);
+            mg_free_aligned(x); mg_free_aligned(w); mg_free_aligned(bias); mg_free_aligned(y);
+            mg_free_aligned(ref); mg_free_aligned(r); mg_free_aligned(y1);
+        }
+    }
+    /* an unsupported precision is refused, not emulated */
+    mg_linear *l;
+    mg_error err;
+    float w[16 * 16] = {0};
+    if (!(b->prec_mask & (1u << MG_PREC_BF16)))
+        CHECK(b->ops->linear_prepare(b, w, NULL, 16, 16, MG_PREC_BF16, &l, &err) == MG_EUNSUPPORTED);
+    CHECK(b->ops->linear_prepare(b, w, NULL, 16, 16, MG_PREC_INT8, &l, &err) == MG_EINVAL);
+}
+
 int main(void) {
     test_expf();
     test_pool();
+    test_quant_kernels();
     for (int nt = 1; nt <= 3; nt += 2) {
         mg_backend *b;
         mg_error err;
@@ -257,12 +374,23 @@ int main(void) {
         printf("backend: %s\n", b->name);
         test_linear(b);
         test_linear_rows(b);
+        test_linear_reduced(b);
         test_layernorm(b);
         test_attention(b);
         test_patchify_embed(b);
         mg_backend_close(b);
     }
     mg_backend *b;
+    /* a CPU without bf16/VNNI (simulated): only fp32 offered, the others refused */
+    setenv("MEDIAGREP_CPU_PRECISIONS", "fp32", 1);
+    {
+        mg_error e2;
+        REQUIRE(mg_backend_cpu_open(2, &b, &e2) == MG_OK);
+        CHECK(b->prec_mask == 1u << MG_PREC_FP32);
+        test_linear_reduced(b);
+        mg_backend_close(b);
+    }
+    unsetenv("MEDIAGREP_CPU_PRECISIONS");
     mg_backend_params bp = mg_backend_default_params();
     bp.device = "cuda:0";
     mg_error err;

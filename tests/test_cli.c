@@ -54,7 +54,8 @@ int main(void) {
 
     /* 1. embed: image, two texts, a missing image; raw embeddings vs golden */
     snprintf(cmd, sizeof cmd,
-             "%s/mediagrep embed --model %s --json --raw --tokens --threads 2 --image %s --text 'a photo of a cat' "
+             "%s/mediagrep embed --model %s --json --raw --tokens --threads 2 --precision fp32 --image %s "
+             "--text 'a photo of a cat' "
              "--image %s/nope.png --text 'a dog catching a frisbee'",
              MG_BUILD_DIR, model, photo, tmp);
     int rc = run(cmd);
@@ -92,6 +93,45 @@ int main(void) {
         json_object_put(o);
     }
     CHECK(line == NULL);
+    /* reduced precisions (the default, auto, is int8 for images where the
+     * CPU has VNNI): close to the reference, not equal; a CPU without the
+     * instructions (simulated) falls back to fp32 with a notice */
+    const char *precs[4] = {"bf16", "int8", "auto", NULL};
+    const double min_cos[4] = {0.999, 0.99, 0.99};
+    for (int pi = 0; precs[pi]; pi++) {
+        snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --raw --precision %s --image %s --text "
+                 "'a photo of a cat'", MG_BUILD_DIR, model, precs[pi], photo);
+        CHECK_EQ_INT(run(cmd), 0);
+        char *sv = NULL, *l1 = strtok_r(out_buf, "\n", &sv), *l2 = strtok_r(NULL, "\n", &sv);
+        json_object *oi = l1 ? json_tokener_parse(l1) : NULL, *ot = l2 ? json_tokener_parse(l2) : NULL;
+        REQUIRE(oi && ot && emb_of(oi, got, 1024) == P);
+        double c = mg_test_cosine(got, iw + 2 * P, P);
+        CHECK_MSG(c >= min_cos[pi], "%s photo embedding: cosine %.6f vs the fp32 reference", precs[pi], c);
+        REQUIRE(emb_of(ot, got, 1024) == P);
+        c = mg_test_cosine(got, tw, P);
+        CHECK_MSG(c >= min_cos[pi], "%s text embedding: cosine %.6f vs the fp32 reference", precs[pi], c);
+        json_object_put(oi);
+        json_object_put(ot);
+    }
+    snprintf(cmd, sizeof cmd, "MEDIAGREP_CPU_PRECISIONS=fp32 %s/mediagrep embed --model %s --json --raw --precision "
+             "int8 --image %s", MG_BUILD_DIR, model, photo);
+    CHECK_EQ_INT(run(cmd), 0);
+    {
+        json_object *oi = json_tokener_parse(out_buf);
+        REQUIRE(oi && emb_of(oi, got, 1024) == P);
+        CHECK(mg_test_maxabs(got, iw + 2 * P, P) <= 1e-4); /* ran fp32 */
+        json_object_put(oi);
+        char *e = mg_test_read(err_path, NULL);
+        CHECK(e && strstr(e, "int8 was asked for") && strstr(e, "AVX512_VNNI") && strstr(e, "running fp32"));
+        free(e);
+    }
+    snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --precision fp16 --text x", MG_BUILD_DIR, model);
+    CHECK_EQ_INT(run(cmd), 2);
+    {
+        char *e = mg_test_read(err_path, NULL);
+        CHECK(e && strstr(e, "unknown --precision 'fp16'"));
+        free(e);
+    }
     /* the crop equals Pillow's */
     snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --image %s --crop-out %s/crop.png", MG_BUILD_DIR, model,
              photo, tmp);
@@ -173,7 +213,7 @@ int main(void) {
         printf("SKIP: ffmpeg cannot generate a test clip\n");
     }
     /* exact mode gives the same embedding for a PNG (nothing to shrink, no EXIF) */
-    snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --raw --exact-preprocess --image %s",
+    snprintf(cmd, sizeof cmd, "%s/mediagrep embed --model %s --json --raw --exact-preprocess --precision fp32 --image %s",
              MG_BUILD_DIR, model, photo);
     CHECK_EQ_INT(run(cmd), 0);
     o = json_tokener_parse(out_buf);

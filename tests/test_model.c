@@ -15,9 +15,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* the precision under test: fp32 must match the reference; bf16 and int8
+ * (issue targets: cosine >= 0.999 and >= 0.99 against fp32) are checked by
+ * cosine only */
+static int g_prec = MG_PREC_FP32;
+
 static void check_close(const char *what, int idx, const float *got, const float *want, int n) {
     double c = mg_test_cosine(got, want, n), e = mg_test_maxabs(got, want, n);
-    CHECK_MSG(c >= 0.9999 && e <= 1e-4, "%s[%d]: cosine %.7f, max abs error %.3g", what, idx, c, e);
+    if (g_prec == MG_PREC_FP32)
+        CHECK_MSG(c >= 0.9999 && e <= 1e-4, "%s[%d]: cosine %.7f, max abs error %.3g", what, idx, c, e);
+    else
+        CHECK_MSG(c >= (g_prec == MG_PREC_BF16 ? 0.999 : 0.99), "%s %s[%d]: cosine %.7f", mg_precision_name(g_prec),
+                  what, idx, c);
     printf("  %s[%d]: cosine %.9f max_abs %.3g\n", what, idx, c, e);
 }
 
@@ -29,6 +38,7 @@ static void test_preset(const char *name, int threads) {
     mg_error err;
     mg_model_params mp = mg_model_default_params();
     mp.n_threads = threads;
+    mp.precision = g_prec;
     mg_model *m;
     int rc = mg_model_open(dir, &mp, &m, &err);
     CHECK_MSG(rc == MG_OK, "open %s: %s", dir, err.msg);
@@ -56,13 +66,13 @@ static void test_preset(const char *name, int threads) {
     /* one at a time gives the same */
     float *one = malloc((size_t)P * sizeof(float));
     REQUIRE_V(mg_encode_images(e, pix + (size_t)(ni - 1) * 3 * S * S, 1, one, MG_EMBED_RAW, &err) == MG_OK);
-    CHECK(mg_test_maxabs(one, out + (size_t)(ni - 1) * P, P) < 1e-5);
+    CHECK(mg_test_maxabs(one, out + (size_t)(ni - 1) * P, P) < (g_prec == MG_PREC_FP32 ? 1e-5 : 1e-2));
     /* normalized */
     REQUIRE_V(mg_encode_images(e, pix, 1, one, MG_EMBED_NORMALIZE, &err) == MG_OK);
     double nn = 0;
     for (int d = 0; d < P; d++) nn += (double)one[d] * one[d];
     CHECK(fabs(nn - 1.0) < 1e-5);
-    CHECK(mg_test_cosine(one, want, P) > 0.9999);
+    CHECK(mg_test_cosine(one, want, P) > (g_prec == MG_PREC_FP32 ? 0.9999 : 0.99));
     /* text from ids */
     float *twant = malloc(tr->nbytes);
     mg_st_to_f32(tr, twant, &err);
@@ -85,7 +95,7 @@ static void test_preset(const char *name, int threads) {
     for (int k = lens[0]; k < 77; k++) padded[k] = 320 + k;
     int l77 = 77;
     REQUIRE_V(mg_encode_token_ids(e, padded, &l77, 77, 1, one, MG_EMBED_RAW, &err) == MG_OK);
-    CHECK(mg_test_maxabs(one, twant, P) < 1e-4);
+    CHECK(g_prec != MG_PREC_FP32 || mg_test_maxabs(one, twant, P) < 1e-4);
     /* bad ids */
     int32_t badid[3] = {49406, 999999, 49407};
     int l3 = 3;
@@ -208,6 +218,13 @@ int main(void) {
     const char *presets[] = {"tiny-p32", "tiny-p16-gelu", "tiny-p32-openai-f16", "tiny-p32-bf16"};
     for (int i = 0; i < 4; i++) test_preset(presets[i], i == 0 ? 1 : 2);
     test_preset("tiny-p32", 3);
+    for (g_prec = MG_PREC_BF16; g_prec <= MG_PREC_INT8; g_prec++) { /* on CPUs without them: fp32, with a notice */
+        printf("precision %s:\n", mg_precision_name(g_prec));
+        test_preset("tiny-p32", 2);
+        test_preset("tiny-p16-gelu", 2);
+        test_preset("tiny-p32-openai-f16", 2);
+    }
+    g_prec = MG_PREC_FP32;
     test_load_errors();
     test_random_model();
     return mg_test_finish();

@@ -3,6 +3,7 @@
  * in this build; "cuda" arrives with the CUDA backend.
  */
 #include "backend/backend.h"
+#include "backend/cpu/quant.h"
 
 #include <string.h>
 
@@ -20,6 +21,27 @@ int mg_backend_open(const mg_backend_params *p, mg_backend **out, mg_error *err)
     if (!strncmp(dev, "cuda", 4))
         return mg_err_set(err, MG_EUNSUPPORTED, "device '%s': this build has no CUDA backend", dev);
     return mg_err_set(err, MG_EINVAL, "unknown device '%s' (expected cpu, cuda or auto)", dev);
+}
+
+const char *mg_precision_name(int prec) {
+    switch (prec) {
+    case MG_PREC_FP32: return "fp32";
+    case MG_PREC_BF16: return "bf16";
+    case MG_PREC_INT8: return "int8";
+    default: return "?";
+    }
+}
+
+int mg_precision_parse(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "fp32")) return MG_PREC_FP32;
+    if (!strcmp(s, "bf16")) return MG_PREC_BF16;
+    if (!strcmp(s, "int8")) return MG_PREC_INT8;
+    return -1;
+}
+
+void mg_quantize_rows_s8(const float *w, int rows, int cols, int8_t *q, float *scale) {
+    for (int r = 0; r < rows; r++) scale[r] = mg_k_quant_row_s8(w + (size_t)r * cols, q + (size_t)r * cols, cols);
 }
 
 void mg_backend_close(mg_backend *b) {

@@ -29,6 +29,20 @@
 typedef struct mg_backend mg_backend;
 typedef struct mg_linear mg_linear;   /* backend-owned prepared weight */
 
+/* GEMM precisions (accumulation is always fp32 or int32; LayerNorm, softmax
+ * and residuals stay fp32):
+ *   FP32  fp32 weights and activations;
+ *   BF16  bf16 weights, activations converted to bf16 per GEMM;
+ *   INT8  int8 weights (symmetric, per output channel) and activations
+ *         (symmetric, per token, scale computed each call). */
+typedef enum { MG_PREC_FP32 = 0, MG_PREC_BF16 = 1, MG_PREC_INT8 = 2 } mg_precision;
+const char *mg_precision_name(int prec); /* "fp32", "bf16", "int8" */
+/* Parses "fp32" / "bf16" / "int8" (MG_PREC_*); -1 otherwise. */
+int mg_precision_parse(const char *s);
+/* Symmetric per-row int8: scale[r] = max|w[r]| / 127 (1 for a zero row),
+ * q[r][c] = round_half_even(w[r][c] / scale[r]). */
+void mg_quantize_rows_s8(const float *w, int rows, int cols, int8_t *q, float *scale);
+
 /* A linear's weights as stored (linear_prepare_rows): W [n_out][n_in]
  * row-major in fp32, fp16 or bf16, its rows taken from up to 4 blocks in
  * order (q | k | v stored apart). */
@@ -64,9 +78,17 @@ typedef struct mg_backend_ops {
     void *(*adopt)(mg_backend *b, void *host, size_t bytes);
 
     /* Prepares y = x W^T (+ bias) for W [n_out][n_in] row-major float32
-     * (bias [n_out] or NULL). The backend copies what it needs. */
-    int (*linear_prepare)(mg_backend *b, const float *w, const float *bias, int n_out, int n_in,
+     * (bias [n_out] or NULL) at precision prec (MG_PREC_FP32 or
+     * MG_PREC_BF16, one the backend supports: see prec_mask). The backend
+     * copies what it needs. */
+    int (*linear_prepare)(mg_backend *b, const float *w, const float *bias, int n_out, int n_in, int prec,
                           mg_linear **out, mg_error *err);
+
+    /* Optional (NULL = no int8): prepares an int8 linear from weights
+     * already quantized: wq [n_out][n_in] with W ~= wq[n][k] * wscale[n]
+     * (bias fp32 or NULL). Activations are quantized per token at run time. */
+    int (*linear_prepare_q8)(mg_backend *b, const int8_t *wq, const float *wscale, const float *bias, int n_out,
+                             int n_in, mg_linear **out, mg_error *err);
     void (*linear_free)(mg_backend *b, mg_linear *l);
 
     /* Optional (NULL = not available): prepares a linear from weights as
@@ -111,8 +133,10 @@ typedef struct mg_backend_ops {
 
 struct mg_backend {
     const mg_backend_ops *ops;
-    char name[64];      /* e.g. "cpu (oneDNN fp32, 2 threads)" */
+    char name[64];      /* e.g. "cpu (oneDNN, 2 threads)" */
     int n_threads;
+    unsigned prec_mask; /* bit (1 << MG_PREC_*) for each precision this backend runs fast on this
+                           machine (FP32 always) */
 };
 
 /* Backend selection. */

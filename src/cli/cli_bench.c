@@ -58,7 +58,11 @@ static void usage(FILE *f) {
             "  --seconds S        minimum timed seconds per point (default 5)\n"
             "  --config FILE      model config.json (default: ViT-B/32)\n"
             "  --peak-gflops G    fp32 peak per thread for the %% column (default 116, this dev CPU)\n"
-            "  --torch            also run bench/bench_torch.py (PyTorch) and print the ratios\n"
+            "  --precision LIST   GEMM precisions to measure, of fp32,bf16,int8 (default fp32); with a\n"
+            "                     reduced one, accuracy against fp32 is measured too: embedding cosines\n"
+            "                     and top-10 retrieval overlap (100 text queries over --agree-images)\n"
+            "  --agree-images N   images for the accuracy check (default 1000; 0 = skip)\n"
+            "  --torch            also run bench/bench_torch.py (PyTorch, same precisions) and print ratios\n"
             "  --json FILE        also write the results as JSON\n");
 }
 
@@ -93,29 +97,88 @@ static json_object *run_json(const char *cmd, const char *what) {
     return json_tokener_parse(buf);
 }
 
-static json_object *run_torch(int threads, const char *batches, double seconds) {
+static json_object *run_torch(int threads, const char *batches, double seconds, const char *precisions) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE "
-             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g",
-             MG_SOURCE_DIR, threads, batches, seconds);
+             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g --precisions %s",
+             MG_SOURCE_DIR, threads, batches, seconds, precisions);
     return run_json(cmd, "PyTorch benchmark");
 }
 
+/* Deterministic, varied test images (normalized pixels): a few coloured
+ * gratings of random frequency and orientation plus noise, so the
+ * retrieval-agreement check ranks images that differ. */
+static void synth_image(float *px, int S, uint64_t seed) {
+    uint64_t r = seed * 0x9E3779B97F4A7C15ull + 1;
+#define RND() (r ^= r << 13, r ^= r >> 7, r ^= r << 17, (double)(r >> 11) / 9007199254740992.0)
+    double fx[3][3], fy[3][3], ph[3][3], amp[3][3];
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 3; k++) {
+            double a = RND() * 6.2831853, f = 0.01 + RND() * 0.2;
+            fx[c][k] = f * cos(a);
+            fy[c][k] = f * sin(a);
+            ph[c][k] = RND() * 6.2831853;
+            amp[c][k] = RND();
+        }
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                double v = 0;
+                for (int k = 0; k < 3; k++) v += amp[c][k] * sin(fx[c][k] * x + fy[c][k] * y + ph[c][k]);
+                px[((size_t)c * S + y) * S + x] = (float)(0.6 * v + 0.3 * (RND() - 0.5));
+            }
+#undef RND
+}
+
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb + 1e-30);
+}
+
+/* Indices of the k best rows of db [n][d] for q. */
+static void topk(const float *db, int n, int d, const float *q, int k, int *out) {
+    double best[64];
+    for (int i = 0; i < k; i++) best[i] = -1e30, out[i] = -1;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (double)db[(size_t)i * d + j] * q[j];
+        if (s <= best[k - 1]) continue;
+        int p = k - 1;
+        while (p > 0 && best[p - 1] < s) best[p] = best[p - 1], out[p] = out[p - 1], p--;
+        best[p] = s;
+        out[p] = i;
+    }
+}
+
+typedef struct {
+    int prec;                 /* asked */
+    int ran;                  /* 0 when the CPU lacks it */
+    double img_s[16];
+    double text_ms, text_qps;
+    float *agree_img, *agree_txt;  /* embeddings of the agreement sets */
+    double img_cos_min, img_cos_mean, txt_cos_min, overlap;
+} prec_run;
+
 static int bench_encoder(int argc, char **argv) {
-    int threads = 0, torch = 0;
+    int threads = 0, torch = 0, agree_n = 1000, n_queries = 100;
     double seconds = 5, peak_per_thread = 116;
-    const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL;
+    const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL, *precs = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--threads")) {
             if ((threads = mg_cli_int(a, v, 1, 1024)) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "--agree-images")) {
+            if ((agree_n = mg_cli_int(a, v, 0, 100000)) < 0) return 2;
             i++;
         } else if (!strcmp(a, "--batches") && v) batches = argv[++i];
         else if (!strcmp(a, "--seconds") && v) seconds = atof(argv[++i]);
         else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if (!strcmp(a, "--peak-gflops") && v) peak_per_thread = atof(argv[++i]);
         else if (!strcmp(a, "--json") && v) json_out = argv[++i];
+        else if (!strcmp(a, "--precision") && v) precs = argv[++i];
         else if (!strcmp(a, "--torch")) torch = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -131,6 +194,21 @@ static int bench_encoder(int argc, char **argv) {
         fprintf(stderr, "mediagrep bench: bad --batches '%s'\n", batches);
         return 2;
     }
+    prec_run runs[3];
+    int n_runs = 0;
+    {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", precs ? precs : "fp32");
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            int p = mg_precision_parse(tok);
+            if (p < 0 || n_runs == 3) {
+                fprintf(stderr, "mediagrep bench: bad --precision '%s' (a list of fp32, bf16, int8)\n", precs);
+                return 2;
+            }
+            memset(&runs[n_runs], 0, sizeof runs[n_runs]);
+            runs[n_runs++].prec = p;
+        }
+    }
     if (threads == 0) threads = mg_cpu_count();
     mg_error err = {0};
     mg_clip_config cfg = mg_clip_config_default();
@@ -141,117 +219,224 @@ static int bench_encoder(int argc, char **argv) {
     }
     char tok[4096];
     snprintf(tok, sizeof tok, "%s/clip-tokenizer", mg_cli_assets_dir());
-    mg_model_params mp = mg_model_default_params();
-    mp.n_threads = threads;
-    mg_model *m;
-    double t0 = mg_now();
-    if (mg_model_open_random(&cfg, 1, tok, &mp, &m, &err)) {
-        fprintf(stderr, "mediagrep bench: %s\n", err.msg);
-        return 2;
-    }
     const double peak = peak_per_thread * threads;
-    printf("mediagrep bench encoder: ViT %dx%d/%d, D=%d, %d layers; text D=%d, %d layers; random weights "
-           "(built in %.1f s)\n", cfg.vision.image_size, cfg.vision.image_size, cfg.vision.patch_size,
-           cfg.vision.hidden_size, cfg.vision.num_layers, cfg.text.hidden_size, cfg.text.num_layers, mg_now() - t0);
-    printf("backend: %s; fp32 peak assumed %.0f GFLOP/s (%.0f per thread)\n", mg_model_backend_name(m), peak,
-           peak_per_thread);
     const int S = cfg.vision.image_size, P = cfg.projection_dim;
     int maxb = 1;
     for (int i = 0; i < bl.n; i++) maxb = bl.v[i] > maxb ? bl.v[i] : maxb;
-    mg_encoder *enc;
-    if (mg_encoder_open(m, maxb, &enc, &err)) {
-        fprintf(stderr, "mediagrep bench: %s\n", err.msg);
-        mg_model_close(m);
-        return 2;
-    }
-    float *pix = malloc((size_t)maxb * 3 * S * S * sizeof(float)), *out = malloc((size_t)maxb * P * sizeof(float));
+    const int any_reduced = runs[0].prec != MG_PREC_FP32 || n_runs > 1;
+    if (!any_reduced) agree_n = 0;
+    int enc_b = maxb > 32 ? maxb : 32;
+    float *pix = malloc((size_t)enc_b * 3 * S * S * sizeof(float)), *out = malloc((size_t)enc_b * P * sizeof(float));
     if (!pix || !out) return 2;
     for (size_t i = 0; i < (size_t)maxb * 3 * S * S; i++) pix[i] = (float)((i * 2654435761u) % 1000) / 500.f - 1.f;
+    /* the query texts of the agreement check */
+    static const char *adj[10] = {"red", "small", "old", "happy", "wet", "striped", "wooden", "bright", "broken", "fluffy"};
+    static const char *noun[10] = {"dog", "car", "house", "bicycle", "beach", "cake", "guitar", "forest", "cat", "boat"};
+    char qtext[100][64];
+    const char *qptr[100];
+    for (int i = 0; i < n_queries; i++) {
+        snprintf(qtext[i], sizeof qtext[i], "a photo of a %s %s", adj[i / 10], noun[i % 10]);
+        qptr[i] = qtext[i];
+    }
     const double fl = image_flops(&cfg);
-    double img_s[16];
-    for (int i = 0; i < bl.n; i++) {
-        int b = bl.v[i];
-        mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err); /* warm-up: primitives */
-        int it = 0;
-        double st = mg_now(), el;
-        do {
-            mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err);
-            it++;
-            el = mg_now() - st;
-        } while (it < 2 || el < seconds);
-        img_s[i] = b * it / el;
-    }
-    /* text: a 7-token query, batch 1 */
-    const char *q = "a dog catching a frisbee";
-    float emb[4096];
-    mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
-    int nq = 0;
-    double lat[2000], tot = 0;
-    double st = mg_now();
-    while (nq < 2000 && (nq < 20 || mg_now() - st < seconds)) {
-        double a = mg_now();
-        mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
-        lat[nq] = mg_now() - a;
-        tot += lat[nq++];
-    }
-    for (int i = 1; i < nq; i++) /* insertion sort for the median */
-        for (int k = i; k > 0 && lat[k] < lat[k - 1]; k--) {
-            double t = lat[k]; lat[k] = lat[k - 1]; lat[k - 1] = t;
+    /* fp32 reference embeddings first when any reduced precision runs */
+    float *ref_img = NULL, *ref_txt = NULL;
+    for (int pass = any_reduced ? -1 : 0; pass < n_runs; pass++) {
+        int prec = pass < 0 ? MG_PREC_FP32 : runs[pass].prec;
+        mg_model_params mp = mg_model_default_params();
+        mp.n_threads = threads;
+        mp.precision = prec;
+        mg_model *m;
+        double t0 = mg_now();
+        if (mg_model_open_random(&cfg, 1, tok, &mp, &m, &err)) {
+            fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+            return 2;
         }
-    double text_ms = 1000 * lat[nq / 2], text_qps = nq / tot;
-    double text_fl = tower_flops(&cfg.text, 7, 1);
+        if (pass >= 0 && mg_model_precision(m, 1) != prec) {
+            printf("%s: %s; skipped\n", mg_precision_name(prec), mg_model_precision_notice(m));
+            mg_model_close(m);
+            continue;
+        }
+        if (pass <= 0)
+            printf("mediagrep bench encoder: ViT %dx%d/%d, D=%d, %d layers; text D=%d, %d layers; random weights; "
+                   "backend: %s; fp32 peak assumed %.0f GFLOP/s\n", cfg.vision.image_size, cfg.vision.image_size,
+                   cfg.vision.patch_size, cfg.vision.hidden_size, cfg.vision.num_layers, cfg.text.hidden_size,
+                   cfg.text.num_layers, mg_model_backend_name(m), peak);
+        printf("%s%s: model built in %.1f s\n", pass < 0 ? "fp32 reference for the accuracy check; " : "",
+               mg_precision_name(prec), mg_now() - t0);
+        fflush(stdout);
+        mg_encoder *enc;
+        if (mg_encoder_open(m, enc_b, &enc, &err)) {
+            fprintf(stderr, "mediagrep bench: %s\n", err.msg);
+            mg_model_close(m);
+            return 2;
+        }
+        /* accuracy sets */
+        float *ai = agree_n ? malloc((size_t)agree_n * P * sizeof(float)) : NULL;
+        float *at = agree_n ? malloc((size_t)n_queries * P * sizeof(float)) : NULL;
+        for (int done = 0; done < agree_n;) {
+            int b = agree_n - done < 32 ? agree_n - done : 32;
+            for (int i = 0; i < b; i++) synth_image(pix + (size_t)i * 3 * S * S, S, (uint64_t)(done + i + 1));
+            mg_encode_images(enc, pix, b, ai + (size_t)done * P, MG_EMBED_NORMALIZE, &err);
+            done += b;
+        }
+        if (agree_n) mg_encode_texts(enc, qptr, n_queries, at, MG_EMBED_NORMALIZE, &err);
+        if (pass < 0) {
+            ref_img = ai;
+            ref_txt = at;
+            mg_encoder_close(enc);
+            mg_model_close(m);
+            continue;
+        }
+        prec_run *R = &runs[pass];
+        R->ran = 1;
+        R->agree_img = ai;
+        R->agree_txt = at;
+        for (size_t i = 0; i < (size_t)maxb * 3 * S * S; i++) pix[i] = (float)((i * 2654435761u) % 1000) / 500.f - 1.f;
+        for (int i = 0; i < bl.n; i++) {
+            int b = bl.v[i];
+            mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err); /* warm-up: primitives */
+            int it = 0;
+            double st = mg_now(), el;
+            do {
+                mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err);
+                it++;
+                el = mg_now() - st;
+            } while (it < 2 || el < seconds);
+            R->img_s[i] = b * it / el;
+        }
+        /* text: a 7-token query, batch 1 */
+        const char *q = "a dog catching a frisbee";
+        float emb[4096];
+        mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
+        int nq = 0;
+        double lat[2000], tot = 0;
+        double st = mg_now();
+        while (nq < 2000 && (nq < 20 || mg_now() - st < seconds)) {
+            double a = mg_now();
+            mg_encode_texts(enc, &q, 1, emb, MG_EMBED_NORMALIZE, &err);
+            lat[nq] = mg_now() - a;
+            tot += lat[nq++];
+        }
+        for (int i = 1; i < nq; i++) /* insertion sort for the median */
+            for (int k = i; k > 0 && lat[k] < lat[k - 1]; k--) {
+                double t = lat[k]; lat[k] = lat[k - 1]; lat[k - 1] = t;
+            }
+        R->text_ms = 1000 * lat[nq / 2];
+        R->text_qps = nq / tot;
+        if (agree_n) {
+            R->img_cos_min = 1;
+            double sum = 0;
+            for (int i = 0; i < agree_n; i++) {
+                double c = cosine(ai + (size_t)i * P, ref_img + (size_t)i * P, P);
+                sum += c;
+                if (c < R->img_cos_min) R->img_cos_min = c;
+            }
+            R->img_cos_mean = sum / agree_n;
+            R->txt_cos_min = 1;
+            int k = agree_n < 10 ? agree_n : 10, hits = 0;
+            for (int i = 0; i < n_queries; i++) {
+                double c = cosine(at + (size_t)i * P, ref_txt + (size_t)i * P, P);
+                if (c < R->txt_cos_min) R->txt_cos_min = c;
+                int a[64], b[64];
+                topk(ref_img, agree_n, P, ref_txt + (size_t)i * P, k, a);
+                topk(ai, agree_n, P, at + (size_t)i * P, k, b);
+                for (int x = 0; x < k; x++)
+                    for (int y = 0; y < k; y++) hits += a[x] == b[y];
+            }
+            R->overlap = (double)hits / (n_queries * k);
+        }
+        mg_encoder_close(enc);
+        mg_model_close(m);
+    }
     json_object *tj = NULL;
     if (torch) {
-        printf("running PyTorch (bench/bench_torch.py, %d threads)...\n", threads);
+        char tp[64] = "";
+        for (int r = 0; r < n_runs; r++)
+            snprintf(tp + strlen(tp), sizeof tp - strlen(tp), "%s%s", r ? "," : "",
+                     runs[r].prec == MG_PREC_INT8 ? "int8,int8_mlp" : mg_precision_name(runs[r].prec));
+        printf("running PyTorch (bench/bench_torch.py --precisions %s, %d threads)...\n", tp, threads);
         fflush(stdout);
-        tj = run_torch(threads, batches, seconds);
+        tj = run_torch(threads, batches, seconds, tp);
     }
-    json_object *timg = NULL;
-    if (tj) json_object_object_get_ex(tj, "image", &timg);
-    printf("\n| image encoder | img/s | ms/batch | GFLOP/s | %% of peak |%s\n", tj ? " PyTorch img/s | ratio |" : "");
-    printf("|---|---|---|---|---|%s\n", tj ? "---|---|" : "");
-    json_object *res = json_object_new_object(), *ri = json_object_new_object();
-    for (int i = 0; i < bl.n; i++) {
-        double g = img_s[i] * fl / 1e9;
-        printf("| batch %d | %.2f | %.1f | %.1f | %.1f%% |", bl.v[i], img_s[i], 1000.0 * bl.v[i] / img_s[i], g,
-               100 * g / peak);
-        char key[16];
-        snprintf(key, sizeof key, "%d", bl.v[i]);
-        json_object *tv;
-        if (timg && json_object_object_get_ex(timg, key, &tv)) {
-            double t = json_object_get_double(tv);
-            printf(" %.2f | %.2fx |", t, img_s[i] / t);
+    printf("\n| image encoder | batch | img/s | ms/batch | G(FL)OP/s | %% of fp32 peak |%s\n",
+           tj ? " PyTorch img/s | ratio |" : "");
+    printf("|---|---|---|---|---|---|%s\n", tj ? "---|---|" : "");
+    json_object *res = json_object_new_object(), *jr = json_object_new_object();
+    for (int r = 0; r < n_runs; r++) {
+        prec_run *R = &runs[r];
+        if (!R->ran) continue;
+        const char *pn = mg_precision_name(R->prec);
+        json_object *tv = NULL, *ri = json_object_new_object();
+        if (tj) {
+            char key[32];
+            snprintf(key, sizeof key, R->prec == MG_PREC_FP32 ? "image" : "image_%s", pn);
+            json_object_object_get_ex(tj, key, &tv);
         }
-        printf("\n");
-        json_object_object_add(ri, key, json_object_new_double(img_s[i]));
+        for (int i = 0; i < bl.n; i++) {
+            double g = R->img_s[i] * fl / 1e9;
+            printf("| %s | %d | %.2f | %.1f | %.1f | %.1f%% |", pn, bl.v[i], R->img_s[i], 1000.0 * bl.v[i] / R->img_s[i],
+                   g, 100 * g / peak);
+            char key[16];
+            snprintf(key, sizeof key, "%d", bl.v[i]);
+            json_object *t1;
+            if (tv && json_object_object_get_ex(tv, key, &t1)) {
+                double t = json_object_get_double(t1);
+                printf(" %.2f | %.2fx |", t, R->img_s[i] / t);
+            }
+            json_object *t2, *tm;
+            if (R->prec == MG_PREC_INT8 && tj && json_object_object_get_ex(tj, "image_int8_mlp", &tm) &&
+                json_object_object_get_ex(tm, key, &t2))
+                printf(" (PyTorch default MLP-only int8: %.2f) |", json_object_get_double(t2));
+            printf("\n");
+            json_object_object_add(ri, key, json_object_new_double(R->img_s[i]));
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "image_img_per_s", ri);
+        json_object_object_add(o, "text_latency_ms", json_object_new_double(R->text_ms));
+        if (agree_n && R->prec != MG_PREC_FP32) {
+            json_object_object_add(o, "image_cosine_min", json_object_new_double(R->img_cos_min));
+            json_object_object_add(o, "image_cosine_mean", json_object_new_double(R->img_cos_mean));
+            json_object_object_add(o, "text_cosine_min", json_object_new_double(R->txt_cos_min));
+            json_object_object_add(o, "top10_overlap", json_object_new_double(R->overlap));
+        }
+        json_object_object_add(jr, pn, o);
     }
-    printf("\n| text encoder (7-token query, batch 1) | latency p50 ms | queries/s | GFLOP/s |%s\n",
-           tj ? " PyTorch ms (77 positions) | speed-up |" : "");
-    printf("|---|---|---|---|%s\n", tj ? "---|---|" : "");
-    printf("| mediagrep | %.2f | %.1f | %.1f |", text_ms, text_qps, text_fl / (text_ms / 1000) / 1e9);
+    printf("\n| text encoder (7-token query, batch 1) | latency p50 ms | queries/s |\n|---|---|---|\n");
+    for (int r = 0; r < n_runs; r++)
+        if (runs[r].ran)
+            printf("| %s | %.2f | %.1f |\n", mg_precision_name(runs[r].prec), runs[r].text_ms, runs[r].text_qps);
     json_object *tl;
     if (tj && json_object_object_get_ex(tj, "text_latency_ms", &tl))
-        printf(" %.2f | %.1fx |", json_object_get_double(tl), json_object_get_double(tl) / text_ms);
-    printf("\n");
+        printf("| PyTorch fp32 (77 positions) | %.2f | |\n", json_object_get_double(tl));
+    if (agree_n) {
+        printf("\n| accuracy vs fp32 (%d images, %d text queries) | image cosine min | image cosine mean | text cosine "
+               "min | top-10 overlap |\n|---|---|---|---|---|\n", agree_n, n_queries);
+        for (int r = 0; r < n_runs; r++)
+            if (runs[r].ran && runs[r].prec != MG_PREC_FP32)
+                printf("| %s | %.5f | %.5f | %.5f | %.3f |\n", mg_precision_name(runs[r].prec), runs[r].img_cos_min,
+                       runs[r].img_cos_mean, runs[r].txt_cos_min, runs[r].overlap);
+    }
     if (json_out) {
-        json_object_object_add(res, "backend", json_object_new_string(mg_model_backend_name(m)));
         json_object_object_add(res, "threads", json_object_new_int(threads));
-        json_object_object_add(res, "image_img_per_s", ri);
         json_object_object_add(res, "image_gflop_per_img", json_object_new_double(fl / 1e9));
-        json_object_object_add(res, "text_latency_ms", json_object_new_double(text_ms));
-        json_object_object_add(res, "text_qps", json_object_new_double(text_qps));
+        json_object_object_add(res, "precisions", jr);
         if (tj) json_object_object_add(res, "torch", json_object_get(tj));
         if (json_object_to_file_ext(json_out, res, JSON_C_TO_STRING_PRETTY))
             fprintf(stderr, "mediagrep bench: cannot write %s\n", json_out);
     } else {
-        json_object_put(ri);
+        json_object_put(jr);
     }
     json_object_put(res);
     if (tj) json_object_put(tj);
+    for (int r = 0; r < n_runs; r++) {
+        free(runs[r].agree_img);
+        free(runs[r].agree_txt);
+    }
+    free(ref_img);
+    free(ref_txt);
     free(pix);
     free(out);
-    mg_encoder_close(enc);
-    mg_model_close(m);
     return 0;
 }
 

@@ -54,8 +54,8 @@ static void warn_random(void) {
             MG_DEFAULT_MODEL);
 }
 
-int mg_cli_open_model(const char *model_arg, int n_threads, mg_model **out) {
-    mg_cli_model_opts o = {n_threads, 1, 1, NULL, 0, NULL, 0};
+int mg_cli_open_model(const char *model_arg, int n_threads, const char *precision, mg_model **out) {
+    mg_cli_model_opts o = {n_threads, 1, 1, NULL, 0, NULL, 0, precision};
     return mg_cli_open_model_ex(model_arg, &o, out);
 }
 
@@ -108,8 +108,16 @@ int mg_cli_open_model_ex(const char *model_arg, const mg_cli_model_opts *o, mg_m
     mp.n_threads = o->n_threads;
     mp.load_text = o->load_text;
     mp.load_vision = o->load_vision;
+    if (o->precision && strcmp(o->precision, "auto")) {
+        mp.precision = mg_precision_parse(o->precision);
+        if (mp.precision < 0) {
+            fprintf(stderr, "mediagrep: unknown --precision '%s' (expected fp32, bf16, int8 or auto)\n", o->precision);
+            return MG_EINVAL;
+        }
+    }
     rc = mg_model_open(dir, &mp, out, &err);
     if (rc) fprintf(stderr, "mediagrep: %s\n", err.msg);
+    else if (mg_model_precision_notice(*out)) fprintf(stderr, "mediagrep: notice: %s\n", mg_model_precision_notice(*out));
     return rc;
 }
 

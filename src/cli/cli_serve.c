@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "(or $MEDIAGREP_TOKEN); clients then send \"Authorization: Bearer T\".\n"
             "  --port 0          any free port (the URL printed tells which)\n"
             "  --threads N       request threads = concurrent searches (default: CPUs, 2..8)\n"
+            "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
+            "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "  --upload-limit S  largest uploaded image (default 20M)\n");
 }
 
@@ -47,6 +49,7 @@ static long long parse_size(const char *s) {
 }
 
 int mg_cli_serve(int argc, char **argv) {
+    const char *precision = NULL;
     const char *store_dir = NULL, *model_arg = NULL;
     mg_server_params p = mg_server_default_params();
     p.token = getenv("MEDIAGREP_TOKEN");
@@ -72,6 +75,8 @@ int mg_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--token")) p.token = v;
         else if (!strcmp(a, "--port")) {
             if ((p.port = mg_cli_int(a, v, 0, 65535)) < 0) return 2;
+        } else if (!strcmp(a, "--precision") && v) {
+            precision = argv[++i];
         } else if (!strcmp(a, "--threads")) {
             if ((p.threads = mg_cli_int(a, v, 1, 256)) < 0) return 2;
         } else if (!strcmp(a, "--upload-limit")) {
@@ -90,7 +95,7 @@ int mg_cli_serve(int argc, char **argv) {
         fprintf(stderr, "mediagrep serve: binding to %s (not loopback) needs --token (or $MEDIAGREP_TOKEN)\n", p.host);
         return 2;
     }
-    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0};
+    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0, precision};
     mg_store *store = NULL;
     mg_model *model = NULL;
     int rc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);

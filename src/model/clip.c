@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 
 mg_model_params mg_model_default_params(void) {
-    mg_model_params p = {.device = "cpu", .n_threads = 0, .load_text = 1, .load_vision = 1};
+    mg_model_params p = {.device = "cpu", .n_threads = 0, .load_text = 1, .load_vision = 1,
+                         .precision = MG_MODEL_PREC_AUTO};
     return p;
 }
 
@@ -303,6 +304,7 @@ typedef struct {
     mg_model *m;
     mg_tensor_src *src;
     mg_error *err;
+    int prec;           /* MG_PREC_* of the tower being built */
 } build_ctx;
 
 static int fetch(build_ctx *b, const char *name, int ndim, const int64_t *shape, float **data) {
@@ -338,13 +340,32 @@ static int fetch_mat(build_ctx *b, const char *name, int64_t r, int64_t c, float
     return rc ? rc : to_backend(b, h, (size_t)(r * c), out);
 }
 
+/* Hands W [n_out][n_in] fp32 to the backend at precision prec: int8 is
+ * quantized here per output row (symmetric: scale = max|row| / 127). */
+static int prepare_linear(build_ctx *b, const float *w, const float *bias, int n_out, int n_in, int prec,
+                          mg_linear **out) {
+    mg_backend *be = b->m->backend;
+    if (prec != MG_PREC_INT8) return be->ops->linear_prepare(be, w, bias, n_out, n_in, prec, out, b->err);
+    int8_t *q = malloc((size_t)n_out * n_in);
+    float *sc = malloc((size_t)n_out * sizeof(float));
+    int rc = q && sc ? MG_OK : mg_err_set(b->err, MG_ENOMEM, "out of memory quantizing %d x %d", n_out, n_in);
+    if (!rc) {
+        mg_quantize_rows_s8(w, n_out, n_in, q, sc);
+        rc = be->ops->linear_prepare_q8(be, q, sc, bias, n_out, n_in, out, b->err);
+    }
+    free(q);
+    free(sc);
+    return rc;
+}
+
 static int fetch_linear(build_ctx *b, const char *wname, const char *bname, int64_t n_out, int64_t n_in,
                         mg_linear **out) {
     int64_t s[2] = {n_out, n_in};
     float *w = NULL, *bias = NULL;
     int rc = fetch(b, wname, 2, s, &w);
     if (!rc && bname) rc = fetch(b, bname, 1, &n_out, &bias);
-    if (!rc) rc = b->m->backend->ops->linear_prepare(b->m->backend, w, bias, (int)n_out, (int)n_in, out, b->err);
+    /* projections (no bias) stay fp32 */
+    if (!rc) rc = prepare_linear(b, w, bias, (int)n_out, (int)n_in, bname ? b->prec : MG_PREC_FP32, out);
     free(w);
     free(bias);
     return rc;
@@ -403,6 +424,7 @@ static int build_tower(build_ctx *b, int vision) {
     const char *pre = vision ? "vision_model" : "text_model";
     const int64_t D = t->cfg.hidden_size, I = t->cfg.intermediate_size;
     int rc;
+    t->prec = b->prec;
     if (vision) {
         int64_t P = t->cfg.patch_size, g = t->cfg.image_size / P, C = t->cfg.num_channels;
         int64_t ps[4] = {D, C, P, P};
@@ -410,7 +432,8 @@ static int build_tower(build_ctx *b, int vision) {
         if ((rc = fetch_vec(b, "vision_model.embeddings.class_embedding", D, &t->cls)) ||
             (rc = fetch(b, "vision_model.embeddings.patch_embedding.weight", 4, ps, &w)))
             return rc;
-        rc = m->backend->ops->linear_prepare(m->backend, w, NULL, (int)D, (int)(C * P * P), &t->patch, b->err);
+        rc = m->backend->ops->linear_prepare(m->backend, w, NULL, (int)D, (int)(C * P * P), MG_PREC_FP32, &t->patch,
+                                             b->err); /* the patch embedding stays fp32 */
         free(w);
         if (rc || (rc = fetch_mat(b, "vision_model.embeddings.position_embedding.weight", g * g + 1, D, &t->pos)) ||
             (rc = fetch_vec(b, "vision_model.pre_layrnorm.weight", D, &t->pre_g)) ||
@@ -434,7 +457,7 @@ static int build_tower(build_ctx *b, int vision) {
     /* The text tower runs row-independently on weights as stored where the
      * backend can (see linear_prepare_rows): nothing to pack at load, and a
      * text's embedding does not depend on its batch. */
-    const int rows = !vision && m->backend->ops->linear_prepare_rows;
+    const int rows = !vision && b->prec == MG_PREC_FP32 && m->backend->ops->linear_prepare_rows;
     for (int i = 0; i < t->cfg.num_layers && rows; i++) {
         mg_layer *L = &t->layers[i];
         static const char *names[6] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -484,7 +507,7 @@ static int build_tower(build_ctx *b, int vision) {
             free(w);
             free(bb);
         }
-        if (!rc) rc = m->backend->ops->linear_prepare(m->backend, qkv_w, qkv_b, (int)(3 * D), (int)D, &L->qkv, b->err);
+        if (!rc) rc = prepare_linear(b, qkv_w, qkv_b, (int)(3 * D), (int)D, b->prec, &L->qkv);
         free(qkv_w);
         free(qkv_b);
         if (rc) return rc;
@@ -523,9 +546,27 @@ static int build_tower(build_ctx *b, int vision) {
 }
 
 int mg_model_build(mg_model *m, mg_tensor_src *src, const mg_model_params *p, mg_error *err) {
-    build_ctx b = {m, src, err};
+    build_ctx b = {m, src, err, MG_PREC_FP32};
     int rc;
+    /* precisions: auto = the fastest native one for images, fp32 for text;
+     * an explicit one the CPU lacks falls back to fp32 with a notice */
+    unsigned mask = m->backend->prec_mask;
+    int want = p->precision, vp = MG_PREC_FP32, tp = MG_PREC_FP32;
+    if (want == MG_MODEL_PREC_AUTO) {
+        vp = (mask & (1u << MG_PREC_INT8)) ? MG_PREC_INT8 : (mask & (1u << MG_PREC_BF16)) ? MG_PREC_BF16 : MG_PREC_FP32;
+    } else if (want < MG_PREC_FP32 || want > MG_PREC_INT8) {
+        return mg_err_set(err, MG_EINVAL, "unknown precision %d", want);
+    } else if (!(mask & (1u << want))) {
+        snprintf(m->prec_notice, sizeof m->prec_notice,
+                 "%s was asked for, but this CPU lacks %s: running fp32", mg_precision_name(want),
+                 want == MG_PREC_BF16 ? "AVX512_BF16" : "AVX512_VNNI");
+    } else {
+        vp = tp = want;
+    }
+    m->vision.prec = m->text.prec = -1;
+    b.prec = vp;
     if (p->load_vision && (rc = build_tower(&b, 1))) return rc;
+    b.prec = tp;
     if (p->load_text && (rc = build_tower(&b, 0))) return rc;
     float *ls = NULL;
     if (src->get(src, "logit_scale", 0, NULL, &ls, NULL) == MG_OK && ls) {
@@ -690,3 +731,8 @@ const mg_tokenizer *mg_model_tokenizer(const mg_model *m) { return m->tok; }
 const char *mg_model_naming(const mg_model *m) { return m->naming; }
 const char *mg_model_backend_name(const mg_model *m) { return m->backend ? m->backend->name : "none"; }
 const char *mg_model_dir(const mg_model *m) { return m->dir; }
+int mg_model_precision(const mg_model *m, int vision) {
+    const mg_tower *t = vision ? &m->vision : &m->text;
+    return t->present ? t->prec : -1;
+}
+const char *mg_model_precision_notice(const mg_model *m) { return m->prec_notice[0] ? m->prec_notice : NULL; }

@@ -24,6 +24,7 @@
 #include "core/common.h"
 #include "model/config.h"
 #include "text/tokenizer.h"
+#include "backend/backend.h" /* mg_precision */
 
 typedef struct mg_model mg_model;
 typedef struct mg_encoder mg_encoder;
@@ -33,7 +34,16 @@ typedef struct mg_model_params {
     int n_threads;        /* 0 = all CPUs available to the process */
     int load_text;        /* 1 (default): text tower + tokenizer */
     int load_vision;      /* 1 (default): vision tower */
+    int precision;        /* GEMM precision, MG_PREC_* (backend/backend.h), or MG_MODEL_PREC_AUTO
+                             (default): the image tower gets the fastest precision the CPU runs
+                             natively (int8 with VNNI, else bf16 with AVX512_BF16, else fp32) and the
+                             text tower fp32 (a query is a few rows: its cost is reading the
+                             weights, which it does as stored). An explicit precision applies to
+                             both towers; one this CPU lacks falls back to fp32 (see
+                             mg_model_precision_notice). Patch embedding and projections stay fp32. */
 } mg_model_params;
+
+#define MG_MODEL_PREC_AUTO (-1)
 
 mg_model_params mg_model_default_params(void);
 
@@ -63,6 +73,11 @@ const mg_tokenizer *mg_model_tokenizer(const mg_model *m); /* NULL without text 
 const char *mg_model_naming(const mg_model *m);   /* "huggingface" or "openai" */
 const char *mg_model_backend_name(const mg_model *m);
 const char *mg_model_dir(const mg_model *m);
+/* The precision each tower runs at (MG_PREC_*; -1 for a tower not loaded). */
+int mg_model_precision(const mg_model *m, int vision);
+/* A one-line notice when an explicitly asked precision fell back to fp32
+ * because this CPU lacks its instructions, else NULL. Owned by the model. */
+const char *mg_model_precision_notice(const mg_model *m);
 
 /* Per-caller encoder with activation buffers for up to max_batch inputs per
  * forward (larger requests are processed in chunks; 0 = 32). */

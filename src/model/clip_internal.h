@@ -37,6 +37,7 @@ typedef struct {
     int tok_dtype;                    /* of tok_map: 0 f32, 1 f16, 2 bf16 */
     mg_linear *proj;                  /* [P][D], no bias */
     int borrowed;                     /* some linears use weights in the mapped checkpoint */
+    int prec;                         /* MG_PREC_* of the block GEMMs */
 } mg_tower;
 
 struct mg_model {
@@ -48,6 +49,7 @@ struct mg_model {
     char naming[16];
     char dir[4096];
     struct mg_safetensors *st_keep;   /* kept open while text.tok_map points into it */
+    char prec_notice[160];            /* see mg_model_precision_notice */
 };
 
 /* Tensor source: yields float32 data of an expected shape for a logical

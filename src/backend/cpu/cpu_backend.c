@@ -14,6 +14,15 @@
  * weight byte once in total; large M is also cut into row blocks, and
  * (row block, slice) tasks are handed out dynamically.
  *
+ * Precisions: fp32; bf16 (weights reordered to packed bf16 at load, each
+ * call converts its input once to bf16, then bf16 GEMMs with fp32
+ * accumulation and the same fused epilogues); int8 (weights quantized per
+ * output channel by the caller, packed s8; each call quantizes its input per
+ * row (s8 values stored +128 as u8, VNNI's native u8 x s8), oneDNN's GEMM
+ * accumulates in int32 and mg_k_dequant removes the offset exactly and
+ * applies both scales, bias, activation and residual). int32 sums are exact,
+ * so int8 results do not depend on M at all.
+ *
  * Rows linears (linear_prepare_rows, the text tower): weights stay as stored
  * (fp16 from a mapped checkpoint) and run through rowgemm.c, cut into column
  * chunks (and row blocks for large M) across the pool.
@@ -25,6 +34,7 @@
  */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant.h"
 #include "backend/cpu/rowgemm.h"
 #include "core/threadpool.h"
 
@@ -43,12 +53,15 @@ typedef struct {
     int n0, n;                    /* columns [n0, n0+n) of the output */
     dnnl_memory_desc_t wmd;       /* packed weight layout */
     dnnl_memory_t wmem;           /* packed weights (owned) */
-    dnnl_memory_t bmem;           /* bias slice [1][n] (owned) or NULL */
-    float *bias;
+    dnnl_memory_t bmem;           /* fused bias slice [1][n] (fp32/bf16) or NULL */
+    float *bias;                  /* bias slice (int8: applied by the epilogue) or NULL */
+    float *wscale;                /* int8: weight scale per column [n] */
+    int32_t *comp;                /* int8: 128 * the column's weight sum [n] (see mg_k_quant_row_u8) */
 } lin_slice;
 
 struct mg_linear {
     int n_out, n_in, n_slices;
+    int prec;                     /* MG_PREC_* of the oneDNN slices */
     lin_slice *s;                 /* oneDNN slices (n_slices), or NULL for a rows linear */
     mg_rg_weights rg;             /* rows linear (linear_prepare_rows): weights as stored */
     void *rg_copy;                /* the weights when they were copied, else NULL (borrowed) */
@@ -58,7 +71,7 @@ struct mg_linear {
 typedef struct {
     uint64_t id;                  /* 1 = used; 0 = empty slot */
     int k, n_out, n, bias;        /* the shape: K, the output row stride N, the slice width, bias or not */
-    int m, act, flags;
+    int m, act, flags, prec;
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst, scratch;
     size_t scratch_bytes;
@@ -72,8 +85,10 @@ typedef struct {
     size_t scratch_cap;
     float *att_scratch;           /* attention K^T + scores */
     size_t att_cap;
-    float *pad;                   /* 2-row staging for one-row GEMMs */
+    uint8_t *pad;                 /* 2-row staging for one-row GEMMs (input rows, then output rows) */
     size_t pad_cap;
+    int32_t *acc;                 /* int8: the GEMM's int32 output before the epilogue */
+    size_t acc_cap;
 } cpu_thread;
 
 typedef struct {
@@ -82,6 +97,10 @@ typedef struct {
     dnnl_engine_t engine;
     cpu_thread *th;               /* per pool thread */
     int init_failed;
+    uint8_t *xq;                  /* bf16/int8: the current call's input, converted (shared by its tasks) */
+    size_t xq_cap;
+    float *xs;                    /* int8: per-row input scales */
+    size_t xs_cap;
 } cpu_backend;
 
 static __thread int t_omp_single;
@@ -110,13 +129,23 @@ static void cpu_sync(mg_backend *b) {}
 
 /* ---------------- linear (oneDNN) ---------------- */
 
-static int make_pd(cpu_backend *cb, const lin_slice *sl, int K, int N, int m, int act, int flags,
+static dnnl_data_type_t src_dt(int prec) {
+    return prec == MG_PREC_BF16 ? dnnl_bf16 : prec == MG_PREC_INT8 ? dnnl_u8 : dnnl_f32;
+}
+static size_t src_size(int prec) { return prec == MG_PREC_BF16 ? 2 : prec == MG_PREC_INT8 ? 1 : 4; }
+
+/* The matmul for one slice at M = m. fp32/bf16 write y directly (row stride
+ * N) with bias, activation and residual fused; int8 writes int32 into a
+ * dense [m][n] buffer for mg_k_dequant. */
+static int make_pd(cpu_backend *cb, const lin_slice *sl, int K, int N, int m, int act, int flags, int prec,
                    const dnnl_memory_desc_t *wmd, dnnl_primitive_desc_t *pd) {
     dnnl_dims_t ad = {m, K}, bd = {1, sl->n}, cd = {m, sl->n}, cs = {N, 1};
     dnnl_memory_desc_t amd, bmd, cmd;
-    if (!DNNL_OK(dnnl_memory_desc_init_by_tag(&amd, 2, ad, dnnl_f32, dnnl_ab)) ||
+    int q8 = prec == MG_PREC_INT8;
+    if (!DNNL_OK(dnnl_memory_desc_init_by_tag(&amd, 2, ad, src_dt(prec), dnnl_ab)) ||
         !DNNL_OK(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab)) ||
-        !DNNL_OK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs)))
+        !DNNL_OK(q8 ? dnnl_memory_desc_init_by_tag(&cmd, 2, cd, dnnl_s32, dnnl_ab)
+                    : dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs)))
         return -1;
     dnnl_matmul_desc_t md;
     if (!DNNL_OK(dnnl_matmul_desc_init(&md, &amd, wmd, sl->bmem ? &bmd : NULL, &cmd))) return -1;
@@ -124,7 +153,7 @@ static int make_pd(cpu_backend *cb, const lin_slice *sl, int K, int N, int m, in
     if (!DNNL_OK(dnnl_primitive_attr_create(&attr))) return -1;
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_post_ops_t po = NULL;
-    if (act != MG_ACT_NONE || (flags & MG_LIN_ACCUMULATE)) {
+    if (!q8 && (act != MG_ACT_NONE || (flags & MG_LIN_ACCUMULATE))) {
         dnnl_post_ops_create(&po);
         if (flags & MG_LIN_ACCUMULATE) dnnl_post_ops_append_sum(po, 1.0f);
         if (act == MG_ACT_QUICK_GELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.f);
@@ -137,13 +166,17 @@ static int make_pd(cpu_backend *cb, const lin_slice *sl, int K, int N, int m, in
     return st == dnnl_success ? 0 : -1;
 }
 
-static int slice_prepare(cpu_backend *cb, lin_slice *sl, const float *w, const float *bias, int K, int N,
-                         mg_error *err) {
+/* Packs columns [n0, n0+n) of W: w is [N][K] fp32 (fp32/bf16 slices; the
+ * reorder converts) or s8 with per-row scales wscale (int8). */
+static int slice_prepare(cpu_backend *cb, lin_slice *sl, const void *w, const float *wscale, const float *bias, int K,
+                         int N, int prec, mg_error *err) {
+    const int q8 = prec == MG_PREC_INT8;
+    dnnl_data_type_t udt = q8 ? dnnl_s8 : dnnl_f32, wdt = q8 ? dnnl_s8 : src_dt(prec);
     /* user layout of the slice: rows n0..n0+n of W[N][K] => dims {K, n}, strides {1, K} */
     dnnl_dims_t wd = {K, sl->n}, ws = {1, K};
     dnnl_memory_desc_t umd, anymd;
-    dnnl_memory_desc_init_by_strides(&umd, 2, wd, dnnl_f32, ws);
-    dnnl_memory_desc_init_by_tag(&anymd, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_strides(&umd, 2, wd, udt, ws);
+    dnnl_memory_desc_init_by_tag(&anymd, 2, wd, wdt, dnnl_format_tag_any);
     if (bias) {
         sl->bias = mg_alloc_aligned((size_t)sl->n, sizeof(float));
         if (!sl->bias) return mg_err_set(err, MG_ENOMEM, "out of memory for bias");
@@ -151,30 +184,48 @@ static int slice_prepare(cpu_backend *cb, lin_slice *sl, const float *w, const f
         dnnl_dims_t bd = {1, sl->n};
         dnnl_memory_desc_t bmd;
         dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab);
-        if (!DNNL_OK(dnnl_memory_create(&sl->bmem, &bmd, cb->engine, sl->bias)))
+        if (!q8 && !DNNL_OK(dnnl_memory_create(&sl->bmem, &bmd, cb->engine, sl->bias)))
             return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot create bias memory");
+    }
+    if (q8) {
+        sl->wscale = mg_alloc_aligned((size_t)sl->n, sizeof(float));
+        sl->comp = mg_alloc_aligned((size_t)sl->n, sizeof(int32_t));
+        if (!sl->wscale || !sl->comp) return mg_err_set(err, MG_ENOMEM, "out of memory for weight scales");
+        memcpy(sl->wscale, wscale + sl->n0, (size_t)sl->n * sizeof(float));
+        const int8_t *wq = w;
+        for (int c = 0; c < sl->n; c++) { /* the u8 inputs' +128 offset, removed in mg_k_dequant */
+            int32_t sum = 0;
+            for (int k = 0; k < K; k++) sum += wq[(size_t)(sl->n0 + c) * K + k];
+            sl->comp[c] = 128 * sum;
+        }
     }
     /* choose the packed layout with a representative M, then check that a
      * small M accepts the same layout; otherwise fall back to plain "ba". */
     dnnl_primitive_desc_t pd;
     int packed = 0;
-    if (make_pd(cb, sl, K, N, REF_M, MG_ACT_NONE, 0, &anymd, &pd) == 0) {
+    if (make_pd(cb, sl, K, N, REF_M, MG_ACT_NONE, 0, prec, &anymd, &pd) == 0) {
         sl->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         dnnl_primitive_desc_destroy(pd);
         dnnl_primitive_desc_t pd1;
-        if (make_pd(cb, sl, K, N, 1, MG_ACT_NONE, 0, &sl->wmd, &pd1) == 0) {
+        if (make_pd(cb, sl, K, N, 1, MG_ACT_NONE, 0, prec, &sl->wmd, &pd1) == 0) {
             dnnl_primitive_desc_destroy(pd1);
             packed = 1;
         }
     }
     if (!packed) {
         dnnl_dims_t d = {K, sl->n};
-        dnnl_memory_desc_init_by_tag(&sl->wmd, 2, d, dnnl_f32, dnnl_ba);
+        dnnl_memory_desc_init_by_tag(&sl->wmd, 2, d, wdt, dnnl_ba);
+        dnnl_primitive_desc_t pd1;
+        if (make_pd(cb, sl, K, N, REF_M, MG_ACT_NONE, 0, prec, &sl->wmd, &pd1) != 0)
+            return mg_err_set(err, MG_EUNSUPPORTED, "oneDNN has no %s matmul for K=%d N=%d on this CPU",
+                              mg_precision_name(prec), K, sl->n);
+        dnnl_primitive_desc_destroy(pd1);
     }
     if (!DNNL_OK(dnnl_memory_create(&sl->wmem, &sl->wmd, cb->engine, DNNL_MEMORY_ALLOCATE)))
         return mg_err_set(err, MG_ENOMEM, "oneDNN: cannot allocate %d x %d weights", sl->n, K);
     dnnl_memory_t src;
-    if (!DNNL_OK(dnnl_memory_create(&src, &umd, cb->engine, (void *)(w + (size_t)sl->n0 * K))))
+    const uint8_t *wsl = (const uint8_t *)w + (size_t)sl->n0 * K * (q8 ? 1 : 4);
+    if (!DNNL_OK(dnnl_memory_create(&src, &umd, cb->engine, (void *)wsl)))
         return mg_err_set(err, MG_EBACKEND, "oneDNN: cannot wrap weights");
     dnnl_primitive_desc_t rpd;
     dnnl_primitive_t r;
@@ -201,19 +252,25 @@ static void cpu_linear_free(mg_backend *b, mg_linear *l) {
         if (l->s[i].wmem) dnnl_memory_destroy(l->s[i].wmem);
         if (l->s[i].bmem) dnnl_memory_destroy(l->s[i].bmem);
         mg_free_aligned(l->s[i].bias);
+        mg_free_aligned(l->s[i].wscale);
+        mg_free_aligned(l->s[i].comp);
     }
     free(l->s);
     free(l);
 }
 
-static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, int n_out, int n_in, mg_linear **out,
-                              mg_error *err) {
+static int linear_make(mg_backend *b, const void *w, const float *wscale, const float *bias, int n_out, int n_in,
+                       int prec, mg_linear **out, mg_error *err) {
     cpu_backend *cb = (cpu_backend *)b;
     *out = NULL;
+    if (n_out <= 0 || n_in <= 0) return mg_err_set(err, MG_EINVAL, "linear of %d x %d", n_out, n_in);
+    if (!(b->prec_mask & (1u << prec)))
+        return mg_err_set(err, MG_EUNSUPPORTED, "%s GEMMs are not available on this CPU", mg_precision_name(prec));
     mg_linear *l = calloc(1, sizeof *l);
     if (!l) return mg_err_set(err, MG_ENOMEM, "out of memory");
     l->n_out = n_out;
     l->n_in = n_in;
+    l->prec = prec;
     /* one slice per thread, but no slice narrower than 16 columns */
     int ns = b->n_threads;
     while (ns > 1 && n_out / ns < 16) ns--;
@@ -232,7 +289,7 @@ static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, 
         l->s[i].n0 = n0;
         l->s[i].n = n1 - n0;
         MG_ASSERT(l->s[i].n > 0);
-        rc = slice_prepare(cb, &l->s[i], w, bias, n_in, n_out, err);
+        rc = slice_prepare(cb, &l->s[i], w, wscale, bias, n_in, n_out, prec, err);
     }
     if (rc) {
         cpu_linear_free(b, l);
@@ -240,6 +297,20 @@ static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, 
     }
     *out = l;
     return MG_OK;
+}
+
+static int cpu_linear_prepare(mg_backend *b, const float *w, const float *bias, int n_out, int n_in, int prec,
+                              mg_linear **out, mg_error *err) {
+    if (prec != MG_PREC_FP32 && prec != MG_PREC_BF16) {
+        *out = NULL;
+        return mg_err_set(err, MG_EINVAL, "linear_prepare: precision %d (int8 goes through linear_prepare_q8)", prec);
+    }
+    return linear_make(b, w, NULL, bias, n_out, n_in, prec, out, err);
+}
+
+static int cpu_linear_prepare_q8(mg_backend *b, const int8_t *wq, const float *wscale, const float *bias, int n_out,
+                                 int n_in, mg_linear **out, mg_error *err) {
+    return linear_make(b, wq, wscale, bias, n_out, n_in, MG_PREC_INT8, out, err);
 }
 
 static int cpu_linear_prepare_rows(mg_backend *b, const mg_linear_src *src, mg_linear **out, mg_error *err) {
@@ -318,12 +389,12 @@ static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l
     int bias = sl->bmem != NULL;
     uint64_t h = (uint64_t)l->n_in * 0x9E3779B97F4A7C15ull ^ (uint64_t)l->n_out * 0xD6E8FEB86659FD93ull ^
                  (uint64_t)(sl->n * 2 + bias) * 0xA0761D6478BD642Full ^ (uint64_t)m * 0xC2B2AE3D27D4EB4Full ^
-                 (uint64_t)(act * 4 + flags) * 0x165667B19E3779F9ull;
+                 (uint64_t)((act * 4 + flags) * 4 + l->prec) * 0x165667B19E3779F9ull;
     h ^= h >> 29;
     for (int probe = 0; probe < CACHE_SLOTS; probe++) {
         cache_entry *e = &t->cache[(h + probe) & (CACHE_SLOTS - 1)];
         if (e->id && e->k == l->n_in && e->n_out == l->n_out && e->n == sl->n && e->bias == bias && e->m == m &&
-            e->act == act && e->flags == flags)
+            e->act == act && e->flags == flags && e->prec == l->prec)
             return e;
         if (!e->id) {
             if (t->cache_used >= CACHE_SLOTS * 3 / 4) {
@@ -331,8 +402,9 @@ static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l
                 return cache_get(cb, t, l, slice, m, act, flags);
             }
             dnnl_primitive_desc_t pd;
-            if (make_pd(cb, sl, l->n_in, l->n_out, m, act, flags, &sl->wmd, &pd) != 0)
-                mg_panic(__FILE__, __LINE__, "oneDNN: no matmul for M=%d K=%d N=%d", m, l->n_in, sl->n);
+            if (make_pd(cb, sl, l->n_in, l->n_out, m, act, flags, l->prec, &sl->wmd, &pd) != 0)
+                mg_panic(__FILE__, __LINE__, "oneDNN: no %s matmul for M=%d K=%d N=%d", mg_precision_name(l->prec), m,
+                         l->n_in, sl->n);
             e->id = 1;
             e->k = l->n_in;
             e->n_out = l->n_out;
@@ -341,6 +413,7 @@ static cache_entry *cache_get(cpu_backend *cb, cpu_thread *t, const mg_linear *l
             e->m = m;
             e->act = act;
             e->flags = flags;
+            e->prec = l->prec;
             MG_ASSERT(DNNL_OK(dnnl_primitive_create(&e->prim, pd)));
             MG_ASSERT(DNNL_OK(dnnl_memory_create(&e->src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
                                                  cb->engine, DNNL_MEMORY_NONE)));
@@ -375,39 +448,56 @@ typedef struct {
 
 static void linear_task(void *arg, int task, int thread) {
     linear_job *j = arg;
-    cpu_thread *t = &j->cb->th[thread];
+    cpu_backend *cb = j->cb;
+    cpu_thread *t = &cb->th[thread];
     omp_single_thread();
-    int si = task % j->l->n_slices, bi = task / j->l->n_slices;
+    const mg_linear *l = j->l;
+    const int prec = l->prec, q8 = prec == MG_PREC_INT8;
+    int si = task % l->n_slices, bi = task / l->n_slices;
     int r0 = bi * j->rows_per_block;
     int m = j->m - r0 < j->rows_per_block ? j->m - r0 : j->rows_per_block;
-    const lin_slice *sl = &j->l->s[si];
-    const int n_in = j->l->n_in, n_out = j->l->n_out;
-    const float *src = j->x + (size_t)r0 * n_in;
+    const lin_slice *sl = &l->s[si];
+    const int n_in = l->n_in, n_out = l->n_out;
+    const size_t esz = src_size(prec);
+    /* fp32 reads x; bf16 and int8 read the converted copy */
+    const uint8_t *src = (prec == MG_PREC_FP32 ? (const uint8_t *)j->x : cb->xq) + (size_t)r0 * n_in * esz;
     float *dst = j->y + (size_t)r0 * n_out + sl->n0, *pad_y = NULL;
-    if (m == 1) {
+    if (m == 1 && !q8) {
         /* oneDNN runs a single row through a GEMV kernel whose sums differ
          * in the last bits from the M >= 2 kernels. Run it as 2 rows so an
          * embedding never depends on the size of the batch it came in (the
-         * indexer's resumed runs must match uninterrupted ones bit for bit). */
-        size_t need = 2 * ((size_t)n_in + n_out);
+         * indexer's resumed runs must match uninterrupted ones bit for bit).
+         * (int32 sums are exact: int8 needs no such care.) */
+        size_t in_b = 2 * (size_t)n_in * esz, need = in_b + 2 * (size_t)n_out * sizeof(float) + 64;
         if (t->pad_cap < need) { /* grows once per new shape; linears are few */
             mg_free_aligned(t->pad);
-            t->pad = mg_alloc_aligned(need, sizeof(float));
+            t->pad = mg_alloc_aligned(need, 1);
             MG_ASSERT(t->pad);
             t->pad_cap = need;
         }
-        float *px = t->pad;
-        pad_y = t->pad + 2 * (size_t)n_in;
-        memcpy(px, src, (size_t)n_in * sizeof(float));
-        memset(px + n_in, 0, (size_t)n_in * sizeof(float));
+        uint8_t *px = t->pad;
+        pad_y = (float *)(t->pad + (in_b + 63) / 64 * 64);
+        memcpy(px, src, (size_t)n_in * esz);
+        memset(px + (size_t)n_in * esz, 0, (size_t)n_in * esz);
         memcpy(pad_y + sl->n0, dst, (size_t)sl->n * sizeof(float)); /* residual epilogue reads dst */
         memset(pad_y + n_out + sl->n0, 0, (size_t)sl->n * sizeof(float));
         src = px;
         m = 2;
     }
-    cache_entry *e = cache_get(j->cb, t, j->l, si, m, j->act, j->flags);
+    void *out = pad_y ? (void *)(pad_y + sl->n0) : (void *)dst;
+    if (q8) {
+        size_t need = (size_t)m * sl->n;
+        if (t->acc_cap < need) { /* grows only when a larger shape first appears */
+            mg_free_aligned(t->acc);
+            t->acc = mg_alloc_aligned(need, sizeof(int32_t));
+            MG_ASSERT(t->acc);
+            t->acc_cap = need;
+        }
+        out = t->acc;
+    }
+    cache_entry *e = cache_get(cb, t, l, si, m, j->act, j->flags);
     dnnl_memory_set_data_handle(e->src, (void *)src);
-    dnnl_memory_set_data_handle(e->dst, pad_y ? pad_y + sl->n0 : dst);
+    dnnl_memory_set_data_handle(e->dst, out);
     dnnl_exec_arg_t args[5];
     int na = 0;
     args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
@@ -420,9 +510,50 @@ static void linear_task(void *arg, int task, int thread) {
     }
     dnnl_status_t st = dnnl_primitive_execute(e->prim, t->stream, na, args);
     if (st != dnnl_success)
-        mg_panic(__FILE__, __LINE__, "oneDNN matmul failed with status %d (M=%d K=%d N=%d, thread %d)", (int)st, m,
-                 j->l->n_in, sl->n, thread);
+        mg_panic(__FILE__, __LINE__, "oneDNN %s matmul failed with status %d (M=%d K=%d N=%d, thread %d)",
+                 mg_precision_name(prec), (int)st, m, n_in, sl->n, thread);
+    if (q8)
+        mg_k_dequant(t->acc, (size_t)sl->n, m, sl->n, sl->comp, cb->xs + r0, sl->wscale, sl->bias, j->act,
+                     (j->flags & MG_LIN_ACCUMULATE) != 0, dst, (size_t)n_out);
     if (pad_y) memcpy(dst, pad_y + sl->n0, (size_t)sl->n * sizeof(float));
+}
+
+/* Converts a call's input for bf16/int8 slices (rows split over the pool). */
+typedef struct {
+    cpu_backend *cb;
+    const float *x;
+    int m, k, prec, rows;
+} convert_job;
+
+static void convert_task(void *arg, int task, int thread) {
+    convert_job *j = arg;
+    int r0 = task * j->rows, r1 = r0 + j->rows < j->m ? r0 + j->rows : j->m;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = j->x + (size_t)r * j->k;
+        if (j->prec == MG_PREC_BF16) mg_k_to_bf16(xr, (uint16_t *)j->cb->xq + (size_t)r * j->k, (size_t)j->k);
+        else j->cb->xs[r] = mg_k_quant_row_u8(xr, j->cb->xq + (size_t)r * j->k, j->k);
+    }
+}
+
+static void convert_input(cpu_backend *cb, const float *x, int m, int k, int prec) {
+    size_t need = (size_t)m * k * src_size(prec);
+    if (cb->xq_cap < need) { /* grows only when a larger shape first appears */
+        mg_free_aligned(cb->xq);
+        cb->xq = mg_alloc_aligned(need, 1);
+        MG_ASSERT(cb->xq);
+        cb->xq_cap = need;
+    }
+    if (prec == MG_PREC_INT8 && cb->xs_cap < (size_t)m) {
+        mg_free_aligned(cb->xs);
+        cb->xs = mg_alloc_aligned((size_t)m, sizeof(float));
+        MG_ASSERT(cb->xs);
+        cb->xs_cap = (size_t)m;
+    }
+    convert_job j = {cb, x, m, k, prec, 0};
+    int tasks = cb->base.n_threads * 4;
+    j.rows = (m + tasks - 1) / tasks;
+    if (j.rows < 4) j.rows = 4;
+    mg_pool_run(cb->pool, (m + j.rows - 1) / j.rows, convert_task, &j);
 }
 
 typedef struct {
@@ -464,6 +595,7 @@ static void cpu_linear(mg_backend *b, const mg_linear *l, const float *x, float 
         j.rows_per_block = (m + j.row_blocks - 1) / j.row_blocks;
         j.row_blocks = (m + j.rows_per_block - 1) / j.rows_per_block;
     }
+    if (l->prec != MG_PREC_FP32) convert_input(cb, x, m, l->n_in, l->prec);
     mg_pool_run(cb->pool, j.row_blocks * l->n_slices, linear_task, &j);
 }
 
@@ -592,9 +724,12 @@ static void cpu_destroy(mg_backend *b) {
             mg_free_aligned(t->scratch);
             mg_free_aligned(t->att_scratch);
             mg_free_aligned(t->pad);
+            mg_free_aligned(t->acc);
         }
         free(cb->th);
     }
+    mg_free_aligned(cb->xq);
+    mg_free_aligned(cb->xs);
     if (cb->engine) dnnl_engine_destroy(cb->engine);
     free(cb);
 }
@@ -611,6 +746,7 @@ static const mg_backend_ops cpu_ops = {
     .linear_prepare = cpu_linear_prepare,
     .linear_free = cpu_linear_free,
     .linear_prepare_rows = cpu_linear_prepare_rows,
+    .linear_prepare_q8 = cpu_linear_prepare_q8,
     .linear = cpu_linear,
     .layernorm = cpu_layernorm,
     .attention = cpu_attention,
@@ -620,6 +756,27 @@ static const mg_backend_ops cpu_ops = {
     .gather_rows = cpu_gather_rows,
 };
 
+/* Precisions with native instructions here: bf16 needs AVX512_BF16
+ * (vdpbf16ps), int8 AVX512_VNNI (vpdpbusd); without them oneDNN would
+ * emulate them slower than fp32. MEDIAGREP_CPU_PRECISIONS (e.g. "fp32" or
+ * "fp32,bf16") narrows the set, to try the fallbacks on a CPU that has
+ * everything. */
+static unsigned cpu_prec_mask(void) {
+    unsigned m = 1u << MG_PREC_FP32;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bf16")) m |= 1u << MG_PREC_BF16;
+    if (__builtin_cpu_supports("avx512vnni")) m |= 1u << MG_PREC_INT8;
+#endif
+    const char *env = getenv("MEDIAGREP_CPU_PRECISIONS");
+    if (env && *env) {
+        unsigned allow = 1u << MG_PREC_FP32;
+        if (strstr(env, "bf16")) allow |= 1u << MG_PREC_BF16;
+        if (strstr(env, "int8")) allow |= 1u << MG_PREC_INT8;
+        m &= allow;
+    }
+    return m;
+}
+
 int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     *out = NULL;
     if (n_threads <= 0) n_threads = mg_cpu_count();
@@ -627,8 +784,8 @@ int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     if (!cb) return mg_err_set(err, MG_ENOMEM, "out of memory");
     cb->base.ops = &cpu_ops;
     cb->base.n_threads = n_threads;
-    snprintf(cb->base.name, sizeof cb->base.name, "cpu (oneDNN fp32, %d thread%s)", n_threads,
-             n_threads == 1 ? "" : "s");
+    snprintf(cb->base.name, sizeof cb->base.name, "cpu (oneDNN, %d thread%s)", n_threads, n_threads == 1 ? "" : "s");
+    cb->base.prec_mask = cpu_prec_mask();
     omp_single_thread();
     if (!DNNL_OK(dnnl_engine_create(&cb->engine, dnnl_cpu, 0))) {
         free(cb);
