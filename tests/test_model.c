@@ -163,7 +163,7 @@ static void test_load_errors(void) {
     CHECK_STR_CONTAINS(err.msg, "[40, 48]");
     wt[k].shape[0] += 1;
     /* 3: not a CLIP checkpoint */
-    mg_st_write_tensor junk = {"foo.weight", MG_DT_F32, 1, {2}, bufs[0]};
+    mg_st_write_tensor junk = {"foo.weight", MG_DT_F32, 1, {2}, bufs[0], NULL};
     REQUIRE_V(mg_st_write(out, &junk, 1, NULL, &err) == MG_OK);
     CHECK(mg_model_open(dir, NULL, &m, &err) == MG_EFORMAT);
     CHECK_STR_CONTAINS(err.msg, "not a CLIP checkpoint");
@@ -188,6 +188,87 @@ static void test_load_errors(void) {
 
 /* A random model written in the real layout loads back and encodes the same
  * as the in-memory one (up to the F16 storage rounding). */
+/* int8 weights are saved next to the model and loaded back without
+ * quantizing again: same embeddings bit for bit; a changed checkpoint or a
+ * damaged cache is quantized again; an unwritable directory still loads. */
+static void encode_one(mg_model *m, float *out) {
+    int S = mg_model_image_size(m);
+    float *pix = malloc((size_t)3 * S * S * sizeof(float));
+    for (int i = 0; i < 3 * S * S; i++) pix[i] = (float)((i * 37) % 101) / 50.f - 1.f;
+    mg_encoder *e;
+    mg_error err;
+    REQUIRE_V(mg_encoder_open(m, 1, &e, &err) == MG_OK);
+    CHECK(mg_encode_images(e, pix, 1, out, MG_EMBED_RAW, &err) == MG_OK);
+    mg_encoder_close(e);
+    free(pix);
+}
+
+static void test_int8_cache(void) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tiny-p32", MG_TEST_MODELS);
+    char *tmp = mg_test_tmpdir("q8cache");
+    char dir[1200], cache[1300];
+    snprintf(dir, sizeof dir, "%s/m", tmp);
+    snprintf(cache, sizeof cache, "%s/model.int8.safetensors", dir);
+    REQUIRE_V(mg_test_sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/config.json '%s'/model.safetensors '%s'/vocab.json "
+                         "'%s'/merges.txt '%s'/", dir, dir, src, src, src, src, dir) == 0);
+    mg_model_params mp = mg_model_default_params();
+    mp.precision = MG_PREC_INT8;
+    mg_model *m;
+    mg_error err;
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    if (mg_model_precision(m, 1) != MG_PREC_INT8) {
+        printf("SKIP: int8 cache: no int8 on this CPU\n");
+        mg_model_close(m);
+        free(tmp);
+        return;
+    }
+    const int P = mg_model_dim(m);
+    float a[1024], b[1024];
+    encode_one(m, a);
+    CHECK_EQ_INT(mg_model_int8_cached(m), 0);
+    mg_model_close(m);
+    struct stat sb;
+    CHECK(stat(cache, &sb) == 0 && sb.st_size > 0);
+    /* second open: every int8 linear from the cache, same vectors */
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    CHECK(mg_model_int8_cached(m) > 0);
+    encode_one(m, b);
+    CHECK_MSG(!memcmp(a, b, (size_t)P * sizeof(float)), "embeddings differ with cached int8 weights");
+    mg_model_close(m);
+    /* a damaged cache is ignored and rewritten */
+    REQUIRE_V(mg_test_sh("truncate -s 100 '%s'", cache) == 0);
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    CHECK_EQ_INT(mg_model_int8_cached(m), 0);
+    encode_one(m, b);
+    CHECK(!memcmp(a, b, (size_t)P * sizeof(float)));
+    mg_model_close(m);
+    CHECK(stat(cache, &sb) == 0 && sb.st_size > 100);
+    /* a changed checkpoint (new mtime) is quantized again */
+    REQUIRE_V(mg_test_sh("touch -d '2001-01-01' '%s/model.safetensors'", dir) == 0);
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    CHECK_EQ_INT(mg_model_int8_cached(m), 0);
+    mg_model_close(m);
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    CHECK(mg_model_int8_cached(m) > 0);
+    mg_model_close(m);
+    /* quant_cache off: neither read nor written */
+    mp.quant_cache = 0;
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    CHECK_EQ_INT(mg_model_int8_cached(m), 0);
+    mg_model_close(m);
+    /* an unwritable directory: loads, quantizing each time */
+    mp.quant_cache = 1;
+    REQUIRE_V(mg_test_sh("rm -f '%s' && chmod a-w '%s'", cache, dir) == 0);
+    REQUIRE_V(mg_model_open(dir, &mp, &m, &err) == MG_OK);
+    encode_one(m, b);
+    CHECK(!memcmp(a, b, (size_t)P * sizeof(float)));
+    mg_model_close(m);
+    if (getuid() != 0) CHECK(stat(cache, &sb) != 0); /* root writes anyway */
+    mg_test_sh("chmod u+w '%s'", dir);
+    free(tmp);
+}
+
 static void test_random_model(void) {
     mg_clip_config cfg = mg_clip_config_default();
     cfg.vision.hidden_size = 64; cfg.vision.num_heads = 2; cfg.vision.num_layers = 1;
@@ -225,6 +306,7 @@ int main(void) {
         test_preset("tiny-p32-openai-f16", 2);
     }
     g_prec = MG_PREC_FP32;
+    test_int8_cache();
     test_load_errors();
     test_random_model();
     return mg_test_finish();

@@ -151,10 +151,13 @@ static void test_writer(void) {
     float a[12], b[5];
     for (int i = 0; i < 12; i++) a[i] = (float)i * 0.37f - 2.f;
     for (int i = 0; i < 5; i++) b[i] = (float)i * 1.001f;
-    mg_st_write_tensor t[3] = {
-        {"x.weight", MG_DT_F32, 2, {3, 4}, a}, {"y", MG_DT_F16, 1, {5}, b}, {"z", MG_DT_BF16, 1, {5}, b}};
+    int8_t q[6] = {-128, -1, 0, 1, 7, 127};
+    mg_st_write_tensor t[4] = {{"x.weight", MG_DT_F32, 2, {3, 4}, a, NULL},
+                               {"y", MG_DT_F16, 1, {5}, b, NULL},
+                               {"z", MG_DT_BF16, 1, {5}, b, NULL},
+                               {"q", MG_DT_I8, 2, {2, 3}, NULL, q}};
     mg_error err;
-    REQUIRE_V(mg_st_write(path, t, 3, "{\"k\":\"v\"}", &err) == MG_OK);
+    REQUIRE_V(mg_st_write(path, t, 4, "{\"k\":\"v\",\"n\":3}", &err) == MG_OK);
     mg_safetensors *st;
     REQUIRE_V(mg_st_open(path, &st, &err) == MG_OK);
     float o[12];
@@ -167,8 +170,17 @@ static void test_writer(void) {
     ok = 1;
     for (int i = 0; i < 5; i++) ok &= o[i] == mg_bf16_to_f32(mg_f32_to_bf16(b[i]));
     CHECK(ok);
+    /* raw (I8) data as given; metadata strings */
+    const mg_st_tensor *tq = mg_st_find(st, "q");
+    CHECK(tq && tq->dtype == MG_DT_I8 && tq->nbytes == 6 && !memcmp(tq->data, q, 6));
+    char mv[16];
+    CHECK(mg_st_metadata(st, "k", mv, sizeof mv) == 1 && !strcmp(mv, "v"));
+    CHECK(mg_st_metadata(st, "n", mv, sizeof mv) == 0);      /* not a string */
+    CHECK(mg_st_metadata(st, "absent", mv, sizeof mv) == 0);
     mg_st_close(st);
     CHECK(mg_st_write(path, t, 3, "[1]", &err) == MG_EINVAL);
+    mg_st_write_tensor bad = {"q", MG_DT_I8, 1, {2}, a, NULL}; /* I8 cannot be converted from floats */
+    CHECK(mg_st_write(path, &bad, 1, NULL, &err) == MG_EINVAL);
     free(dir);
 }
 

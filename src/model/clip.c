@@ -6,6 +6,7 @@
 #include "model/clip_internal.h"
 #include "model/safetensors.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 
 mg_model_params mg_model_default_params(void) {
     mg_model_params p = {.device = "cpu", .n_threads = 0, .load_text = 1, .load_vision = 1,
-                         .precision = MG_MODEL_PREC_AUTO};
+                         .precision = MG_MODEL_PREC_AUTO, .quant_cache = 1};
     return p;
 }
 
@@ -300,11 +301,25 @@ static int detect_naming(st_src *s, mg_error *err) {
 
 /* ---------------- building towers on the backend ---------------- */
 
+/* int8 weights quantized once and kept next to the model (see q8_cache_*) */
+typedef struct {
+    char name[200];
+    int n_out, n_in;
+    const int8_t *q;
+    const float *scale;
+    int owned;          /* q and scale malloc'd (else they point into the cache's mapping) */
+} q8_entry;
+
 typedef struct {
     mg_model *m;
     mg_tensor_src *src;
     mg_error *err;
     int prec;           /* MG_PREC_* of the tower being built */
+    struct mg_safetensors *q8_in;   /* a valid cache of quantized weights, or NULL */
+    int q8_save;        /* collect the int8 weights, to write the cache after the build if it was
+                           missing, stale, or lacked some of them */
+    q8_entry *q8_new;
+    int q8_n, q8_cap, q8_hits, q8_quantized;
 } build_ctx;
 
 static int fetch(build_ctx *b, const char *name, int ndim, const int64_t *shape, float **data) {
@@ -340,10 +355,47 @@ static int fetch_mat(build_ctx *b, const char *name, int64_t r, int64_t c, float
     return rc ? rc : to_backend(b, h, (size_t)(r * c), out);
 }
 
+/* The cached quantized weights of linear `key` with this shape, or 0. */
+static int q8_cached(build_ctx *b, const char *key, int n_out, int n_in, const int8_t **q, const float **sc) {
+    if (!b->q8_in) return 0;
+    char n[240];
+    snprintf(n, sizeof n, "%s.q8", key);
+    const mg_st_tensor *tq = mg_st_find(b->q8_in, n);
+    snprintf(n, sizeof n, "%s.scale", key);
+    const mg_st_tensor *ts = mg_st_find(b->q8_in, n);
+    if (!tq || !ts || tq->dtype != MG_DT_I8 || ts->dtype != MG_DT_F32 || tq->ndim != 2 || ts->ndim != 1 ||
+        tq->shape[0] != n_out || tq->shape[1] != n_in || ts->shape[0] != n_out || ((uintptr_t)ts->data & 3))
+        return 0;
+    *q = tq->data;
+    *sc = ts->data;
+    return 1;
+}
+
+/* Records an int8 linear for the cache file; 0 when not collecting. */
+static int q8_keep(build_ctx *b, const char *key, int n_out, int n_in, const int8_t *q, const float *sc, int owned) {
+    if (!b->q8_save) return 0;
+    if (b->q8_n == b->q8_cap) {
+        int nc = b->q8_cap ? 2 * b->q8_cap : 64;
+        q8_entry *ne = realloc(b->q8_new, (size_t)nc * sizeof *ne);
+        if (!ne) return b->q8_save = 0; /* no cache this time; the model itself is fine */
+        b->q8_new = ne;
+        b->q8_cap = nc;
+    }
+    q8_entry *e = &b->q8_new[b->q8_n++];
+    snprintf(e->name, sizeof e->name, "%s", key);
+    e->n_out = n_out;
+    e->n_in = n_in;
+    e->q = q;
+    e->scale = sc;
+    e->owned = owned;
+    return 1;
+}
+
 /* Hands W [n_out][n_in] fp32 to the backend at precision prec: int8 is
- * quantized here per output row (symmetric: scale = max|row| / 127). */
-static int prepare_linear(build_ctx *b, const float *w, const float *bias, int n_out, int n_in, int prec,
-                          mg_linear **out) {
+ * quantized here per output row (symmetric: scale = max|row| / 127), and
+ * kept for the cache of quantized weights when one is being written. */
+static int prepare_linear(build_ctx *b, const char *key, const float *w, const float *bias, int n_out, int n_in,
+                          int prec, mg_linear **out) {
     mg_backend *be = b->m->backend;
     if (prec != MG_PREC_INT8) return be->ops->linear_prepare(be, w, bias, n_out, n_in, prec, out, b->err);
     int8_t *q = malloc((size_t)n_out * n_in);
@@ -353,19 +405,49 @@ static int prepare_linear(build_ctx *b, const float *w, const float *bias, int n
         mg_quantize_rows_s8(w, n_out, n_in, q, sc);
         rc = be->ops->linear_prepare_q8(be, q, sc, bias, n_out, n_in, out, b->err);
     }
+    if (!rc && q8_keep(b, key, n_out, n_in, q, sc, 1)) {
+        b->q8_quantized++;
+        return rc;
+    }
     free(q);
     free(sc);
     return rc;
 }
 
+/* An int8 linear from the cache when it has it (only the bias is read from
+ * the checkpoint); returns 1 when it did (*rc set), 0 otherwise. */
+static int q8_from_cache(build_ctx *b, const char *key, int nb, const char *const *bnames, int64_t seg_rows,
+                         int n_out, int n_in, mg_linear **out, int *rc) {
+    const int8_t *q;
+    const float *sc;
+    if (b->prec != MG_PREC_INT8 || !q8_cached(b, key, n_out, n_in, &q, &sc)) return 0;
+    float *bias = nb ? malloc((size_t)n_out * sizeof(float)) : NULL;
+    *rc = nb && !bias ? mg_err_set(b->err, MG_ENOMEM, "out of memory") : MG_OK;
+    for (int i = 0; i < nb && !*rc; i++) {
+        float *bb = NULL;
+        *rc = fetch(b, bnames[i], 1, &seg_rows, &bb);
+        if (!*rc) memcpy(bias + i * seg_rows, bb, (size_t)seg_rows * sizeof(float));
+        free(bb);
+    }
+    if (!*rc) *rc = b->m->backend->ops->linear_prepare_q8(b->m->backend, q, sc, bias, n_out, n_in, out, b->err);
+    free(bias);
+    b->q8_hits++;
+    q8_keep(b, key, n_out, n_in, q, sc, 0); /* in case the file gets rewritten */
+    return 1;
+}
+
 static int fetch_linear(build_ctx *b, const char *wname, const char *bname, int64_t n_out, int64_t n_in,
                         mg_linear **out) {
+    char key[200];
+    snprintf(key, sizeof key, "%.*s", (int)(strlen(wname) > 7 ? strlen(wname) - 7 : strlen(wname)), wname);
+    int rc;
+    if (bname && q8_from_cache(b, key, 1, &bname, n_out, (int)n_out, (int)n_in, out, &rc)) return rc;
     int64_t s[2] = {n_out, n_in};
     float *w = NULL, *bias = NULL;
-    int rc = fetch(b, wname, 2, s, &w);
+    rc = fetch(b, wname, 2, s, &w);
     if (!rc && bname) rc = fetch(b, bname, 1, &n_out, &bias);
     /* projections (no bias) stay fp32 */
-    if (!rc) rc = prepare_linear(b, w, bias, (int)n_out, (int)n_in, bname ? b->prec : MG_PREC_FP32, out);
+    if (!rc) rc = prepare_linear(b, key, w, bias, (int)n_out, (int)n_in, bname ? b->prec : MG_PREC_FP32, out);
     free(w);
     free(bias);
     return rc;
@@ -486,6 +568,20 @@ static int build_tower(build_ctx *b, int vision) {
     for (int i = 0; i < t->cfg.num_layers && !rows; i++) {
         mg_layer *L = &t->layers[i];
         /* fused q|k|v */
+        {
+            char key[200], bq[3][200];
+            const char *bp[3];
+            snprintf(key, sizeof key, "%s.encoder.layers.%d.self_attn.qkv", pre, i);
+            static const char *qn[3] = {"q_proj", "k_proj", "v_proj"};
+            for (int k = 0; k < 3; k++) {
+                snprintf(bq[k], sizeof bq[k], "%s.encoder.layers.%d.self_attn.%s.bias", pre, i, qn[k]);
+                bp[k] = bq[k];
+            }
+            if (q8_from_cache(b, key, 3, bp, D, (int)(3 * D), (int)D, &L->qkv, &rc)) {
+                if (rc) return rc;
+                goto qkv_done;
+            }
+        }
         float *qkv_w = malloc((size_t)(3 * D * D) * sizeof(float)), *qkv_b = malloc((size_t)(3 * D) * sizeof(float));
         if (!qkv_w || !qkv_b) {
             free(qkv_w);
@@ -507,10 +603,15 @@ static int build_tower(build_ctx *b, int vision) {
             free(w);
             free(bb);
         }
-        if (!rc) rc = prepare_linear(b, qkv_w, qkv_b, (int)(3 * D), (int)D, b->prec, &L->qkv);
+        if (!rc) {
+            char key[200];
+            snprintf(key, sizeof key, "%s.encoder.layers.%d.self_attn.qkv", pre, i);
+            rc = prepare_linear(b, key, qkv_w, qkv_b, (int)(3 * D), (int)D, b->prec, &L->qkv);
+        }
         free(qkv_w);
         free(qkv_b);
         if (rc) return rc;
+    qkv_done:;
 #define LIN(field, name, o, in)                                                                 \
         snprintf(n1, sizeof n1, "%s.encoder.layers.%d.%s.weight", pre, i, name);                \
         snprintf(n2, sizeof n2, "%s.encoder.layers.%d.%s.bias", pre, i, name);                  \
@@ -545,8 +646,86 @@ static int build_tower(build_ctx *b, int vision) {
     return MG_OK;
 }
 
+/* ---- the cache of int8 weights: <model dir>/model.int8.safetensors ----
+ * Tensors "<linear>.q8" (I8 [n_out][n_in]) and "<linear>.scale" (F32
+ * [n_out]); metadata "format" and "source" (the checkpoint's size and
+ * modification time), so a changed checkpoint is quantized again. Written
+ * atomically after a build that quantized; a directory that cannot be
+ * written just means quantizing at each load. */
+#define Q8_FORMAT "mediagrep-int8-v1 (symmetric per output channel, round half to even)"
+
+static void q8_source(const mg_model *m, char *buf, size_t n) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/model.safetensors", m->dir);
+    if (!m->dir[0] || stat(path, &sb) != 0) {
+        buf[0] = 0;
+        return;
+    }
+    snprintf(buf, n, "%lld:%lld.%09ld:%s", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+             m->naming);
+}
+
+static void q8_cache_open(build_ctx *b) {
+    char src[128], path[4200], v[160];
+    q8_source(b->m, src, sizeof src);
+    if (!src[0]) return;
+    snprintf(path, sizeof path, "%s/model.int8.safetensors", b->m->dir);
+    mg_safetensors *st = NULL;
+    mg_error e;
+    if (mg_st_open(path, &st, &e) == MG_OK && mg_st_metadata(st, "format", v, sizeof v) && !strcmp(v, Q8_FORMAT) &&
+        mg_st_metadata(st, "source", v, sizeof v) && !strcmp(v, src))
+        b->q8_in = st;
+    else
+        mg_st_close(st);
+    b->q8_save = 1;
+}
+
+static void q8_cache_write(build_ctx *b) {
+    char src[128], path[4200], md[512];
+    q8_source(b->m, src, sizeof src);
+    if (!src[0] || !b->q8_n) return;
+    mg_st_write_tensor *t = calloc((size_t)b->q8_n * 2, sizeof *t);
+    if (!t) return;
+    for (int i = 0; i < b->q8_n; i++) {
+        q8_entry *e = &b->q8_new[i];
+        char *n1 = malloc(strlen(e->name) + 8), *n2 = malloc(strlen(e->name) + 8);
+        if (n1) sprintf(n1, "%s.q8", e->name);
+        if (n2) sprintf(n2, "%s.scale", e->name);
+        /* all scales first, then the int8 blocks: the F32 data stays 4-byte aligned */
+        t[b->q8_n + i] = (mg_st_write_tensor){.name = n1, .dtype = MG_DT_I8, .ndim = 2,
+                                              .shape = {e->n_out, e->n_in}, .raw = e->q};
+        /* (entries from the old file point into its mapping: the new file is
+         * written to a temporary name and renamed, so the mapping stays valid) */
+        t[i] = (mg_st_write_tensor){.name = n2, .dtype = MG_DT_F32, .ndim = 1, .shape = {e->n_out}, .data = e->scale};
+    }
+    int ok = 1;
+    for (int i = 0; i < 2 * b->q8_n; i++) ok &= t[i].name != NULL;
+    snprintf(path, sizeof path, "%s/model.int8.safetensors", b->m->dir);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "format", json_object_new_string(Q8_FORMAT));
+    json_object_object_add(o, "source", json_object_new_string(src));
+    snprintf(md, sizeof md, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    mg_error e;
+    if (ok && mg_st_write(path, t, 2 * b->q8_n, md, &e) != MG_OK && getenv("MEDIAGREP_TRACE"))
+        fprintf(stderr, "trace: int8 cache not written: %s\n", e.msg);
+    for (int i = 0; i < 2 * b->q8_n; i++) free((char *)t[i].name);
+    free(t);
+}
+
+static void q8_free(build_ctx *b) {
+    for (int i = 0; i < b->q8_n; i++)
+        if (b->q8_new[i].owned) {
+            free((void *)b->q8_new[i].q);
+            free((void *)b->q8_new[i].scale);
+        }
+    free(b->q8_new);
+    mg_st_close(b->q8_in);
+}
+
 int mg_model_build(mg_model *m, mg_tensor_src *src, const mg_model_params *p, mg_error *err) {
-    build_ctx b = {m, src, err, MG_PREC_FP32};
+    build_ctx b = {.m = m, .src = src, .err = err, .prec = MG_PREC_FP32};
     int rc;
     /* precisions: auto = the fastest native one for images, fp32 for text;
      * an explicit one the CPU lacks falls back to fp32 with a notice */
@@ -564,10 +743,18 @@ int mg_model_build(mg_model *m, mg_tensor_src *src, const mg_model_params *p, mg
         vp = tp = want;
     }
     m->vision.prec = m->text.prec = -1;
+    if (p->quant_cache && ((p->load_vision && vp == MG_PREC_INT8) || (p->load_text && tp == MG_PREC_INT8)))
+        q8_cache_open(&b);
     b.prec = vp;
-    if (p->load_vision && (rc = build_tower(&b, 1))) return rc;
+    rc = p->load_vision ? build_tower(&b, 1) : MG_OK;
     b.prec = tp;
-    if (p->load_text && (rc = build_tower(&b, 0))) return rc;
+    if (!rc && p->load_text) rc = build_tower(&b, 0);
+    if (!rc && b.q8_save && b.q8_quantized) q8_cache_write(&b); /* something new to keep */
+    if (getenv("MEDIAGREP_TRACE") && (b.q8_hits || b.q8_quantized))
+        fprintf(stderr, "trace: int8 weights: %d linears from the cache, %d quantized\n", b.q8_hits, b.q8_quantized);
+    m->q8_cached = b.q8_hits;
+    q8_free(&b);
+    if (rc) return rc;
     float *ls = NULL;
     if (src->get(src, "logit_scale", 0, NULL, &ls, NULL) == MG_OK && ls) {
         m->logit_scale = expf(ls[0]);
@@ -735,4 +922,5 @@ int mg_model_precision(const mg_model *m, int vision) {
     const mg_tower *t = vision ? &m->vision : &m->text;
     return t->present ? t->prec : -1;
 }
+int mg_model_int8_cached(const mg_model *m) { return m->q8_cached; }
 const char *mg_model_precision_notice(const mg_model *m) { return m->prec_notice[0] ? m->prec_notice : NULL; }

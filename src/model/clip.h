@@ -41,6 +41,8 @@ typedef struct mg_model_params {
                              weights, which it does as stored). An explicit precision applies to
                              both towers; one this CPU lacks falls back to fp32 (see
                              mg_model_precision_notice). Patch embedding and projections stay fp32. */
+    int quant_cache;      /* 1 (default): int8 weights are read from <dir>/model.int8.safetensors when it
+                             matches the checkpoint, else quantized and saved there (best effort) */
 } mg_model_params;
 
 #define MG_MODEL_PREC_AUTO (-1)
@@ -78,6 +80,8 @@ int mg_model_precision(const mg_model *m, int vision);
 /* A one-line notice when an explicitly asked precision fell back to fp32
  * because this CPU lacks its instructions, else NULL. Owned by the model. */
 const char *mg_model_precision_notice(const mg_model *m);
+/* Number of int8 linears this model took from the cache of quantized weights. */
+int mg_model_int8_cached(const mg_model *m);
 
 /* Per-caller encoder with activation buffers for up to max_batch inputs per
  * forward (larger requests are processed in chunks; 0 = 32). */

@@ -50,6 +50,7 @@ struct mg_model {
     char dir[4096];
     struct mg_safetensors *st_keep;   /* kept open while text.tok_map points into it */
     char prec_notice[160];            /* see mg_model_precision_notice */
+    int q8_cached;                    /* int8 linears loaded from model.int8.safetensors */
 };
 
 /* Tensor source: yields float32 data of an expected shape for a logical

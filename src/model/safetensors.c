@@ -27,6 +27,7 @@ struct mg_safetensors {
     mg_st_tensor *tensors; /* sorted by name */
     int n;
     char *names;        /* all names, NUL-separated */
+    char *metadata;     /* the __metadata__ object as JSON text, or NULL */
 };
 
 static const struct { const char *name; size_t size; } k_dtypes[MG_DT_COUNT] = {
@@ -147,6 +148,8 @@ static int parse(mg_safetensors *st, const char *name, mg_error *err) {
                 rc = mg_err_set(err, MG_EFORMAT, "%s: __metadata__ is not an object", name);
                 break;
             }
+            free(st->metadata);
+            st->metadata = strdup(json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
             continue;
         }
         mg_st_tensor *t = &st->tensors[i++];
@@ -302,8 +305,18 @@ void mg_st_close(mg_safetensors *st) {
     if (st->map) munmap(st->map, st->map_len);
     free(st->tensors);
     free(st->names);
+    free(st->metadata);
     free(st->path);
     free(st);
+}
+
+int mg_st_metadata(const mg_safetensors *st, const char *key, char *buf, size_t n) {
+    if (!st->metadata || !n) return 0;
+    json_object *o = json_tokener_parse(st->metadata), *v;
+    int found = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string);
+    if (found) snprintf(buf, n, "%s", json_object_get_string(v));
+    json_object_put(o);
+    return found;
 }
 
 int mg_st_count(const mg_safetensors *st) { return st->n; }
@@ -352,9 +365,10 @@ int mg_st_write(const char *path, const mg_st_write_tensor *tensors, int n, cons
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         const mg_st_write_tensor *t = &tensors[i];
-        if (t->dtype != MG_DT_F32 && t->dtype != MG_DT_F16 && t->dtype != MG_DT_BF16) {
+        if (!t->raw && t->dtype != MG_DT_F32 && t->dtype != MG_DT_F16 && t->dtype != MG_DT_BF16) {
             json_object_put(root);
-            return mg_err_set(err, MG_EINVAL, "%s: tensor '%s': writer supports F32, F16, BF16", path, t->name);
+            return mg_err_set(err, MG_EINVAL, "%s: tensor '%s': writer converts to F32, F16, BF16 only (pass raw "
+                              "data for others)", path, t->name);
         }
         uint64_t numel = 1;
         json_object *shape = json_object_new_array();
@@ -377,7 +391,7 @@ int mg_st_write(const char *path, const mg_st_write_tensor *tensors, int n, cons
     size_t jl = strlen(js);
     size_t padded = (jl + 7) & ~(size_t)7; /* keep the data section 8-byte aligned */
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()); /* writers racing on one path each own a tmp */
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         json_object_put(root);
@@ -395,6 +409,11 @@ int mg_st_write(const char *path, const mg_st_write_tensor *tensors, int n, cons
         const mg_st_write_tensor *t = &tensors[i];
         size_t numel = 1;
         for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+        if (t->raw) {
+            size_t nb = numel * mg_dtype_size(t->dtype);
+            ok = fwrite(t->raw, 1, nb, f) == nb;
+            continue;
+        }
         if (t->dtype == MG_DT_F32) {
             ok = fwrite(t->data, 4, numel, f) == numel;
             continue;

@@ -61,6 +61,9 @@ const mg_st_tensor *mg_st_at(const mg_safetensors *st, int i); /* sorted by name
 /* Binary search by name; NULL when absent. */
 const mg_st_tensor *mg_st_find(const mg_safetensors *st, const char *name);
 const char *mg_st_path(const mg_safetensors *st);
+/* Copies the string value of key in the header's __metadata__ into buf;
+ * returns 1, or 0 when there is no such string. */
+int mg_st_metadata(const mg_safetensors *st, const char *key, char *buf, size_t n);
 
 /* Formats a shape as "[a, b, c]" into buf; returns buf. */
 char *mg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
@@ -76,6 +79,7 @@ typedef struct mg_st_write_tensor {
     int ndim;
     int64_t shape[MG_ST_MAX_DIMS];
     const float *data;       /* numel float32 values */
+    const void *raw;         /* or, when not NULL: the bytes as stored, in dtype (any dtype) */
 } mg_st_write_tensor;
 
 /* Writes tensors (in the given order) to path atomically (path.tmp then
