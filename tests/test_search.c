@@ -107,6 +107,57 @@ static void test_parse(void) {
     CHECK_EQ_INT(mg_query_parse(0, NULL, &t, &n, &err), MG_EINVAL);
 }
 
+/* mg_search_many equals one mg_search_vector per query (same hits, scores
+ * to the last bits), with different params per query and a bad one. */
+static void check_many(mg_searcher *s, int dim, const float *q) {
+    enum { NQ = 5 };
+    float *Q = malloc((size_t)NQ * dim * sizeof(float));
+    for (int i = 0; i < NQ; i++)
+        for (int d = 0; d < dim; d++) Q[(size_t)i * dim + d] = i == 0 ? q[d] : q[d] * (i % 2 ? 1 : -1) + 0.3f * mg_vf_rand();
+    mg_l2_normalize(Q, NQ, dim);
+    mg_search_params ps[NQ];
+    const mg_search_params *pp[NQ];
+    int text_only[NQ], n_hits[NQ], rcs[NQ];
+    mg_search_hit *hits[NQ];
+    mg_search_info infos[NQ];
+    mg_error errs[NQ];
+    for (int i = 0; i < NQ; i++) {
+        ps[i] = mg_search_default_params();
+        ps[i].k = 3 + i;
+        ps[i].cutoff = i == 0; /* the real query passes the neutral-prompt rule */
+        ps[i].per_video = 1 + i % 3;
+        ps[i].moment_tolerance = 0.06f;
+        ps[i].exact = i % 2; /* with a FAISS index: some exact (batched), some not */
+        if (i == 3) ps[i].kind = "video";
+        pp[i] = &ps[i];
+        text_only[i] = i != 1;
+        hits[i] = calloc(16, sizeof(mg_search_hit));
+    }
+    ps[4].k = 0; /* invalid: only this query fails */
+    int rc = mg_search_many(s, NQ, Q, text_only, pp, hits, n_hits, infos, rcs, errs);
+    CHECK_EQ_INT(rc, MG_EINVAL);
+    CHECK_EQ_INT(rcs[4], MG_EINVAL);
+    mg_search_hit one[16];
+    for (int i = 0; i < 4; i++) {
+        int n1;
+        mg_search_info inf;
+        mg_error e;
+        CHECK_EQ_INT(rcs[i], MG_OK);
+        REQUIRE_V(mg_search_vector(s, Q + (size_t)i * dim, text_only[i], &ps[i], one, &n1, &inf, &e) == MG_OK);
+        CHECK_MSG(n1 == n_hits[i] && n1 > 0, "query %d: %d hits batched, %d alone", i, n_hits[i], n1);
+        for (int j = 0; j < n1 && j < n_hits[i]; j++)
+            CHECK_MSG(one[j].media_id == hits[i][j].media_id && fabsf(one[j].score - hits[i][j].score) < 1e-5f &&
+                          one[j].peak_ms == hits[i][j].peak_ms,
+                      "query %d hit %d: %s %.6f batched vs %s %.6f alone", i, j, hits[i][j].path, hits[i][j].score,
+                      one[j].path, one[j].score);
+        CHECK(infos[i].scanned == inf.scanned && !strcmp(infos[i].method, inf.method));
+    }
+    CHECK(!strcmp(hits[0][0].path, "/m/photos/a_exact.jpg") && fabsf(hits[0][0].score - 1) < 1e-5f);
+    for (int j = 0; j < n_hits[3]; j++) CHECK(!strcmp(hits[3][j].kind, "video"));
+    for (int i = 0; i < NQ; i++) free(hits[i]);
+    free(Q);
+}
+
 int main(void) {
     test_scan();
     test_parse();
@@ -244,6 +295,7 @@ int main(void) {
      * neutral score of the item, exactly */
     REQUIRE(mg_search(s, &t, 1, &p, h, &n, &info, &err) == MG_OK);
     for (int i = 0; i < n; i++) CHECK(h[i].relevance > 0);
+    check_many(s, dim, q);
     mg_searcher_close(s);
     mg_store_close(st);
 
@@ -271,6 +323,7 @@ int main(void) {
     int n2;
     REQUIRE(mg_search(s, &t, 1, &p, h2, &n2, &info, &err) == MG_OK);
     CHECK(!strcmp(info.method, "exact") && n2 == n);
+    check_many(s, dim, q);
     /* same scores; same items except among the background's tied scores */
     for (int i = 0; i < n && i < n2; i++)
         CHECK_MSG((i >= 5 || !strcmp(h[i].path, h2[i].path)) && fabsf(h[i].score - h2[i].score) < 1e-4,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/rowgemm.h"
 #include "core/half.h"
 
 void mg_scan_ref(const void *rows, mg_vec_dtype dtype, int64_t n, int dim, const float *q, float *out) {
@@ -170,4 +171,42 @@ int mg_topk(const float *s, int64_t n, int k, int64_t *idx) {
     }
     free(hv);
     return k;
+}
+
+typedef struct {
+    mg_rg_weights w;
+    const float *Q;
+    float *out;
+    int nq, dim, chunk;
+    int64_t n;
+} multi_job;
+
+static void multi_task(void *arg, int task, int thread) {
+    (void)thread;
+    multi_job *j = arg;
+    int n0 = task * j->chunk, n1 = n0 + j->chunk < (int)j->n ? n0 + j->chunk : (int)j->n;
+    mg_rg_linear(&j->w, j->Q, (size_t)j->dim, j->out, (size_t)j->n, j->nq, n0, n1, 0, 0);
+}
+
+void mg_scan_dot_multi(mg_pool *pool, const void *rows, mg_vec_dtype dtype, int64_t n, int dim, int nq,
+                       const float *Q, float *out) {
+    if (n <= 0 || nq <= 0) return;
+    multi_job j;
+    memset(&j, 0, sizeof j);
+    j.w.n_out = (int)n;
+    j.w.n_in = dim;
+    j.w.dtype = dtype == MG_VEC_F16 ? MG_RG_F16 : MG_RG_F32;
+    j.w.n_seg = 1;
+    j.w.seg[0] = rows;
+    j.w.seg_rows[0] = (int)n;
+    j.Q = Q;
+    j.out = out;
+    j.nq = nq;
+    j.dim = dim;
+    j.n = n;
+    j.chunk = 2048; /* rows per task: balanced across threads, each block streamed once */
+    int tasks = (int)((n + j.chunk - 1) / j.chunk);
+    if (pool) mg_pool_run(pool, tasks, multi_task, &j);
+    else
+        for (int t = 0; t < tasks; t++) multi_task(&j, t, 0);
 }

@@ -40,6 +40,9 @@ struct mg_searcher {
     mg_vec_dtype dtype;
     float *scores;          /* n_rows scores of the last exact scan */
     int64_t scores_cap;
+    const float *pre;       /* mg_search_many: the current query's scores, already computed */
+    float *multi;           /* mg_search_many: nq x n_rows scores */
+    int64_t multi_cap;
     mg_vindex *ix;
     char ix_type[16];
     int64_t ix_items;
@@ -122,6 +125,7 @@ void mg_searcher_close(mg_searcher *s) {
     mg_pool_close(s->pool);
     mg_vindex_close(s->ix);
     free(s->scores);
+    free(s->multi);
     free(s->neutral);
     free(s->tmp);
     for (int i = 0; i < MG_TEXT_CACHE; i++) {
@@ -527,6 +531,10 @@ static int candidates(mg_searcher *s, const float *q, int64_t want, const mg_sea
         }
         s->scores_cap = s->n_rows;
     }
+    if (s->pre && info->scanned == 0) { /* scored with other queries by mg_search_many */
+        memcpy(s->scores, s->pre, (size_t)s->n_rows * sizeof(float));
+        info->scanned = s->n_rows;
+    }
     if (info->scanned == 0) {
         mg_scan_dot(s->pool, s->rows, s->dtype, s->n_rows, s->dim, q, s->scores);
         info->scanned = s->n_rows;
@@ -642,8 +650,10 @@ static int cmp_hit(const void *a, const void *b) {
     return strcmp(x->path, y->path) != 0 ? strcmp(x->path, y->path) : (x->peak_ms > y->peak_ms) - (x->peak_ms < y->peak_ms);
 }
 
-int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *pp, mg_search_hit *hits,
-                     int *n_hits, mg_search_info *info, mg_error *err) {
+/* mg_search_vector; do_refresh 0 when mg_search_many has just refreshed
+ * (its scores belong to that state of the store). */
+static int search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *pp,
+                         mg_search_hit *hits, int *n_hits, mg_search_info *info, mg_error *err, int do_refresh) {
     double t0 = mg_now();
     mg_search_params dp = mg_search_default_params();
     const mg_search_params *p = pp ? pp : &dp;
@@ -652,7 +662,7 @@ int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_sea
     memset(info, 0, sizeof *info);
     *n_hits = 0;
     if (p->k <= 0 || p->per_video <= 0) return mg_err_set(err, MG_EINVAL, "search: k and per_video must be positive");
-    int rc = refresh(s, err);
+    int rc = do_refresh ? refresh(s, err) : MG_OK;
     if (rc) return rc;
     info->method = "exact";
     if (s->n_rows == 0) return MG_OK;
@@ -769,6 +779,62 @@ int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_sea
     free(acc);
     info->seconds = mg_now() - t0;
     return rc;
+}
+
+int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *p, mg_search_hit *hits,
+                     int *n_hits, mg_search_info *info, mg_error *err) {
+    return search_vector(s, q, text_only, p, hits, n_hits, info, err, 1);
+}
+
+int mg_search_many(mg_searcher *s, int nq, const float *Q, const int *text_only, const mg_search_params *const *p,
+                   mg_search_hit *const *hits, int *n_hits, mg_search_info *infos, int *rcs, mg_error *errs) {
+    if (nq <= 0) return MG_OK;
+    mg_error e0;
+    int rc = refresh(s, &e0);
+    if (rc) {
+        for (int i = 0; i < nq; i++) rcs[i] = rc, errs[i] = e0, n_hits[i] = 0;
+        return rc;
+    }
+    /* the queries the exact scan answers are scored together, once */
+    int n_exact = 0;
+    for (int i = 0; i < nq; i++) n_exact += !s->ix || p[i]->exact;
+    float *qx = NULL;
+    int *slot = NULL;
+    if (n_exact > 1 && s->n_rows > 0 && s->n_rows < INT32_MAX) {
+        int64_t need = (int64_t)n_exact * s->n_rows;
+        if (s->multi_cap < need) {
+            free(s->multi);
+            s->multi = malloc((size_t)need * sizeof(float));
+            s->multi_cap = s->multi ? need : 0;
+        }
+        qx = malloc((size_t)n_exact * s->dim * sizeof(float));
+        slot = malloc((size_t)nq * sizeof(int));
+        if (s->multi && qx && slot) {
+            int j = 0;
+            for (int i = 0; i < nq; i++) {
+                slot[i] = -1;
+                if (!s->ix || p[i]->exact) {
+                    memcpy(qx + (size_t)j * s->dim, Q + (size_t)i * s->dim, (size_t)s->dim * sizeof(float));
+                    slot[i] = j++;
+                }
+            }
+            mg_scan_dot_multi(s->pool, s->rows, s->dtype, s->n_rows, s->dim, n_exact, qx, s->multi);
+        } else {
+            free(slot);
+            slot = NULL;
+        }
+    }
+    int worst = MG_OK;
+    for (int i = 0; i < nq; i++) {
+        s->pre = slot && slot[i] >= 0 ? s->multi + (size_t)slot[i] * s->n_rows : NULL;
+        rcs[i] = search_vector(s, Q + (size_t)i * s->dim, text_only[i], p[i], hits[i], &n_hits[i], &infos[i],
+                               &errs[i], 0);
+        if (rcs[i] && !worst) worst = rcs[i];
+    }
+    s->pre = NULL;
+    free(qx);
+    free(slot);
+    return worst;
 }
 
 int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search_params *p, mg_search_hit *hits,

@@ -107,6 +107,17 @@ int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q,
 int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *p, mg_search_hit *hits,
                      int *n_hits, mg_search_info *info, mg_error *err);
 
+/* Several query vectors at once (a server batching concurrent searches):
+ * Q [nq][dim]; per query i: text_only[i], params p[i], hits[i] (room for
+ * p[i]->k), and results n_hits[i], infos[i], rcs[i] (MG_OK or the error,
+ * message in errs[i]). The store is refreshed once; the queries the exact
+ * scan answers (no FAISS index, or p->exact) are scored in one pass over
+ * the vectors (mg_scan_dot_multi), the others as mg_search_vector does.
+ * Results equal nq mg_search_vector calls up to the last bits of the
+ * scores (another summation order). Returns MG_OK or the first error. */
+int mg_search_many(mg_searcher *s, int nq, const float *Q, const int *text_only, const mg_search_params *const *p,
+                   mg_search_hit *const *hits, int *n_hits, mg_search_info *infos, int *rcs, mg_error *errs);
+
 /* A hit as a JSON object (rank, media_id, score, relevance, path, kind, the
  * moment for videos, width, height, size): the one layout the CLI's --json
  * and the HTTP API share. The caller owns the result (json_object_put). */
