@@ -5,6 +5,7 @@
 # scan), with the model bound to that store.
 #
 #   bench/bench_serve.sh [BUILD_DIR (build)] [DURATION (20s)] [CONNECTIONS (50)]
+#   environment: STORE (default: the 100,000 store), SERVE_OPTS (extra `mediagrep serve` options)
 #
 # Two runs: one fixed query ("a dog catching a frisbee"), and one rotating
 # through 500 distinct queries (bench/serve_queries.lua) so that every
@@ -20,7 +21,7 @@ CONN=${3:-50}
 HERE=$(cd "$(dirname "$0")" && pwd)
 EXE=$(cd "$BUILD" && pwd)/mediagrep
 DIR=/tmp/mediagrep-bench-search
-STORE=$DIR/store-100000
+STORE=${STORE:-$DIR/store-100000}
 
 command -v wrk >/dev/null || { echo "bench_serve: wrk not installed (scripts/install-deps.sh)" >&2; exit 2; }
 [ -x "$EXE" ] || { echo "bench_serve: no $EXE (build the mediagrep target)" >&2; exit 2; }
@@ -30,7 +31,7 @@ if [ ! -f "$STORE/catalog.db" ]; then
 fi
 
 LOG=$(mktemp /tmp/mediagrep-bench-serve.XXXXXX)
-"$EXE" serve --store "$STORE" --port 0 >"$LOG" 2>&1 &
+"$EXE" serve --store "$STORE" --port 0 ${SERVE_OPTS:-} >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -f "$LOG"' EXIT
 URL=""
@@ -49,6 +50,9 @@ for i in $(seq 1 20); do
   curl -sf "$URL/api/search?q=warm%20up%20$i&k=10" >/dev/null
 done
 curl -sf "$URL/api/search?q=a%20dog%20catching%20a%20frisbee&k=10" | head -c 300; echo
+# then 5 s of the same load, not measured: the index and vector pages fault
+# in, the engines' buffers grow to the batch sizes this load makes
+wrk -t2 -c"$CONN" -d5s --timeout 10s "$URL/api/search?q=a%20dog%20catching%20a%20frisbee&k=10" >/dev/null
 
 summary() { # wrk output on stdin -> one line
   awk -v name="$1" '

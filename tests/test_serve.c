@@ -286,6 +286,90 @@ static void *conc_worker(void *arg) {
     return NULL;
 }
 
+/* Searches batched by the engines: 16 clients at once with different
+ * queries (and identical ones, and a failing one) get exactly what each
+ * query gets alone; some responses come from shared batches and some are
+ * coalesced. */
+#define BATCH_CLIENTS 16
+static const char *batch_q[5] = {"/api/search?q=a%20red%20car&cutoff=0&k=5",
+                                 "/api/search?q=a%20blue%20boat&cutoff=0&k=3&kind=image",
+                                 "/api/search?q=a%20red%20car&neg=a%20blue%20boat&cutoff=0&k=4",
+                                 "/api/search?q=a%20red%20car&cutoff=1&k=5",
+                                 "/api/search?q=x&like=999999&k=3"};
+static char *batch_ref[5];
+static double batch_ref_sc[5][16];
+static long batch_ref_code[5];
+static int batch_ok[BATCH_CLIENTS], batch_max[BATCH_CLIENTS], batch_coal[BATCH_CLIENTS];
+
+/* A search response reduced to what must not depend on batching: each
+ * hit's media id and moment, or the error; the scores into sc[16] (a batch
+ * scores with another summation order, so the last bits may differ). */
+static char *results_of(const char *body, double *sc) {
+    json_object *o = body ? json_tokener_parse(body) : NULL, *a;
+    char *out = NULL;
+    if (o && json_object_object_get_ex(o, "results", &a)) {
+        size_t n = json_object_array_length(a), cap = 64 * n + 8, len = 0;
+        out = malloc(cap);
+        out[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            json_object *h = json_object_array_get_idx(a, i), *v;
+            long long id = json_object_object_get_ex(h, "media_id", &v) ? json_object_get_int64(v) : -1;
+            long long pk = json_object_object_get_ex(h, "peak_ms", &v) ? json_object_get_int64(v) : -1;
+            if (i < 16) sc[i] = json_object_object_get_ex(h, "score", &v) ? json_object_get_double(v) : -9;
+            len += (size_t)snprintf(out + len, cap - len, "%lld@%lld;", id, pk);
+        }
+    } else if (o && json_object_object_get_ex(o, "error", &a)) {
+        out = strdup(json_object_get_string(a));
+    }
+    json_object_put(o);
+    return out;
+}
+
+static void *batch_worker(void *arg) {
+    int i = (int)(intptr_t)arg, ok = 1;
+    for (int j = 0; j < 10; j++) {
+        int qi = (i + j) % 5;
+        resp r;
+        get(&r, batch_q[qi]);
+        double sc[16] = {0};
+        char *res = results_of(r.body, sc);
+        ok &= r.code == batch_ref_code[qi] && res && batch_ref[qi] && !strcmp(res, batch_ref[qi]);
+        for (int k = 0; k < 16; k++) ok &= fabs(sc[k] - batch_ref_sc[qi][k]) <= 1e-5;
+        json_object *o = r.body ? json_tokener_parse(r.body) : NULL, *v;
+        if (o && json_object_object_get_ex(o, "batch", &v) && json_object_get_int(v) > batch_max[i])
+            batch_max[i] = json_object_get_int(v);
+        if (o && json_object_object_get_ex(o, "coalesced", &v) && json_object_get_boolean(v)) batch_coal[i]++;
+        json_object_put(o);
+        free(res);
+        resp_free(&r);
+    }
+    batch_ok[i] = ok;
+    return NULL;
+}
+
+static void test_batched_searches(void) {
+    for (int k = 0; k < 5; k++) { /* each query alone first */
+        resp r;
+        get(&r, batch_q[k]);
+        batch_ref_code[k] = r.code;
+        batch_ref[k] = results_of(r.body, batch_ref_sc[k]);
+        resp_free(&r);
+    }
+    CHECK(batch_ref_code[0] == 200 && batch_ref_code[4] == 404);
+    pthread_t th[BATCH_CLIENTS];
+    for (int i = 0; i < BATCH_CLIENTS; i++) pthread_create(&th[i], NULL, batch_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < BATCH_CLIENTS; i++) pthread_join(th[i], NULL);
+    int mx = 0, coal = 0;
+    for (int i = 0; i < BATCH_CLIENTS; i++) {
+        CHECK_MSG(batch_ok[i], "batched client %d got a different answer than the query alone", i);
+        mx = batch_max[i] > mx ? batch_max[i] : mx;
+        coal += batch_coal[i];
+    }
+    printf("batched searches: largest batch %d, %d coalesced answers\n", mx, coal);
+    CHECK_MSG(mx > 1, "no two of %d concurrent searches shared a batch", BATCH_CLIENTS * 10);
+    for (int k = 0; k < 5; k++) free(batch_ref[k]);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char model_dir[4096];
@@ -714,6 +798,7 @@ int main(void) {
         for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
         for (int i = 0; i < 6; i++) CHECK_MSG(conc_ok[i], "concurrent client %d", i);
     }
+    test_batched_searches();
     /* HEAD of a file: headers only */
     snprintf(path, sizeof path, "/api/media/%lld/file", (long long)photo_id);
     http(&r, port, "HEAD", path, NULL, NULL, 0, NULL, NULL, NULL);

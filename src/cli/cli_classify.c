@@ -268,7 +268,7 @@ int mg_cli_classify(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    mg_cli_model_opts mo = {threads, 1, 0, NULL, 0, NULL, 0, precision};
+    mg_cli_model_opts mo = {threads, 1, 0, NULL, 0, NULL, 0, precision, 0};
     rc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);
     if (rc) {
         rc = mg_cli_exit_code(rc);

@@ -32,6 +32,7 @@ typedef struct mg_cli_model_opts {
     int *random_out;              /* may be NULL: 1 for a random-weight model */
     int quiet_random;             /* do not print the random-weights warning */
     const char *precision;        /* --precision: "fp32", "bf16", "int8", "auto" or NULL (= auto) */
+    int text_fastest;             /* with precision auto: the text tower at the fastest native precision */
 } mg_cli_model_opts;
 
 /* As mg_cli_open_model, with the towers to load and the directory chosen. */

@@ -261,7 +261,7 @@ int mg_cli_index(int argc, char **argv) {
     /* The encoder always uses every CPU: --threads sizes the decoders only.
      * (The backend's thread count decides how GEMMs are split, which moves
      * the last bits of the vectors; a resumed run must match the first.) */
-    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision};
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision, 0};
     char mdir[PATH_MAX];
     int random = 0;
     mo.dir_out = mdir;

@@ -152,7 +152,7 @@ int mg_cli_search(int argc, char **argv) {
         if (terms[i].kind == MG_TERM_TEXT) need_text = 1;
         if (terms[i].kind == MG_TERM_IMAGE) need_vision = 1;
     }
-    mg_cli_model_opts mo = {threads, need_text, need_vision, NULL, 0, NULL, 0, precision};
+    mg_cli_model_opts mo = {threads, need_text, need_vision, NULL, 0, NULL, 0, precision, 0};
     mg_store *store = NULL;
     mg_model *model = NULL;
     double t_open = mg_now();

@@ -95,7 +95,9 @@ int mg_cli_serve(int argc, char **argv) {
         fprintf(stderr, "mediagrep serve: binding to %s (not loopback) needs --token (or $MEDIAGREP_TOKEN)\n", p.host);
         return 2;
     }
-    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0, precision};
+    /* a server loads once and encodes many queries: its text tower runs at
+     * the fastest precision the CPU has unless --precision says otherwise */
+    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0, precision, 1};
     mg_store *store = NULL;
     mg_model *model = NULL;
     int rc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);

@@ -16,7 +16,7 @@
 
 mg_model_params mg_model_default_params(void) {
     mg_model_params p = {.device = "cpu", .n_threads = 0, .load_text = 1, .load_vision = 1,
-                         .precision = MG_MODEL_PREC_AUTO, .quant_cache = 1};
+                         .precision = MG_MODEL_PREC_AUTO, .text_precision = MG_MODEL_PREC_AUTO, .quant_cache = 1};
     return p;
 }
 
@@ -742,6 +742,11 @@ int mg_model_build(mg_model *m, mg_tensor_src *src, const mg_model_params *p, mg
     } else {
         vp = tp = want;
     }
+    const int fastest =
+        (mask & (1u << MG_PREC_INT8)) ? MG_PREC_INT8 : (mask & (1u << MG_PREC_BF16)) ? MG_PREC_BF16 : MG_PREC_FP32;
+    if (p->text_precision == MG_MODEL_PREC_FASTEST) tp = fastest;
+    else if (p->text_precision >= MG_PREC_FP32 && p->text_precision <= MG_PREC_INT8)
+        tp = (mask & (1u << p->text_precision)) ? p->text_precision : MG_PREC_FP32;
     m->vision.prec = m->text.prec = -1;
     if (p->quant_cache && ((p->load_vision && vp == MG_PREC_INT8) || (p->load_text && tp == MG_PREC_INT8)))
         q8_cache_open(&b);

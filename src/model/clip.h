@@ -41,11 +41,15 @@ typedef struct mg_model_params {
                              weights, which it does as stored). An explicit precision applies to
                              both towers; one this CPU lacks falls back to fp32 (see
                              mg_model_precision_notice). Patch embedding and projections stay fp32. */
+    int text_precision;   /* MG_MODEL_PREC_AUTO (default): as described for `precision`; or MG_PREC_*
+                             for the text tower alone; or MG_MODEL_PREC_FASTEST: the fastest native one
+                             (a server loads once and encodes many queries) */
     int quant_cache;      /* 1 (default): int8 weights are read from <dir>/model.int8.safetensors when it
                              matches the checkpoint, else quantized and saved there (best effort) */
 } mg_model_params;
 
 #define MG_MODEL_PREC_AUTO (-1)
+#define MG_MODEL_PREC_FASTEST (-2)
 
 mg_model_params mg_model_default_params(void);
 

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/rowgemm.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+
+#include "core/common.h"
 #include "core/half.h"
 
 void mg_scan_ref(const void *rows, mg_vec_dtype dtype, int64_t n, int dim, const float *q, float *out) {
@@ -173,40 +176,72 @@ int mg_topk(const float *s, int64_t n, int k, int64_t *idx) {
     return k;
 }
 
+/* Several queries: oneDNN's sgemm (scores = Q x rows^T) per block of rows,
+ * single-threaded inside our pool (OpenMP pinned to 1 thread per worker);
+ * fp16 rows are widened block by block into a per-thread buffer. */
+#define MULTI_ROWS 1024
+
 typedef struct {
-    mg_rg_weights w;
+    const void *rows;
+    mg_vec_dtype dtype;
     const float *Q;
     float *out;
-    int nq, dim, chunk;
+    float **tmp;             /* per pool thread: MULTI_ROWS x dim (fp16 rows only) */
+    float **ct;              /* per pool thread: MULTI_ROWS x nq scores */
+    int nq, dim;
     int64_t n;
 } multi_job;
 
 static void multi_task(void *arg, int task, int thread) {
-    (void)thread;
     multi_job *j = arg;
-    int n0 = task * j->chunk, n1 = n0 + j->chunk < (int)j->n ? n0 + j->chunk : (int)j->n;
-    mg_rg_linear(&j->w, j->Q, (size_t)j->dim, j->out, (size_t)j->n, j->nq, n0, n1, 0, 0);
+    omp_set_num_threads(1);
+    int64_t r0 = (int64_t)task * MULTI_ROWS, nr = j->n - r0 < MULTI_ROWS ? j->n - r0 : MULTI_ROWS;
+    const float *B;
+    if (j->dtype == MG_VEC_F32) {
+        B = (const float *)j->rows + (size_t)r0 * j->dim;
+    } else {
+        mg_f16_to_f32_n((const uint16_t *)j->rows + (size_t)r0 * j->dim, j->tmp[thread], (size_t)nr * j->dim);
+        B = j->tmp[thread];
+    }
+    /* rows x Q^T: the tall operand streams untransposed (faster than
+     * Q x rows^T for a few dozen queries), then the [nr][nq] block is
+     * transposed into out */
+    float *t = j->ct[thread];
+    dnnl_status_t st = dnnl_sgemm('N', 'T', nr, j->nq, j->dim, 1.0f, B, j->dim, j->Q, j->dim, 0.0f, t, j->nq);
+    if (st != dnnl_success) mg_panic(__FILE__, __LINE__, "oneDNN sgemm failed (%d)", (int)st);
+    for (int q = 0; q < j->nq; q++) {
+        float *o = j->out + (size_t)q * j->n + r0;
+        for (int64_t r = 0; r < nr; r++) o[r] = t[(size_t)r * j->nq + q];
+    }
 }
 
 void mg_scan_dot_multi(mg_pool *pool, const void *rows, mg_vec_dtype dtype, int64_t n, int dim, int nq,
                        const float *Q, float *out) {
     if (n <= 0 || nq <= 0) return;
-    multi_job j;
-    memset(&j, 0, sizeof j);
-    j.w.n_out = (int)n;
-    j.w.n_in = dim;
-    j.w.dtype = dtype == MG_VEC_F16 ? MG_RG_F16 : MG_RG_F32;
-    j.w.n_seg = 1;
-    j.w.seg[0] = rows;
-    j.w.seg_rows[0] = (int)n;
-    j.Q = Q;
-    j.out = out;
-    j.nq = nq;
-    j.dim = dim;
-    j.n = n;
-    j.chunk = 2048; /* rows per task: balanced across threads, each block streamed once */
-    int tasks = (int)((n + j.chunk - 1) / j.chunk);
+    int nt = pool ? mg_pool_size(pool) : 1;
+    multi_job j = {rows, dtype, Q, out, NULL, NULL, nq, dim, n};
+    j.ct = calloc((size_t)nt, sizeof *j.ct);
+    MG_ASSERT(j.ct);
+    for (int t = 0; t < nt; t++) {
+        j.ct[t] = mg_alloc_aligned((size_t)MULTI_ROWS * nq, sizeof(float));
+        MG_ASSERT(j.ct[t]);
+    }
+    if (dtype == MG_VEC_F16) {
+        j.tmp = calloc((size_t)nt, sizeof *j.tmp);
+        MG_ASSERT(j.tmp);
+        for (int t = 0; t < nt; t++) {
+            j.tmp[t] = mg_alloc_aligned((size_t)MULTI_ROWS * dim, sizeof(float));
+            MG_ASSERT(j.tmp[t]);
+        }
+    }
+    int tasks = (int)((n + MULTI_ROWS - 1) / MULTI_ROWS);
     if (pool) mg_pool_run(pool, tasks, multi_task, &j);
     else
         for (int t = 0; t < tasks; t++) multi_task(&j, t, 0);
+    if (j.tmp) {
+        for (int t = 0; t < nt; t++) mg_free_aligned(j.tmp[t]);
+        free(j.tmp);
+    }
+    for (int t = 0; t < nt; t++) mg_free_aligned(j.ct[t]);
+    free(j.ct);
 }

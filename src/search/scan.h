@@ -20,9 +20,9 @@ void mg_scan_dot(mg_pool *pool, const void *rows, mg_vec_dtype dtype, int64_t n,
                  float *out);
 /* Several queries in one pass over the rows (a server batching concurrent
  * searches): out[i * n + r] = dot(Q[i], row r) for nq queries Q [nq][dim].
- * Each block of rows is read once for all the queries (the CPU backend's
- * row GEMM, 4 rows x 4 queries per register tile), so nq queries cost far
- * less than nq scans. n < 2^31. pool may be NULL. */
+ * It is a GEMM (oneDNN sgemm per block of 1024 rows, fp16 rows widened
+ * first): each block is read once for all the queries, so nq queries cost
+ * far less than nq scans. pool may be NULL. */
 void mg_scan_dot_multi(mg_pool *pool, const void *rows, mg_vec_dtype dtype, int64_t n, int dim, int nq,
                        const float *Q, float *out);
 

@@ -32,6 +32,8 @@ struct mg_searcher {
     mg_store *store;
     mg_model *model;
     mg_encoder *enc;
+    mg_encoder *enc_many;   /* mg_search_prefetch_texts: batches of texts (opened on first use) */
+    int32_t *tok_ids;       /* its token ids [PREFETCH_BATCH][ctx] */
     mg_pool *pool;
     int dim;
     mg_model_rec m;
@@ -132,6 +134,8 @@ void mg_searcher_close(mg_searcher *s) {
         free(s->tcache[i].text);
         free(s->tcache[i].vec);
     }
+    mg_encoder_close(s->enc_many);
+    free(s->tok_ids);
     free(s);
 }
 
@@ -291,33 +295,87 @@ static int embed_like(mg_searcher *s, const char *path, float *out, mg_error *er
     return MG_OK;
 }
 
-/* The normalized embedding of text into out, from the cache or encoded
- * (then cached; a cache allocation failure only skips caching). */
-static int embed_text(mg_searcher *s, const char *text, float *out, mg_error *err) {
-    size_t dbytes = (size_t)s->dim * sizeof(float);
-    int victim = 0;
+/* The cache slot of text, or -1 (and *victim: the least recently used). */
+static int tcache_find(mg_searcher *s, const char *text, int *victim) {
+    *victim = 0;
     for (int i = 0; i < MG_TEXT_CACHE; i++) {
         struct text_cache_ent *e = &s->tcache[i];
-        if (e->text && !strcmp(e->text, text)) {
-            memcpy(out, e->vec, dbytes);
-            e->used = ++s->tcache_clock;
-            return MG_OK;
-        }
-        if (e->used < s->tcache[victim].used) victim = i;
+        if (e->text && !strcmp(e->text, text)) return i;
+        if (e->used < s->tcache[*victim].used) *victim = i;
     }
-    int rc = mg_encode_texts(s->enc, &text, 1, out, MG_EMBED_NORMALIZE, err);
-    if (rc) return rc;
+    return -1;
+}
+
+static void tcache_put(mg_searcher *s, int victim, const char *text, const float *vec) {
+    size_t dbytes = (size_t)s->dim * sizeof(float);
     struct text_cache_ent *e = &s->tcache[victim];
     if (!e->vec) e->vec = malloc(dbytes);
     char *copy = strdup(text);
-    if (!e->vec || !copy) {
+    if (!e->vec || !copy) { /* a cache allocation failure only skips caching */
         free(copy);
-        return MG_OK;
+        return;
     }
     free(e->text);
     e->text = copy;
-    memcpy(e->vec, out, dbytes);
+    memcpy(e->vec, vec, dbytes);
     e->used = ++s->tcache_clock;
+}
+
+#define PREFETCH_BATCH 16
+
+int mg_search_prefetch_texts(mg_searcher *s, const char *const *texts, int n, mg_error *err) {
+    const mg_tokenizer *tok = mg_model_tokenizer(s->model);
+    if (!tok || n <= 0) return MG_OK;
+    const int ctx = mg_model_config(s->model)->text.max_position_embeddings;
+    if (!s->enc_many) {
+        int rc = mg_encoder_open(s->model, PREFETCH_BATCH, &s->enc_many, err);
+        if (rc) return rc;
+        s->tok_ids = malloc((size_t)PREFETCH_BATCH * ctx * sizeof(int32_t));
+        if (!s->tok_ids) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    const char *todo[PREFETCH_BATCH];
+    int lens[PREFETCH_BATCH], nt = 0;
+    float *vecs = malloc((size_t)PREFETCH_BATCH * s->dim * sizeof(float));
+    if (!vecs) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    for (int i = 0; i <= n; i++) {
+        if (i < n) {
+            int victim, dup = 0;
+            if (tcache_find(s, texts[i], &victim) >= 0) continue;
+            for (int k = 0; k < nt; k++) dup |= !strcmp(todo[k], texts[i]);
+            mg_error e2;
+            if (dup || mg_tokenizer_encode(tok, texts[i], s->tok_ids + (size_t)nt * ctx, ctx, &lens[nt], &e2))
+                continue; /* a text that does not tokenize fails later, in mg_search_embed, with its message */
+            todo[nt++] = texts[i];
+        }
+        if (nt == PREFETCH_BATCH || (i == n && nt)) {
+            int rc = mg_encode_token_ids(s->enc_many, s->tok_ids, lens, ctx, nt, vecs, MG_EMBED_NORMALIZE, err);
+            if (rc) {
+                free(vecs);
+                return rc;
+            }
+            for (int k = 0; k < nt; k++) {
+                int victim;
+                if (tcache_find(s, todo[k], &victim) < 0) tcache_put(s, victim, todo[k], vecs + (size_t)k * s->dim);
+            }
+            nt = 0;
+        }
+    }
+    free(vecs);
+    return MG_OK;
+}
+
+/* The normalized embedding of text into out, from the cache or encoded
+ * (then cached; a cache allocation failure only skips caching). */
+static int embed_text(mg_searcher *s, const char *text, float *out, mg_error *err) {
+    int victim, hit = tcache_find(s, text, &victim);
+    if (hit >= 0) {
+        memcpy(out, s->tcache[hit].vec, (size_t)s->dim * sizeof(float));
+        s->tcache[hit].used = ++s->tcache_clock;
+        return MG_OK;
+    }
+    int rc = mg_encode_texts(s->enc, &text, 1, out, MG_EMBED_NORMALIZE, err);
+    if (rc) return rc;
+    tcache_put(s, victim, text, out);
     return MG_OK;
 }
 
@@ -800,7 +858,7 @@ int mg_search_many(mg_searcher *s, int nq, const float *Q, const int *text_only,
     for (int i = 0; i < nq; i++) n_exact += !s->ix || p[i]->exact;
     float *qx = NULL;
     int *slot = NULL;
-    if (n_exact > 1 && s->n_rows > 0 && s->n_rows < INT32_MAX) {
+    if (n_exact > 1 && s->n_rows > 0) {
         int64_t need = (int64_t)n_exact * s->n_rows;
         if (s->multi_cap < need) {
             free(s->multi);

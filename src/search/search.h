@@ -102,6 +102,13 @@ int mg_query_parse(int argc, const char *const *argv, mg_query_term **terms, int
  * text is not encoded again. */
 int mg_search_embed(mg_searcher *s, const mg_query_term *terms, int n, float *q, int *text_only, mg_error *err);
 
+/* Encodes the texts not yet in the searcher's cache of text embeddings in
+ * batches (up to 16 texts per forward pass) and caches them, so that the
+ * mg_search_embed calls that follow find them (a server batching
+ * concurrent queries). At most the cache's 64 most recent texts stay. A
+ * text that does not tokenize is skipped here (mg_search_embed reports it). */
+int mg_search_prefetch_texts(mg_searcher *s, const char *const *texts, int n, mg_error *err);
+
 /* Searches with a query vector. hits: room for p->k; *n_hits gets the
  * count. text_only selects the cutoff rule. */
 int mg_search_vector(mg_searcher *s, const float *q, int text_only, const mg_search_params *p, mg_search_hit *hits,

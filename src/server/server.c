@@ -108,6 +108,7 @@ static void req_free(req *r) {
     if (r->tmp[0]) unlink(r->tmp);
     json_object_put(r->form);
     free(r->json);
+    srv_job_free(r->job);
     free(r);
 }
 
@@ -298,7 +299,12 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
     }
     if (srv_arg_float(a, "min_score", &p.min_score)) return srv_reply_error(c, r, 400, "min_score must be a number");
 
-    mg_query_term terms[40];
+    search_job *j = calloc(1, sizeof *j);
+    if (!j) return srv_reply_error(c, r, 500, "out of memory");
+    j->args = json_object_get(a); /* keeps q, neg and kind alive for the engine */
+    j->upload = r->tmp;
+    j->p = p;
+    mg_query_term *terms = j->terms;
     int n = 0;
     const char *q = srv_arg_str(a, "q");
     if (q && *q) terms[n++] = (mg_query_term){MG_TERM_TEXT, 1, q};
@@ -308,87 +314,30 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
         if (*t) terms[n++] = (mg_query_term){MG_TERM_TEXT, -1, t};
     }
     if (r->have_file) terms[n++] = (mg_query_term){MG_TERM_IMAGE, 1, r->tmp};
-    /* like=ID: a file already in the store, by catalog id */
-    int64_t like_ids[8];
-    int n_like = 0;
-    for (int i = 0; n_like < 8; i++) {
+    /* like=ID: a file already in the store, by catalog id (looked up by the engine) */
+    for (int i = 0; j->n_like < 8; i++) {
         const char *t = srv_arg_str_i(a, "like", i);
         if (!t) break;
         char *e;
         long long id = strtoll(t, &e, 10);
-        if (!*t || *e || id <= 0) return srv_reply_error(c, r, 400, "like must be a media id");
-        like_ids[n_like++] = id;
+        if (!*t || *e || id <= 0) {
+            srv_job_free(j);
+            return srv_reply_error(c, r, 400, "like must be a media id");
+        }
+        j->like_ids[j->n_like++] = id;
     }
-    if (!n && !n_like) return srv_reply_error(c, r, 400, "empty query: give q, like or an image");
-
-    mg_search_hit *hits = calloc((size_t)p.k, sizeof *hits);
-    if (!hits) return srv_reply_error(c, r, 500, "out of memory");
-    media_row *likes = n_like ? calloc((size_t)n_like, sizeof *likes) : NULL;
-    if (n_like && !likes) {
-        free(hits);
+    j->n_terms = n;
+    if (!n && !j->n_like) {
+        srv_job_free(j);
+        return srv_reply_error(c, r, 400, "empty query: give q, like or an image");
+    }
+    j->hits = calloc((size_t)p.k, sizeof *j->hits);
+    j->likes = j->n_like ? calloc((size_t)j->n_like, sizeof *j->likes) : NULL;
+    if (!j->hits || (j->n_like && !j->likes)) {
+        srv_job_free(j);
         return srv_reply_error(c, r, 500, "out of memory");
     }
-    slot *sl = srv_slot_take(s);
-    sqlite3 *db = mg_catalog_db(mg_store_catalog(sl->store));
-    int code = 0;
-    char msg[MG_ERRMSG_MAX] = "";
-    for (int i = 0; i < n_like && !code; i++) {
-        int f = srv_media_get(db, like_ids[i], &likes[i]);
-        if (f <= 0) {
-            code = f < 0 ? 500 : 404;
-            snprintf(msg, sizeof msg, f < 0 ? "catalog error" : "like: no media with id %lld", (long long)like_ids[i]);
-        } else {
-            terms[n++] = (mg_query_term){MG_TERM_LIKE, 1, likes[i].path};
-        }
-    }
-    mg_search_info info;
-    memset(&info, 0, sizeof info);
-    int n_hits = 0;
-    mg_error err = {0};
-    if (!code) {
-        int rc = mg_search(sl->searcher, terms, n, &p, hits, &n_hits, &info, &err);
-        if (rc) {
-            code = srv_http_code(rc);
-            if (code == 404) code = 400; /* a term the query names is missing */
-            /* do not echo the temporary file's name */
-            char *at = r->tmp[0] ? strstr(err.msg, r->tmp) : NULL;
-            if (at) snprintf(msg, sizeof msg, "%.*suploaded image%s", (int)(at - err.msg), err.msg,
-                             at + strlen(r->tmp));
-            else snprintf(msg, sizeof msg, "%s", err.msg);
-        }
-    }
-    srv_slot_give(s, sl);
-    pthread_mutex_lock(&s->mmu);
-    s->searches++;
-    if (code) s->search_errors++;
-    pthread_mutex_unlock(&s->mmu);
-    free(likes);
-    if (code) {
-        free(hits);
-        return srv_reply_error(c, r, code, "%s", msg);
-    }
-    json_object *o = json_object_new_object(), *arr = json_object_new_array();
-    for (int i = 0; i < n_hits; i++) {
-        mg_search_hit *h = &hits[i];
-        json_object *j = mg_search_hit_json(h, i + 1);
-        char url[128];
-        int video = !strcmp(h->kind, "video");
-        json_object_object_add(j, "name", json_object_new_string(srv_base_name(h->path)));
-        if (video) snprintf(url, sizeof url, "/api/media/%lld/thumb?t=%lld", (long long)h->media_id,
-                            (long long)h->peak_ms);
-        else snprintf(url, sizeof url, "/api/media/%lld/thumb", (long long)h->media_id);
-        json_object_object_add(j, "thumb", json_object_new_string(url));
-        snprintf(url, sizeof url, "/api/media/%lld/file", (long long)h->media_id);
-        json_object_object_add(j, "file", json_object_new_string(url));
-        json_object_array_add(arr, j);
-    }
-    json_object_object_add(o, "results", arr);
-    json_object_object_add(o, "no_good_match", json_object_new_boolean(info.no_good_match));
-    json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(info.dropped_by_cutoff));
-    json_object_object_add(o, "method", json_object_new_string(info.method ? info.method : ""));
-    json_object_object_add(o, "search_ms", json_object_new_double(info.seconds * 1000));
-    free(hits);
-    return srv_reply_json(c, r, 200, o);
+    return srv_search_submit(s, c, r, j);
 }
 
 /* ---- uploads ---- */
@@ -631,6 +580,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!is_get) return srv_reply_error(c, r, 405, "method %s not allowed here", method);
         return MHD_YES; /* answer on the next call (after any body) */
     }
+    if (r->job && !r->answered) return srv_search_reply(s, c, r); /* resumed: the engine has answered */
     if (r->answered) { /* a body sent after an early answer: drop it */
         *upload_data_size = 0;
         return MHD_YES;
@@ -739,6 +689,7 @@ int mg_server_open(const char *store_dir, mg_model *model, const mg_server_param
         if ((rc = mg_searcher_open(s->slots[i].store, model, p.scan_threads, &s->slots[i].searcher, err)) != MG_OK)
             goto fail;
     }
+    if ((rc = srv_engines_start(s, err)) != MG_OK) goto fail;
     snprintf(s->thumbs_dir, sizeof s->thumbs_dir, "%s/thumbs", s->store_dir);
     s->thumbs_ok = mkdir(s->thumbs_dir, 0755) == 0 || errno == EEXIST;
     if (s->thumbs_ok && access(s->thumbs_dir, W_OK)) s->thumbs_ok = 0;
@@ -761,7 +712,8 @@ int mg_server_open(const char *store_dir, mg_model *model, const mg_server_param
     memcpy(&addr, ai->ai_addr, ai->ai_addrlen < sizeof addr ? ai->ai_addrlen : sizeof addr);
     int v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     (v6 ? MHD_USE_IPv6 : 0);
     s->d = MHD_start_daemon(flags, (uint16_t)p.port, NULL, NULL, handler, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD asks */
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -787,7 +739,12 @@ fail:
 
 void mg_server_close(mg_server *s) {
     if (!s) return;
+    /* no new connections; the engines answer what is queued (resuming
+     * those connections) and exit; then the daemon stops */
+    MHD_socket ls = s->d ? MHD_quiesce_daemon(s->d) : MHD_INVALID_SOCKET;
+    srv_engines_stop(s);
     if (s->d) MHD_stop_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls); /* quiesce hands the listening socket to us */
     for (int i = 0; i < s->n_slots; i++) {
         mg_searcher_close(s->slots[i].searcher);
         mg_store_close(s->slots[i].store);
@@ -796,5 +753,9 @@ void mg_server_close(mg_server *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mmu);
+    if (s->jstop) {
+        pthread_mutex_destroy(&s->jmu);
+        pthread_cond_destroy(&s->jcv);
+    }
     free(s);
 }

@@ -1,6 +1,7 @@
 /*
  * server_internal.h - what the parts of the HTTP server share (server.c:
- * daemon, dispatch, responses, arguments, search and uploads; media.c:
+ * daemon, dispatch, responses, arguments, search requests and uploads;
+ * engine.c: the search engine threads that batch concurrent searches; media.c:
  * /api/media; stats.c: /api/classify, /api/status, /metrics). Not a public
  * interface: see server.h.
  */
@@ -33,6 +34,8 @@ typedef struct slot {
     int busy;
 } slot;
 
+typedef struct search_job search_job;
+
 struct mg_server {
     mg_server_params p;
     char host[256];
@@ -55,7 +58,15 @@ struct mg_server {
     uint64_t hist[N_ROUTES][N_BUCKETS + 1];
     double lat_sum[N_ROUTES];
     uint64_t searches, search_errors;
+    uint64_t batches, batched;    /* engine batches and the searches in them */
     double started;
+    /* search engines (engine.c): queue of suspended search requests, under jmu */
+    pthread_mutex_t jmu;
+    pthread_cond_t jcv;
+    search_job *jhead, *jtail;
+    int jstop;
+    pthread_t *engines;
+    int n_engines;
 };
 
 /* ---- request context ---- */
@@ -80,6 +91,7 @@ typedef struct req {
     json_object *form;      /* multipart/urlencoded text fields */
     char *json;
     size_t json_len;
+    search_job *job;        /* a search handed to the engines (the connection is suspended meanwhile) */
 } req;
 
 typedef struct media_row {
@@ -91,6 +103,37 @@ typedef struct media_row {
     int width, height, n_items;
     double indexed_at;
 } media_row;
+
+/* A search request for the engines: the parsed query in, the hits out. */
+struct search_job {
+    search_job *next;
+    struct MHD_Connection *c;
+    json_object *args;              /* holds the strings terms[] and p.kind point to */
+    const char *upload;             /* the uploaded image's temporary path (hidden in messages), or "" */
+    mg_search_params p;
+    mg_query_term terms[40];
+    int n_terms;
+    int64_t like_ids[8];
+    int n_like;
+    media_row *likes;               /* [n_like] */
+    /* results, set by an engine before it resumes the connection */
+    int code;                       /* 0, or the HTTP error status with msg */
+    char msg[MG_ERRMSG_MAX];
+    mg_search_hit *hits;            /* [p.k] */
+    int n_hits;
+    mg_search_info info;
+    int batch;                      /* searches scored together with this one */
+    int coalesced;                  /* answered by an identical search in the same batch */
+};
+
+/* engine.c */
+int srv_engines_start(mg_server *s, mg_error *err);
+void srv_engines_stop(mg_server *s);   /* answers what is queued, then joins */
+/* Queues j (owned by r from now on) and suspends the connection; an engine
+ * resumes it when j has its results. */
+enum MHD_Result srv_search_submit(mg_server *s, struct MHD_Connection *c, req *r, search_job *j);
+enum MHD_Result srv_search_reply(mg_server *s, struct MHD_Connection *c, req *r);
+void srv_job_free(search_job *j);
 
 /* 1 found, 0 not found, -1 error. */
 
