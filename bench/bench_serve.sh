@@ -35,7 +35,7 @@ LOG=$(mktemp /tmp/mediagrep-bench-serve.XXXXXX)
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -f "$LOG"' EXIT
 URL=""
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1800); do  # up to 3 min: each engine loads a large FAISS index at start
   URL=$(grep -o 'http://[^ ]*' "$LOG" | head -n 1 || true)
   [ -n "$URL" ] && break
   kill -0 $PID 2>/dev/null || { cat "$LOG" >&2; exit 1; }

@@ -367,6 +367,11 @@ static void test_batched_searches(void) {
     }
     printf("batched searches: largest batch %d, %d coalesced answers\n", mx, coal);
     CHECK_MSG(mx > 1, "no two of %d concurrent searches shared a batch", BATCH_CLIENTS * 10);
+    resp m;
+    get(&m, "/metrics");
+    CHECK(m.code == 200 && m.body && strstr(m.body, "mediagrep_search_batches_total ") &&
+          strstr(m.body, "mediagrep_search_batched_total "));
+    resp_free(&m);
     for (int k = 0; k < 5; k++) free(batch_ref[k]);
 }
 

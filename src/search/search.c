@@ -323,6 +323,8 @@ static void tcache_put(mg_searcher *s, int victim, const char *text, const float
 
 #define PREFETCH_BATCH 16
 
+int mg_searcher_warm(mg_searcher *s, mg_error *err) { return refresh(s, err); }
+
 int mg_search_prefetch_texts(mg_searcher *s, const char *const *texts, int n, mg_error *err) {
     const mg_tokenizer *tok = mg_model_tokenizer(s->model);
     if (!tok || n <= 0) return MG_OK;

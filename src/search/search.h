@@ -88,6 +88,10 @@ typedef struct mg_search_info {
  * for the exact scan (0 = all CPUs). */
 int mg_searcher_open(mg_store *store, mg_model *model, int n_threads, mg_searcher **out, mg_error *err);
 void mg_searcher_close(mg_searcher *s); /* NULL is a no-op */
+/* Maps the vectors and loads the store's FAISS index now instead of at the
+ * first search (a server does it at start, so no early request waits for a
+ * large index to load). */
+int mg_searcher_warm(mg_searcher *s, mg_error *err);
 
 /* Parses CLI-style query words: terms separated by "+" or "-" words; a term
  * is "W:text" or text (weight W, default 1), an existing file path (an

@@ -115,7 +115,7 @@ static void run_batch(mg_server *s, search_job **jobs, int n) {
     for (int b = 0; b < nb; b++) {
         int d = -1;
         for (int u = 0; u < nu && d < 0; u++)
-            if (text_only[u] == text_only[b] && same_params(pp[u], pp[b]) &&
+            if (!s->p.no_coalesce && text_only[u] == text_only[b] && same_params(pp[u], pp[b]) &&
                 !memcmp(Q + (size_t)u * dim, Q + (size_t)b * dim, (size_t)dim * sizeof(float)))
                 d = u;
         if (d >= 0) {

@@ -686,7 +686,8 @@ int mg_server_open(const char *store_dir, mg_model *model, const mg_server_param
     for (int i = 0; i < p.threads; i++) {
         if ((rc = mg_store_open(store_dir, &sp, &s->slots[i].store, err)) != MG_OK) goto fail;
         s->n_slots = i + 1;
-        if ((rc = mg_searcher_open(s->slots[i].store, model, p.scan_threads, &s->slots[i].searcher, err)) != MG_OK)
+        if ((rc = mg_searcher_open(s->slots[i].store, model, p.scan_threads, &s->slots[i].searcher, err)) != MG_OK ||
+            (rc = mg_searcher_warm(s->slots[i].searcher, err)) != MG_OK)
             goto fail;
     }
     if ((rc = srv_engines_start(s, err)) != MG_OK) goto fail;

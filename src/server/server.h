@@ -63,6 +63,7 @@ typedef struct mg_server_params {
     int64_t upload_limit;       /* bytes (20 MiB) */
     int thumb_size;             /* longest side of thumbnails (320) */
     int quiet;                  /* 1: no log lines on stderr (default 0: errors only) */
+    int no_coalesce;            /* 1: identical searches in one batch are each computed (default 0) */
 } mg_server_params;
 
 mg_server_params mg_server_default_params(void);

@@ -235,6 +235,11 @@ enum MHD_Result srv_do_metrics(mg_server *s, struct MHD_Connection *c, req *r) {
                   "# HELP mediagrep_search_errors_total Searches that failed.\n"
                   "# TYPE mediagrep_search_errors_total counter\nmediagrep_search_errors_total %llu\n",
               (unsigned long long)s->searches, (unsigned long long)s->search_errors);
+    sb_printf(&b, "# HELP mediagrep_search_batches_total Batches the search engines ran.\n"
+                  "# TYPE mediagrep_search_batches_total counter\nmediagrep_search_batches_total %llu\n"
+                  "# HELP mediagrep_search_batched_total Searches in those batches (/ batches = mean batch size).\n"
+                  "# TYPE mediagrep_search_batched_total counter\nmediagrep_search_batched_total %llu\n",
+              (unsigned long long)s->batches, (unsigned long long)s->batched);
     pthread_mutex_unlock(&s->mmu);
     sb_printf(&b,
               "# HELP mediagrep_store_files Files indexed in the store, by kind.\n"
