@@ -385,13 +385,9 @@ int main(void) {
     mg_model *model;
     REQUIRE(mg_model_open(model_dir, NULL, &model, &err) == MG_OK);
     dim = mg_model_dim(model);
-    q = malloc((size_t)dim * sizeof(float));
-    mg_encoder *enc;
-    REQUIRE(mg_encoder_open(model, 4, &enc, &err) == MG_OK);
     const char *qtext = "a red car";
-    REQUIRE(mg_encode_texts(enc, &qtext, 1, q, MG_EMBED_NORMALIZE, &err) == MG_OK);
-    mg_vf_init(dim, q, 64);
-    mg_encoder_close(enc);
+    q = mg_vf_setup(model, qtext, 64);
+    REQUIRE(q);
 
     char *tmp = mg_test_tmpdir("serve");
     char sdir[4200], media[4200], png[4300], vid[4300], cmd[16384];

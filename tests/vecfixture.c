@@ -22,6 +22,25 @@ float mg_vf_rand(void) {
     return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
 }
 
+float *mg_vf_setup(mg_model *model, const char *text, int max) {
+    int d = mg_model_dim(model);
+    float *v = malloc((size_t)d * sizeof(float));
+    mg_encoder *enc;
+    mg_error err;
+    if (!v || mg_encoder_open(model, 4, &enc, &err) != MG_OK) {
+        free(v);
+        return NULL;
+    }
+    int rc = mg_encode_texts(enc, &text, 1, v, MG_EMBED_NORMALIZE, &err);
+    mg_encoder_close(enc);
+    if (rc) {
+        free(v);
+        return NULL;
+    }
+    mg_vf_init(d, v, max);
+    return v;
+}
+
 void mg_vf_init(int d, const float *query, int max) {
     dim = d;
     q = query;

@@ -19,4 +19,10 @@ const float *mg_vf_orth(void);
 void mg_vf_with_score(float a, const float *u, float *out);
 void mg_vf_free(void);
 
+/* Encodes text with model into a new malloc'd normalized query vector
+ * (the caller frees it) and inits the fixture around it (mg_vf_init with
+ * room for max directions); NULL on failure. */
+struct mg_model;
+float *mg_vf_setup(struct mg_model *model, const char *text, int max);
+
 #endif

@@ -6,6 +6,7 @@
  * runs lanes over the head dimension) and are cloned per ISA.
  */
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/expf_poly.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,28 +19,8 @@
 #define MG_CLONES
 #endif
 
-static inline float expf_poly(float x) {
-    /* Cephes-style: x = n ln2 + r, exp(r) by a degree-6 polynomial, 2^n by
-     * exponent bits. Valid for x in [-87.3, 88.7]; smaller x flushes to 0. */
-    const float lo = -87.33654f;
-    float xc = x < lo ? lo : (x > 88.72283f ? 88.72283f : x);
-    float fx = floorf(xc * 1.44269504088896341f + 0.5f);
-    float r = xc - fx * 0.693359375f + fx * 2.12194440e-4f;
-    float z = r * r;
-    float y = 1.9875691500E-4f;
-    y = y * r + 1.3981999507E-3f;
-    y = y * r + 8.3334519073E-3f;
-    y = y * r + 4.1665795894E-2f;
-    y = y * r + 1.6666665459E-1f;
-    y = y * r + 5.0000001201E-1f;
-    y = y * z + r + 1.0f;
-    union { float f; int32_t i; } u;
-    u.i = ((int32_t)fx + 127) << 23;
-    float res = y * u.f;
-    return x < lo ? 0.0f : res;
-}
 
-float mg_k_expf(float x) { return expf_poly(x); }
+float mg_k_expf(float x) { return mg_expf_poly(x); }
 
 MG_CLONES
 void mg_k_layernorm_row(const float *x, float *y, const float *g, const float *b, int n, float eps) {
@@ -61,6 +42,27 @@ int mg_k_attention_scratch(int seq, int head_dim) {
     return head_dim * sp + sp;
 }
 
+/* Shared by both attention kernels. K rows (stride ld) -> kt [head_dim][sp]. */
+static inline void transpose_k(const float *k, int ld, float *kt, int sp, int seq, int head_dim) {
+    for (int j = 0; j < seq; j++) {
+        const float *kr = k + (size_t)j * ld;
+        for (int d = 0; d < head_dim; d++) kt[(size_t)d * sp + j] = kr[d];
+    }
+}
+
+/* s[j] = exp(s[j] - max) for j < n; returns 1 / their sum. */
+static inline float softmax_unnormalized(float *s, int n) {
+    float mx = s[0];
+    for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    float sum = 0.f;
+    for (int j = 0; j < n; j++) {
+        float e = mg_expf_poly(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    return 1.0f / sum;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f")))
@@ -75,10 +77,7 @@ AVX512 static void attention_head_avx512(const float *q, const float *k, const f
     float *kt = scratch;              /* [head_dim][sp] */
     float *s = scratch + (size_t)head_dim * sp;
     const float scale = 1.0f / sqrtf((float)head_dim);
-    for (int j = 0; j < seq; j++) {
-        const float *kr = k + (size_t)j * ld;
-        for (int d = 0; d < head_dim; d++) kt[(size_t)d * sp + j] = kr[d];
-    }
+    transpose_k(k, ld, kt, sp, seq, head_dim);
     for (int i = 0; i < seq; i++) {
         const int n = causal ? i + 1 : seq;
         const float *qr = q + (size_t)i * ld;
@@ -107,15 +106,7 @@ AVX512 static void attention_head_avx512(const float *q, const float *k, const f
             if (nc > 2) _mm512_storeu_ps(s + j0 + 32, a2);
             if (nc > 3) _mm512_storeu_ps(s + j0 + 48, a3);
         }
-        float mx = s[0];
-        for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-        float sum = 0.f;
-        for (int j = 0; j < n; j++) {
-            float e = expf_poly(s[j] - mx);
-            s[j] = e;
-            sum += e;
-        }
-        const float inv = 1.0f / sum;
+        const float inv = softmax_unnormalized(s, n);
         __m512 o[8];
         for (int c = 0; c < nv; c++) o[c] = _mm512_setzero_ps();
         for (int j = 0; j < n; j++) {
@@ -152,10 +143,7 @@ static void attention_head_generic(const float *q, const float *k, const float *
     float *kt = scratch;              /* [head_dim][sp] */
     float *s = scratch + (size_t)head_dim * sp;
     const float scale = 1.0f / sqrtf((float)head_dim);
-    for (int j = 0; j < seq; j++) {
-        const float *kr = k + (size_t)j * ld;
-        for (int d = 0; d < head_dim; d++) kt[(size_t)d * sp + j] = kr[d];
-    }
+    transpose_k(k, ld, kt, sp, seq, head_dim);
     for (int i = 0; i < seq; i++) {
         const int n = causal ? i + 1 : seq;
         const float *qr = q + (size_t)i * ld;
@@ -165,15 +153,7 @@ static void attention_head_generic(const float *q, const float *k, const float *
             const float *kd = kt + (size_t)d * sp;
             for (int j = 0; j < n; j++) s[j] += qd * kd[j];
         }
-        float mx = s[0];
-        for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-        float sum = 0.f;
-        for (int j = 0; j < n; j++) {
-            float e = expf_poly(s[j] - mx);
-            s[j] = e;
-            sum += e;
-        }
-        const float inv = 1.0f / sum;
+        const float inv = softmax_unnormalized(s, n);
         float *o = out + (size_t)i * ldo;
         for (int d = 0; d < head_dim; d++) o[d] = 0.f;
         for (int j = 0; j < n; j++) {

@@ -7,6 +7,7 @@
  * so no clone fuses a multiply and an add the reference does not.
  */
 #include "backend/cpu/quant.h"
+#include "backend/cpu/expf_poly.h"
 
 #include <math.h>
 #include <string.h>
@@ -98,28 +99,9 @@ MG_SCALAR float mg_ref_quant_row_u8(const float *x, uint8_t *q, int n) {
     return s;
 }
 
-/* The softmax exp of kernels.c (same polynomial), for quick_gelu. */
-static inline float expf_poly(float x) {
-    const float lo = -87.33654f;
-    float xc = x < lo ? lo : (x > 88.72283f ? 88.72283f : x);
-    float fx = floorf(xc * 1.44269504088896341f + 0.5f);
-    float r = xc - fx * 0.693359375f + fx * 2.12194440e-4f;
-    float z = r * r;
-    float y = 1.9875691500E-4f;
-    y = y * r + 1.3981999507E-3f;
-    y = y * r + 8.3334519073E-3f;
-    y = y * r + 4.1665795894E-2f;
-    y = y * r + 1.6666665459E-1f;
-    y = y * r + 5.0000001201E-1f;
-    y = y * z + r + 1.0f;
-    union { float f; int32_t i; } u;
-    u.i = ((int32_t)fx + 127) << 23;
-    float res = y * u.f;
-    return x < lo ? 0.0f : res;
-}
 
 static inline float act_of(float v, int act) {
-    if (act == MG_ACT_QUICK_GELU) return v / (1.0f + expf_poly(-1.702f * v));
+    if (act == MG_ACT_QUICK_GELU) return v / (1.0f + mg_expf_poly(-1.702f * v));
     if (act == MG_ACT_GELU) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     return v;
 }
@@ -138,7 +120,7 @@ static inline void dq_row(const int32_t *a, const int32_t *comp, int n, float sx
     } else if (!accumulate && act == MG_ACT_QUICK_GELU && bias) {
         for (int c = 0; c < n; c++) {
             float v = (float)(a[c] - comp[c]) * (sx * sw[c]) + bias[c];
-            y[c] = v / (1.0f + expf_poly(-1.702f * v));
+            y[c] = v / (1.0f + mg_expf_poly(-1.702f * v));
         }
     } else {
         for (int c = 0; c < n; c++) {
