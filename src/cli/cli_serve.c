@@ -24,15 +24,17 @@ static void on_signal(int sig) { stop_sig = sig; }
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mediagrep serve [--store PATH] [--model M] [--host 127.0.0.1] [--port 8080]\n"
-            "                       [--token T] [--threads N] [--upload-limit SIZE] [--quiet]\n"
+            "                       [--token T] [--threads N] [--upload-limit SIZE] [--precision P]\n"
+            "                       [--no-coalesce] [--quiet]\n"
             "\n"
             "Serves the store over HTTP: a web page at / and a JSON API under /api/\n"
             "(see README \"Serving\"). Binding to a non-loopback --host needs --token\n"
             "(or $MEDIAGREP_TOKEN); clients then send \"Authorization: Bearer T\".\n"
             "  --port 0          any free port (the URL printed tells which)\n"
-            "  --threads N       request threads = concurrent searches (default: CPUs, 2..8)\n"
-            "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
-            "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
+            "  --threads N       search engines (default: CPUs, 2..8); concurrent searches are batched\n"
+            "  --no-coalesce     compute identical concurrent searches separately (benchmarks)\n"
+            "  --precision P     GEMM precision: auto (default: the fastest the CPU runs natively for\n"
+            "                    both towers, int8 with VNNI), fp32, bf16 or int8 (README \"CPU precisions\")\n"
             "  --upload-limit S  largest uploaded image (default 20M)\n");
 }
 
@@ -61,6 +63,10 @@ int mg_cli_serve(int argc, char **argv) {
         }
         if (!strcmp(a, "--quiet")) {
             p.quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-coalesce")) {
+            p.no_coalesce = 1;
             continue;
         }
         if (!v) {
