@@ -8,5 +8,10 @@ set_tests_properties(gen_test_models PROPERTIES FIXTURES_SETUP test_models LABEL
 mg_parser_test(NAME test_safetensors SOURCES test_safetensors.c)
 mg_parser_test(NAME test_config SOURCES test_config.c)
 mg_test(NAME test_backend SOURCES test_backend.c)
+if(MG_HAVE_CUDA)
+  # CUDA backend parity; exits 77 (skipped) without a usable GPU
+  mg_test(NAME test_cuda SOURCES test_cuda.c)
+  set_tests_properties(test_cuda PROPERTIES SKIP_RETURN_CODE 77 FIXTURES_REQUIRED test_models)
+endif()
 mg_test(NAME test_model SOURCES test_model.c)
 set_tests_properties(test_model PROPERTIES FIXTURES_REQUIRED test_models)

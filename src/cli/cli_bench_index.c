@@ -304,7 +304,7 @@ int mg_cli_bench_index(int argc, char **argv) {
 
     /* 3. the encoder alone and 4. the sequential baseline, in this process */
     mg_model *m = NULL;
-    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 1, precision, 0};
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 1, precision, 0, NULL};
     if (mg_cli_open_model_ex(model_arg, &mo, &m) != MG_OK) return 1;
     printf("\n== encoder only, batch %d, %.0f s ==\n", B, seconds);
     fflush(stdout);

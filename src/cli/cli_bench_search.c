@@ -221,7 +221,7 @@ int mg_cli_bench_search(int argc, char **argv) {
     if (sl <= 0) return 1;
     self[sl] = 0;
     char mdir[PATH_MAX];
-    mg_cli_model_opts mo = {0, 1, 0, mdir, sizeof mdir, NULL, 1, NULL, 0};
+    mg_cli_model_opts mo = {0, 1, 0, mdir, sizeof mdir, NULL, 1, NULL, 0, NULL};
     mg_model *model;
     if (mg_cli_open_model_ex(model_arg, &mo, &model)) return 1;
     int dim = mg_model_dim(model);

@@ -67,6 +67,7 @@ static void usage(FILE *f) {
             "    --move            moves the originals: the next `mediagrep index` sees them as deleted,\n"
             "                      unless DIR is under an indexed folder\n"
             "  --threads N         threads for encoding the labels (default: all CPUs)\n"
+            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
             "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "  --quiet             no counts summary\n"
@@ -139,7 +140,7 @@ static int parse_float(const char *opt, const char *v, double lo, double hi, flo
 }
 
 int mg_cli_classify(int argc, char **argv) {
-    const char *precision = NULL;
+    const char *precision = NULL, *device = NULL;
     const char *store_dir = NULL, *model_arg = NULL, *labels_arg = NULL, *labels_file = NULL, *bins = NULL;
     const char **tpl = calloc((size_t)argc + 1, sizeof *tpl);
     int n_tpl = 0, csv = 0, json = 0, quiet = 0, scores = 0, threads = 0, mode_set = 0;
@@ -187,6 +188,8 @@ int mg_cli_classify(int argc, char **argv) {
             }
             mode = m;
             mode_set = 1;
+        } else if (!strcmp(a, "--device") && v) {
+            device = argv[++i];
         } else if (!strcmp(a, "--precision") && v) {
             precision = argv[++i];
         } else if (!strcmp(a, "--threads")) { if ((threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
@@ -268,7 +271,7 @@ int mg_cli_classify(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    mg_cli_model_opts mo = {threads, 1, 0, NULL, 0, NULL, 0, precision, 0};
+    mg_cli_model_opts mo = {threads, 1, 0, NULL, 0, NULL, 0, precision, 0, device};
     rc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);
     if (rc) {
         rc = mg_cli_exit_code(rc);

@@ -54,8 +54,9 @@ static void warn_random(void) {
             MG_DEFAULT_MODEL);
 }
 
-int mg_cli_open_model(const char *model_arg, int n_threads, const char *precision, mg_model **out) {
-    mg_cli_model_opts o = {n_threads, 1, 1, NULL, 0, NULL, 0, precision, 0};
+int mg_cli_open_model(const char *model_arg, int n_threads, const char *precision, const char *device,
+                      mg_model **out) {
+    mg_cli_model_opts o = {n_threads, 1, 1, NULL, 0, NULL, 0, precision, 0, device};
     return mg_cli_open_model_ex(model_arg, &o, out);
 }
 
@@ -108,6 +109,7 @@ int mg_cli_open_model_ex(const char *model_arg, const mg_cli_model_opts *o, mg_m
     mp.n_threads = o->n_threads;
     mp.load_text = o->load_text;
     mp.load_vision = o->load_vision;
+    if (o->device) mp.device = o->device;
     if (o->text_fastest && (!o->precision || !strcmp(o->precision, "auto")))
         mp.text_precision = MG_MODEL_PREC_FASTEST;
     if (o->precision && strcmp(o->precision, "auto")) {

@@ -22,7 +22,8 @@ const char *mg_cli_assets_dir(void);
 
 /* Opens the model for a command. model_arg may be NULL (default model or the
  * random fallback). Prints errors to stderr; returns MG_OK or an error. */
-int mg_cli_open_model(const char *model_arg, int n_threads, const char *precision, mg_model **out);
+int mg_cli_open_model(const char *model_arg, int n_threads, const char *precision, const char *device,
+                      mg_model **out);
 
 typedef struct mg_cli_model_opts {
     int n_threads;
@@ -33,6 +34,7 @@ typedef struct mg_cli_model_opts {
     int quiet_random;             /* do not print the random-weights warning */
     const char *precision;        /* --precision: "fp32", "bf16", "int8", "auto" or NULL (= auto) */
     int text_fastest;             /* with precision auto: the text tower at the fastest native precision */
+    const char *device;           /* --device: "cpu" (NULL), "cuda", "cuda:N" or "auto" */
 } mg_cli_model_opts;
 
 /* As mg_cli_open_model, with the towers to load and the directory chosen. */

@@ -60,6 +60,7 @@ static void usage(FILE *f) {
             "  --tokens           include the token ids (SOT..EOT) of texts\n"
             "  --json             one JSON object per line\n"
             "  --threads N        compute threads (default: all CPUs)\n"
+            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
             "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "  --batch N          images per forward pass (default 32)\n"
@@ -259,7 +260,7 @@ static void add_media(const char *path, int want_video, const mg_media_params *m
 }
 
 int mg_cli_embed(int argc, char **argv) {
-    const char *precision = NULL;
+    const char *precision = NULL, *device = NULL;
     const char *model_arg = NULL, *crop_out = NULL;
     int raw = 0, tokens = 0, json = 0, threads = 0, batch = 32, similarity = 0, exact = 0, n_img = 0, n_in = 0;
     mg_video_params vp = mg_video_default_params();
@@ -294,6 +295,8 @@ int mg_cli_embed(int argc, char **argv) {
                 fprintf(stderr, "mediagrep embed: --every needs a positive number of seconds\n");
                 rc_usage = 2;
             }
+        } else if (!strcmp(a, "--device") && v) {
+            device = argv[++i];
         } else if (!strcmp(a, "--precision") && v) {
             precision = argv[++i];
         } else if (!strcmp(a, "--frames") || !strcmp(a, "--threads") || !strcmp(a, "--batch")) {
@@ -320,7 +323,7 @@ int mg_cli_embed(int argc, char **argv) {
         rc_usage = 2;
     }
     mg_model *m = NULL;
-    if (rc_usage < 0 && mg_cli_open_model(model_arg, threads, precision, &m) != MG_OK) rc_usage = 2;
+    if (rc_usage < 0 && mg_cli_open_model(model_arg, threads, precision, device, &m) != MG_OK) rc_usage = 2;
     if (rc_usage >= 0) {
         free(kinds);
         free(inputs);

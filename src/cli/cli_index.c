@@ -58,6 +58,7 @@ static void usage(FILE *f) {
             "  --store PATH        store directory (default ./.mediagrep)\n"
             "  --model NAME|DIR    model (default: the store's model, else the default model)\n"
             "  --threads N         decode threads (default: number of CPUs)\n"
+            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
             "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "  --batch N           encoder batch size (default 32)\n"
@@ -151,7 +152,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
 }
 
 int mg_cli_index(int argc, char **argv) {
-    const char *precision = NULL;
+    const char *precision = NULL, *device = NULL;
     /* From the start: a Ctrl-C while the model loads stops the run as soon
      * as it begins (recorded as interrupted) instead of killing the process. */
     g_cancel = 0;
@@ -177,6 +178,7 @@ int mg_cli_index(int argc, char **argv) {
         } else if (!strcmp(a, "--store")) { NEED_VALUE(); store_dir = v; }
         else if (!strcmp(a, "--model")) { NEED_VALUE(); model_arg = v; }
         else if (!strcmp(a, "--precision") && v) precision = argv[++i];
+        else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--threads")) { if ((p.threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
         else if (!strcmp(a, "--batch")) { if ((p.batch = mg_cli_int(a, v, 1, 4096)) < 0) goto done; i++; }
         else if (!strcmp(a, "--frames")) {
@@ -261,7 +263,7 @@ int mg_cli_index(int argc, char **argv) {
     /* The encoder always uses every CPU: --threads sizes the decoders only.
      * (The backend's thread count decides how GEMMs are split, which moves
      * the last bits of the vectors; a resumed run must match the first.) */
-    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision, 0};
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision, 0, device};
     char mdir[PATH_MAX];
     int random = 0;
     mo.dir_out = mdir;

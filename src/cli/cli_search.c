@@ -42,6 +42,7 @@ static void usage(FILE *f) {
             "  --json              JSON output;  --paths  one path per line\n"
             "  --store PATH        store (default ./.mediagrep);  --model M  model (default: the store's)\n"
             "  --threads N         threads for the exact scan and encoders (default: all CPUs)\n"
+            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
             "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "\n"
@@ -76,7 +77,7 @@ static void fmt_ms(int64_t ms, char *buf, size_t cap) {
 }
 
 int mg_cli_search(int argc, char **argv) {
-    const char *precision = NULL;
+    const char *precision = NULL, *device = NULL;
     const char *store_dir = NULL, *model_arg = NULL;
     const char **words = calloc((size_t)argc * 2 + 2, sizeof *words);
     int n_words = 0, json = 0, paths = 0, threads = 0, rc = 2;
@@ -94,6 +95,7 @@ int mg_cli_search(int argc, char **argv) {
         else if (!strcmp(a, "-k")) { if ((p.k = mg_cli_int(a, v, 1, 100000)) < 0) goto done; i++; }
         else if (!strcmp(a, "--per-video")) { if ((p.per_video = mg_cli_int(a, v, 1, 64)) < 0) goto done; i++; }
         else if (!strcmp(a, "--precision") && v) precision = argv[++i];
+        else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--threads")) { if ((threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
         else if (!strcmp(a, "--kind")) {
             VALUE();
@@ -152,7 +154,7 @@ int mg_cli_search(int argc, char **argv) {
         if (terms[i].kind == MG_TERM_TEXT) need_text = 1;
         if (terms[i].kind == MG_TERM_IMAGE) need_vision = 1;
     }
-    mg_cli_model_opts mo = {threads, need_text, need_vision, NULL, 0, NULL, 0, precision, 0};
+    mg_cli_model_opts mo = {threads, need_text, need_vision, NULL, 0, NULL, 0, precision, 0, device};
     mg_store *store = NULL;
     mg_model *model = NULL;
     double t_open = mg_now();

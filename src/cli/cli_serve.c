@@ -24,6 +24,7 @@ static void on_signal(int sig) { stop_sig = sig; }
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mediagrep serve [--store PATH] [--model M] [--host 127.0.0.1] [--port 8080]\n"
+            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
             "                       [--token T] [--threads N] [--upload-limit SIZE] [--precision P]\n"
             "                       [--no-coalesce] [--quiet]\n"
             "\n"
@@ -51,7 +52,7 @@ static long long parse_size(const char *s) {
 }
 
 int mg_cli_serve(int argc, char **argv) {
-    const char *precision = NULL;
+    const char *precision = NULL, *device = NULL;
     const char *store_dir = NULL, *model_arg = NULL;
     mg_server_params p = mg_server_default_params();
     p.token = getenv("MEDIAGREP_TOKEN");
@@ -81,6 +82,8 @@ int mg_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--token")) p.token = v;
         else if (!strcmp(a, "--port")) {
             if ((p.port = mg_cli_int(a, v, 0, 65535)) < 0) return 2;
+        } else if (!strcmp(a, "--device") && v) {
+            device = argv[++i];
         } else if (!strcmp(a, "--precision") && v) {
             precision = argv[++i];
         } else if (!strcmp(a, "--threads")) {
@@ -103,7 +106,7 @@ int mg_cli_serve(int argc, char **argv) {
     }
     /* a server loads once and encodes many queries: its text tower runs at
      * the fastest precision the CPU has unless --precision says otherwise */
-    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0, precision, 1};
+    mg_cli_model_opts mo = {0, 1, 1, NULL, 0, NULL, 0, precision, 1, device};
     mg_store *store = NULL;
     mg_model *model = NULL;
     int rc = mg_cli_open_store_model(store_dir, model_arg, 0, 0, &mo, &store, &model);
