@@ -320,6 +320,26 @@ int main(void) {
     REQUIRE(mg_search(s, &t, 1, &p, h2, &n2, &info, &err) == MG_OK);
     CHECK(!strcmp(info.method, "exact") && n2 == n);
     check_many(s, dim, q);
+    { /* a second searcher sharing this one's FAISS index answers the same, and keeps it after s lets go */
+        mg_store *st2;
+        mg_searcher *s2;
+        REQUIRE(mg_store_open(sdir, &rp, &st2, &err) == MG_OK);
+        REQUIRE(mg_searcher_open(st2, model, 1, &s2, &err) == MG_OK);
+        CHECK_EQ_INT(mg_searcher_share_index(s2, s), 1);
+        REQUIRE(mg_searcher_warm(s2, &err) == MG_OK);
+        mg_search_hit h3[32];
+        int n3;
+        mg_search_params p2 = p;
+        p2.exact = 0;
+        REQUIRE(mg_search(s2, &t, 1, &p2, h3, &n3, &info, &err) == MG_OK);
+        CHECK_MSG(!strcmp(info.method, "hnsw") && n3 > 2 && !strcmp(h3[0].path, h[0].path) &&
+                      !strcmp(h3[1].path, h[1].path),
+                  "shared index: %s, %d hits", info.method, n3);
+        p2.ef_search = 8; /* a per-query beam: used for this call only */
+        REQUIRE(mg_search(s2, &t, 1, &p2, h3, &n3, &info, &err) == MG_OK);
+        mg_searcher_close(s2);
+        mg_store_close(st2);
+    }
     /* same scores; same items except among the background's tied scores */
     for (int i = 0; i < n && i < n2; i++)
         CHECK_MSG((i >= 5 || !strcmp(h[i].path, h2[i].path)) && fabsf(h[i].score - h2[i].score) < 1e-4,

@@ -279,7 +279,13 @@ static void test_flat(void) {
         for (int j = 5; j < 8; j++) ok &= r[i * 8 + j] == -1 && isinf(s[i * 8 + j]);
     }
     CHECK_MSG(ok, "k > n");
+    /* a second reference keeps the index alive after the first is closed */
+    mg_vindex *ref = mg_vindex_ref(ix);
+    CHECK(ref == ix);
     mg_vindex_close(ix);
+    CHECK(mg_vindex_search_with(ref, q, 2, 8, 0, 0, s, r, &e) == MG_OK && r[0] >= 0 && mg_vindex_count(ref) == 5);
+    mg_vindex_close(ref);
+    CHECK(mg_vindex_ref(NULL) == NULL);
 
     /* empty index (AUTO picks FLAT), then add */
     ix = NULL;
@@ -384,6 +390,19 @@ static void test_hnsw(void) {
     mg_vindex_set_search(ix, 64, 0);
     measure(ix, "hnsw ef=64");
     mg_vindex_set_search(ix, p.ef_search, 0);
+    { /* a per-call beam equals setting it, and leaves the index as it was */
+        enum { QN = 20, QK = 10 };
+        float sa[QN * QK], sb[QN * QK], sc[QN * QK];
+        int64_t ra[QN * QK], rb[QN * QK], rc2[QN * QK];
+        CHECK(mg_vindex_search(ix, bx, QN, QK, sc, rc2, &e) == MG_OK);
+        CHECK(mg_vindex_search_with(ix, bx, QN, QK, 16, 0, sa, ra, &e) == MG_OK);
+        mg_vindex_set_search(ix, 16, 0);
+        CHECK(mg_vindex_search(ix, bx, QN, QK, sb, rb, &e) == MG_OK);
+        CHECK(!memcmp(ra, rb, sizeof ra));
+        mg_vindex_set_search(ix, p.ef_search, 0);
+        CHECK(mg_vindex_search(ix, bx, QN, QK, sb, rb, &e) == MG_OK);
+        CHECK(!memcmp(rc2, rb, sizeof rb));
+    }
 
     int64_t removed = 7;
     CHECK(mg_vindex_remove(ix, bids, 1, &removed, &e) == MG_EUNSUPPORTED && removed == 0);

@@ -325,6 +325,15 @@ static void tcache_put(mg_searcher *s, int victim, const char *text, const float
 
 int mg_searcher_warm(mg_searcher *s, mg_error *err) { return refresh(s, err); }
 
+int mg_searcher_share_index(mg_searcher *dst, const mg_searcher *src) {
+    if (!src->ix || dst == src) return 0;
+    mg_vindex_close(dst->ix);
+    dst->ix = mg_vindex_ref(src->ix);
+    snprintf(dst->ix_type, sizeof dst->ix_type, "%s", src->ix_type);
+    dst->ix_items = src->ix_items;
+    return 1;
+}
+
 int mg_search_prefetch_texts(mg_searcher *s, const char *const *texts, int n, mg_error *err) {
     const mg_tokenizer *tok = mg_model_tokenizer(s->model);
     if (!tok || n <= 0) return MG_OK;
@@ -531,7 +540,6 @@ static int candidates(mg_searcher *s, const float *q, int64_t want, const mg_sea
     *out = NULL;
     *n_out = 0;
     if (s->ix && !p->exact) {
-        if (p->ef_search || p->nprobe) mg_vindex_set_search(s->ix, p->ef_search, p->nprobe);
         int64_t kk = want < s->ix_items ? want : s->ix_items;
         int64_t extra = 0;
         /* items committed after the index was saved: exact */
@@ -550,7 +558,7 @@ static int candidates(mg_searcher *s, const float *q, int64_t want, const mg_sea
         }
         int64_t n = 0;
         if (kk > 0) {
-            int rc = mg_vindex_search(s->ix, q, 1, (int)kk, sc, ids, err);
+            int rc = mg_vindex_search_with(s->ix, q, 1, (int)kk, p->ef_search, p->nprobe, sc, ids, err);
             if (rc) {
                 free(c);
                 free(sc);

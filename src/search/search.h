@@ -93,6 +93,14 @@ void mg_searcher_close(mg_searcher *s); /* NULL is a no-op */
  * large index to load). */
 int mg_searcher_warm(mg_searcher *s, mg_error *err);
 
+/* Makes dst use src's loaded FAISS index instead of a copy of its own (both
+ * searchers on the same store: a server's engines), so a large index is in
+ * memory once. Searches on the shared index may run concurrently. When the
+ * store's index later changes, each searcher loads the new one for itself.
+ * Returns 1 when shared, 0 when src has no index. Call before dst searches
+ * (or mg_searcher_warm), from one thread. */
+int mg_searcher_share_index(mg_searcher *dst, const mg_searcher *src);
+
 /* Parses CLI-style query words: terms separated by "+" or "-" words; a term
  * is "W:text" or text (weight W, default 1), an existing file path (an
  * example image), or "like:PATH" (a file in the store). "-" negates the

@@ -686,9 +686,11 @@ int mg_server_open(const char *store_dir, mg_model *model, const mg_server_param
     for (int i = 0; i < p.threads; i++) {
         if ((rc = mg_store_open(store_dir, &sp, &s->slots[i].store, err)) != MG_OK) goto fail;
         s->n_slots = i + 1;
-        if ((rc = mg_searcher_open(s->slots[i].store, model, p.scan_threads, &s->slots[i].searcher, err)) != MG_OK ||
-            (rc = mg_searcher_warm(s->slots[i].searcher, err)) != MG_OK)
+        if ((rc = mg_searcher_open(s->slots[i].store, model, p.scan_threads, &s->slots[i].searcher, err)) != MG_OK)
             goto fail;
+        /* one copy of the FAISS index for all engines, loaded now */
+        if (i > 0) mg_searcher_share_index(s->slots[i].searcher, s->slots[0].searcher);
+        if ((rc = mg_searcher_warm(s->slots[i].searcher, err)) != MG_OK) goto fail;
     }
     if ((rc = srv_engines_start(s, err)) != MG_OK) goto fail;
     snprintf(s->thumbs_dir, sizeof s->thumbs_dir, "%s/thumbs", s->store_dir);

@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -39,6 +40,7 @@
 using idx_t = faiss::Index::idx_t;
 
 struct mg_vindex {
+    std::atomic<int> refs{1};       /* mg_vindex_ref / mg_vindex_close */
     mg_vindex_type type = MG_VINDEX_FLAT;
     int dim = 0;
     int n_threads = 0;
@@ -303,7 +305,7 @@ int mg_vindex_remove(mg_vindex *ix, const int64_t *ids, int64_t n, int64_t *remo
 }
 
 static int search_impl(const mg_vindex *ix, const float *q, int64_t nq, int k, int (*allow)(void *, int64_t),
-                       void *ctx, float *scores, int64_t *ids, mg_error *err) {
+                       void *ctx, float *scores, int64_t *ids, mg_error *err, int ef_search = 0, int nprobe = 0) {
     if (!ix) return mg_err_set(err, MG_EINVAL, "vindex search: NULL index");
     if (k <= 0) return mg_err_set(err, MG_EINVAL, "vindex search: k = %d must be positive", k);
     if (nq < 0) return mg_err_set(err, MG_EINVAL, "vindex search: nq = %lld is negative", (long long)nq);
@@ -327,12 +329,12 @@ static int search_impl(const mg_vindex *ix, const float *q, int64_t nq, int k, i
         faiss::IDSelector *s = allow ? &sel : nullptr;
         if (ix->type == MG_VINDEX_HNSW) {
             faiss::SearchParametersHNSW hp;
-            hp.efSearch = std::max(ix->hnsw->hnsw.efSearch, k);
+            hp.efSearch = std::max(ef_search > 0 ? ef_search : ix->hnsw->hnsw.efSearch, k);
             hp.sel = s;
             ix->inner->search(nq, q, k, scores, ids, &hp);
         } else if (ix->type == MG_VINDEX_IVFPQ) {
             faiss::SearchParametersIVF vp;
-            vp.nprobe = std::min(std::max<size_t>(ix->ivf->nprobe, 1), ix->ivf->nlist);
+            vp.nprobe = std::min(std::max<size_t>(nprobe > 0 ? (size_t)nprobe : ix->ivf->nprobe, 1), ix->ivf->nlist);
             vp.sel = s;
             ix->inner->search(nq, q, k, scores, ids, &vp);
         } else {
@@ -362,6 +364,16 @@ int mg_vindex_search_filtered(const mg_vindex *ix, const float *q, int64_t nq, i
                               mg_error *err) {
     if (!allow) return mg_err_set(err, MG_EINVAL, "vindex search: NULL filter");
     return search_impl(ix, q, nq, k, allow, ctx, scores, ids, err);
+}
+
+int mg_vindex_search_with(const mg_vindex *ix, const float *q, int64_t nq, int k, int ef_search, int nprobe,
+                          float *scores, int64_t *ids, mg_error *err) {
+    return search_impl(ix, q, nq, k, nullptr, nullptr, scores, ids, err, ef_search, nprobe);
+}
+
+mg_vindex *mg_vindex_ref(mg_vindex *ix) {
+    if (ix) ix->refs.fetch_add(1);
+    return ix;
 }
 
 void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe) {
@@ -642,5 +654,7 @@ int64_t mg_vindex_count(const mg_vindex *ix) { return ix ? (int64_t)ix->top->nto
 int mg_vindex_dim(const mg_vindex *ix) { return ix ? ix->dim : 0; }
 mg_vindex_type mg_vindex_get_type(const mg_vindex *ix) { return ix ? ix->type : MG_VINDEX_AUTO; }
 
-void mg_vindex_close(mg_vindex *ix) { delete ix; }
+void mg_vindex_close(mg_vindex *ix) {
+    if (ix && ix->refs.fetch_sub(1) == 1) delete ix;
+}
 

@@ -144,6 +144,12 @@ int mg_vindex_search_filtered(const mg_vindex *ix, const float *q, int64_t nq, i
                               int (*allow)(void *ctx, int64_t id), void *ctx, float *scores, int64_t *ids,
                               mg_error *err);
 
+/* As mg_vindex_search with this call's own HNSW beam (ef_search) and IVF
+ * probe count (nprobe); 0 = the index's. The index is not changed, so calls
+ * with different settings may run concurrently. */
+int mg_vindex_search_with(const mg_vindex *ix, const float *q, int64_t nq, int k, int ef_search, int nprobe,
+                          float *scores, int64_t *ids, mg_error *err);
+
 /* Sets the HNSW search beam and/or the IVF probe count (0 = keep; a value
  * that does not apply to the index type is ignored). Saved with the index.
  * Not to be called while a search runs on ix. */
@@ -168,7 +174,12 @@ int64_t mg_vindex_count(const mg_vindex *ix);          /* vectors; 0 for NULL */
 int mg_vindex_dim(const mg_vindex *ix);                /* 0 for NULL */
 mg_vindex_type mg_vindex_get_type(const mg_vindex *ix); /* AUTO for NULL */
 
-/* Frees the index. NULL is a no-op. */
+/* Another reference to ix (searchers sharing one loaded index); each
+ * reference is released by mg_vindex_close, the last one frees the index.
+ * Returns ix. Thread-safe. */
+mg_vindex *mg_vindex_ref(mg_vindex *ix);
+
+/* Releases a reference (frees the index with the last one). NULL is a no-op. */
 void mg_vindex_close(mg_vindex *ix);
 
 #ifdef __cplusplus
