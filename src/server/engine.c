@@ -122,7 +122,6 @@ static void run_batch(mg_server *s, search_job **jobs, int n) {
             dup_of[b] = d;
             continue;
         }
-        dup_of[b] = -1;
         if (nu != b) { /* compact the unique ones to the front */
             memmove(Q + (size_t)nu * dim, Q + (size_t)b * dim, (size_t)dim * sizeof(float));
             text_only[nu] = text_only[b];
@@ -130,7 +129,7 @@ static void run_batch(mg_server *s, search_job **jobs, int n) {
             hits[nu] = hits[b];
         }
         uniq[nu] = b;
-        dup_of[b] = -1 - nu;
+        dup_of[b] = -1 - nu; /* unique: -1 - its index among the unique ones */
         nu++;
     }
     if (nu) mg_search_many(sl->searcher, nu, Q, text_only, pp, hits, n_hits, infos, rcs, errs);
