@@ -62,6 +62,7 @@ static void usage(FILE *f) {
             "                     reduced one, accuracy against fp32 is measured too: embedding cosines\n"
             "                     and top-10 retrieval overlap (100 text queries over --agree-images)\n"
             "  --agree-images N   images for the accuracy check (default 1000; 0 = skip)\n"
+            "  --device D         cpu (default), cuda, cuda:N or auto (the fp32 reference always on the CPU)\n"
             "  --torch            also run bench/bench_torch.py (PyTorch, same precisions) and print ratios\n"
             "  --json FILE        also write the results as JSON\n");
 }
@@ -164,7 +165,7 @@ typedef struct {
 static int bench_encoder(int argc, char **argv) {
     int threads = 0, torch = 0, agree_n = 1000, n_queries = 100;
     double seconds = 5, peak_per_thread = 116;
-    const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL, *precs = NULL;
+    const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL, *precs = NULL, *device = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--threads")) {
@@ -179,6 +180,7 @@ static int bench_encoder(int argc, char **argv) {
         else if (!strcmp(a, "--peak-gflops") && v) peak_per_thread = atof(argv[++i]);
         else if (!strcmp(a, "--json") && v) json_out = argv[++i];
         else if (!strcmp(a, "--precision") && v) precs = argv[++i];
+        else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--torch")) torch = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -223,7 +225,8 @@ static int bench_encoder(int argc, char **argv) {
     const int S = cfg.vision.image_size, P = cfg.projection_dim;
     int maxb = 1;
     for (int i = 0; i < bl.n; i++) maxb = bl.v[i] > maxb ? bl.v[i] : maxb;
-    const int any_reduced = runs[0].prec != MG_PREC_FP32 || n_runs > 1;
+    /* an accuracy check against the CPU at fp32 whenever something else runs */
+    const int any_reduced = runs[0].prec != MG_PREC_FP32 || n_runs > 1 || (device && strcmp(device, "cpu"));
     if (!any_reduced) agree_n = 0;
     int enc_b = maxb > 32 ? maxb : 32;
     float *pix = malloc((size_t)enc_b * 3 * S * S * sizeof(float)), *out = malloc((size_t)enc_b * P * sizeof(float));
@@ -246,6 +249,7 @@ static int bench_encoder(int argc, char **argv) {
         mg_model_params mp = mg_model_default_params();
         mp.n_threads = threads;
         mp.precision = prec;
+        if (device && pass >= 0) mp.device = device; /* the reference stays on the CPU */
         mg_model *m;
         double t0 = mg_now();
         if (mg_model_open_random(&cfg, 1, tok, &mp, &m, &err)) {
@@ -394,7 +398,7 @@ static int bench_encoder(int argc, char **argv) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "image_img_per_s", ri);
         json_object_object_add(o, "text_latency_ms", json_object_new_double(R->text_ms));
-        if (agree_n && R->prec != MG_PREC_FP32) {
+        if (agree_n && (R->prec != MG_PREC_FP32 || (device && strcmp(device, "cpu")))) {
             json_object_object_add(o, "image_cosine_min", json_object_new_double(R->img_cos_min));
             json_object_object_add(o, "image_cosine_mean", json_object_new_double(R->img_cos_mean));
             json_object_object_add(o, "text_cosine_min", json_object_new_double(R->txt_cos_min));
@@ -413,7 +417,7 @@ static int bench_encoder(int argc, char **argv) {
         printf("\n| accuracy vs fp32 (%d images, %d text queries) | image cosine min | image cosine mean | text cosine "
                "min | top-10 overlap |\n|---|---|---|---|---|\n", agree_n, n_queries);
         for (int r = 0; r < n_runs; r++)
-            if (runs[r].ran && runs[r].prec != MG_PREC_FP32)
+            if (runs[r].ran && (runs[r].prec != MG_PREC_FP32 || (device && strcmp(device, "cpu"))))
                 printf("| %s | %.5f | %.5f | %.5f | %.3f |\n", mg_precision_name(runs[r].prec), runs[r].img_cos_min,
                        runs[r].img_cos_mean, runs[r].txt_cos_min, runs[r].overlap);
     }

@@ -210,6 +210,7 @@ static void usage(FILE *f) {
             "  --threads T        decode threads (default: CPUs)\n"
             "  --model M          model (default: as `mediagrep index`)\n"
             "  --precision P      fp32, bf16, int8 or auto (default: as `mediagrep index`)\n"
+            "  --device D         cpu (default), cuda, cuda:N or auto\n"
             "  --baseline-images N, --baseline-videos N   sequential baseline subset (default 100, 5)\n"
             "  --rss-images N     also compare peak RSS on N and 10*N photos (default 1000; 0 = skip)\n"
             "  --seconds S        encoder-only timing (default 20)\n"
@@ -217,7 +218,8 @@ static void usage(FILE *f) {
 }
 
 int mg_cli_bench_index(int argc, char **argv) {
-    const char *dir = "/tmp/mediagrep-bench-index", *model_arg = NULL, *json_out = NULL, *precision = NULL;
+    const char *dir = "/tmp/mediagrep-bench-index", *model_arg = NULL, *json_out = NULL, *precision = NULL,
+               *device = NULL;
     int n_img = 1000, n_vid = 50, B = 32, threads = 0, base_img = 100, base_vid = 5, rss_img = 1000;
     double seconds = 20;
     for (int i = 2; i < argc; i++) {
@@ -238,6 +240,7 @@ int mg_cli_bench_index(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = atoi(v);
         else if (!strcmp(a, "--model")) model_arg = v;
         else if (!strcmp(a, "--precision")) precision = v;
+        else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--baseline-images")) base_img = atoi(v);
         else if (!strcmp(a, "--baseline-videos")) base_vid = atoi(v);
         else if (!strcmp(a, "--rss-images")) rss_img = atoi(v);
@@ -268,7 +271,8 @@ int mg_cli_bench_index(int argc, char **argv) {
     int o = snprintf(opts, sizeof opts, "--batch %d", B);
     if (threads > 0) o += snprintf(opts + o, sizeof opts - o, " --threads %d", threads);
     if (model_arg) o += snprintf(opts + o, sizeof opts - o, " --model '%s'", model_arg);
-    if (precision) snprintf(opts + o, sizeof opts - o, " --precision '%s'", precision);
+    if (precision) o += snprintf(opts + o, sizeof opts - o, " --precision '%s'", precision);
+    if (device) snprintf(opts + o, sizeof opts - o, " --device '%s'", device);
     snprintf(roots, sizeof roots, "%s%s%s", n_img ? img_dir : "", n_img && n_vid ? " " : "", n_vid ? vid_dir : "");
 
     /* 1. the pipeline */
@@ -304,7 +308,7 @@ int mg_cli_bench_index(int argc, char **argv) {
 
     /* 3. the encoder alone and 4. the sequential baseline, in this process */
     mg_model *m = NULL;
-    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 1, precision, 0, NULL};
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 1, precision, 0, device};
     if (mg_cli_open_model_ex(model_arg, &mo, &m) != MG_OK) return 1;
     printf("\n== encoder only, batch %d, %.0f s ==\n", B, seconds);
     fflush(stdout);
