@@ -375,6 +375,23 @@ static void test_batched_searches(void) {
     for (int k = 0; k < 5; k++) free(batch_ref[k]);
 }
 
+static int close_port;
+static long close_codes[8];
+static void *close_worker(void *arg) {
+    int i = (int)(intptr_t)arg;
+    long last = 0;
+    for (int j = 0; j < 40; j++) { /* keep searching until the server goes away */
+        resp r;
+        http(&r, close_port, NULL, j % 2 ? "/api/search?q=a%20red%20car&k=3" : "/api/search?q=a%20blue%20boat&k=3",
+             NULL, NULL, 0, NULL, NULL, NULL);
+        last = r.code;
+        resp_free(&r);
+        if (last != 200) break;
+    }
+    close_codes[i] = last;
+    return NULL;
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char model_dir[4096];
@@ -888,6 +905,29 @@ int main(void) {
     CHECK_EQ_INT(r.code, 200);
     resp_free(&r);
     mg_server_close(tsrv);
+
+    /* closing a server while searches are in flight: every client gets an
+     * answer or a closed connection, and close returns (no connection is
+     * left suspended) */
+    {
+        mg_server *csrv = NULL;
+        REQUIRE(mg_server_open(sdir, model, &sp, &csrv, &err) == MG_OK);
+        close_port = mg_server_port(csrv);
+        pthread_t th[8];
+        for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, close_worker, (void *)(intptr_t)i);
+        usleep(20000);
+        double t0 = mg_now();
+        mg_server_close(csrv);
+        double dt = mg_now() - t0;
+        for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+        int ok = 1;
+        for (int i = 0; i < 8; i++) ok &= close_codes[i] == 200 || close_codes[i] == 503 || close_codes[i] == -1;
+        CHECK_MSG(ok, "a client got neither an answer nor a closed connection");
+        printf("close with searches in flight: %.3f s; last codes", dt);
+        for (int i = 0; i < 8; i++) printf(" %ld", close_codes[i]);
+        printf("\n");
+        CHECK_MSG(dt < 10, "mg_server_close took %.1f s with searches in flight", dt);
+    }
 
     /* the CLI refuses a public address without a token */
     snprintf(cmd, sizeof cmd, "%s/mediagrep serve --store %s --host 0.0.0.0 --port 0 2>/dev/null", MG_BUILD_DIR, sdir);
