@@ -44,25 +44,7 @@ static float *q; /* the query embedding the controlled vectors are built around 
 
 static void put(mg_store *s, const char *path, const char *kind, int64_t size, const float *vecs, int n,
                 const int64_t *times, int64_t duration_ms) {
-    mg_media_rec m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.path, sizeof m.path, "%s", path);
-    snprintf(m.kind, sizeof m.kind, "%s", kind);
-    snprintf(m.status, sizeof m.status, "ok");
-    snprintf(m.hash, sizeof m.hash, "x3:0123456789abcdef0123456789abcdef");
-    m.size = size;
-    m.mtime_ns = 1600000000LL * 1000000000LL;
-    m.width = 64;
-    m.height = 48;
-    m.duration_ms = duration_ms;
-    mg_store_item it[16];
-    for (int i = 0; i < n; i++) {
-        it[i].frame_index = !strcmp(kind, "video") && i == n - 1 ? -1 : i;
-        it[i].time_ms = times ? times[i] : 0;
-    }
-    mg_error err;
-    int rc = mg_store_put(s, &m, it, vecs, n, &err);
-    CHECK_MSG(rc == MG_OK, "put %s: %s", path, err.msg);
+    mg_vf_put(s, path, kind, size, vecs, n, times, 64, 48, duration_ms);
 }
 
 /* ---- HTTP with libcurl ---- */

@@ -7,6 +7,8 @@
 #ifndef MG_VECFIXTURE_H
 #define MG_VECFIXTURE_H
 
+#include <stdint.h>
+
 /* Uniform in [-1, 1) from a fixed xorshift stream (deterministic data). */
 float mg_vf_rand(void);
 /* Starts the fixture for dim-sized vectors around q (borrowed; must stay
@@ -24,5 +26,13 @@ void mg_vf_free(void);
  * room for max directions); NULL on failure. */
 struct mg_model;
 float *mg_vf_setup(struct mg_model *model, const char *text, int max);
+
+/* Puts one file into the store with n vectors (a video's last one is its
+ * pooled vector, frame -1; times: the frames' times in ms, or NULL) and
+ * fixed catalog fields (status ok, a fixed hash, mtime 2020-09-13). CHECKs
+ * that it worked. */
+struct mg_store;
+void mg_vf_put(struct mg_store *s, const char *path, const char *kind, int64_t size, const float *vecs, int n,
+               const int64_t *times, int width, int height, int64_t duration_ms);
 
 #endif

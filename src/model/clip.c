@@ -355,6 +355,25 @@ static int fetch_mat(build_ctx *b, const char *name, int64_t r, int64_t c, float
     return rc ? rc : to_backend(b, h, (size_t)(r * c), out);
 }
 
+/* The 1-d tensors names[0..n) ([seg_rows] each) stacked into one malloc'd
+ * array *out (q | k | v biases). */
+static int fetch_stacked(build_ctx *b, int n, const char *const *names, int64_t seg_rows, float **out) {
+    float *v = malloc((size_t)(seg_rows * n) * sizeof(float));
+    int rc = v ? MG_OK : mg_err_set(b->err, MG_ENOMEM, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        float *one = NULL;
+        rc = fetch(b, names[i], 1, &seg_rows, &one);
+        if (!rc) memcpy(v + i * seg_rows, one, (size_t)seg_rows * sizeof(float));
+        free(one);
+    }
+    if (rc) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    return rc;
+}
+
 /* The cached quantized weights of linear `key` with this shape, or 0. */
 static int q8_cached(build_ctx *b, const char *key, int n_out, int n_in, const int8_t **q, const float **sc) {
     if (!b->q8_in) return 0;
@@ -421,14 +440,8 @@ static int q8_from_cache(build_ctx *b, const char *key, int nb, const char *cons
     const int8_t *q;
     const float *sc;
     if (b->prec != MG_PREC_INT8 || !q8_cached(b, key, n_out, n_in, &q, &sc)) return 0;
-    float *bias = nb ? malloc((size_t)n_out * sizeof(float)) : NULL;
-    *rc = nb && !bias ? mg_err_set(b->err, MG_ENOMEM, "out of memory") : MG_OK;
-    for (int i = 0; i < nb && !*rc; i++) {
-        float *bb = NULL;
-        *rc = fetch(b, bnames[i], 1, &seg_rows, &bb);
-        if (!*rc) memcpy(bias + i * seg_rows, bb, (size_t)seg_rows * sizeof(float));
-        free(bb);
-    }
+    float *bias = NULL;
+    *rc = nb ? fetch_stacked(b, nb, bnames, seg_rows, &bias) : MG_OK;
     if (!*rc) *rc = b->m->backend->ops->linear_prepare_q8(b->m->backend, q, sc, bias, n_out, n_in, out, b->err);
     free(bias);
     b->q8_hits++;
@@ -482,14 +495,7 @@ static int fetch_rows_linear(build_ctx *b, int n_seg, const char *const *wnames,
         }
     }
     if (!rc && bnames) {
-        bias = malloc((size_t)(seg_rows * n_seg) * sizeof(float));
-        if (!bias) rc = mg_err_set(b->err, MG_ENOMEM, "out of memory");
-        for (int i = 0; i < n_seg && !rc; i++) {
-            float *bb = NULL;
-            rc = fetch(b, bnames[i], 1, &seg_rows, &bb);
-            if (!rc) memcpy(bias + i * seg_rows, bb, (size_t)seg_rows * sizeof(float));
-            free(bb);
-        }
+        rc = fetch_stacked(b, n_seg, bnames, seg_rows, &bias);
         ls.bias = bias;
     }
     if (!rc) rc = be->ops->linear_prepare_rows(be, &ls, out, b->err);
