@@ -12,6 +12,7 @@
 #include "backend/cpu/rowgemm.h"
 #include "core/half.h"
 #include "core/threadpool.h"
+#include "media/preprocess.h"
 
 #include <stdint.h>
 
@@ -363,10 +364,73 @@ static void test_linear_reduced(mg_backend *b) {
     CHECK(b->ops->linear_prepare(b, w, NULL, 16, 16, MG_PREC_INT8, &l, &err) == MG_EINVAL);
 }
 
+/* normalize_u8 against mg_preprocess_normalize (the same table: bit for bit) */
+static void test_normalize_u8(mg_backend *b) {
+    const int n = 3, S = 37;
+    size_t px = (size_t)S * S;
+    uint8_t *rgb = malloc((size_t)n * px * 3);
+    for (size_t i = 0; i < (size_t)n * px * 3; i++) rgb[i] = (uint8_t)(frand() * 128 + 128);
+    mg_preprocess_params pp = mg_preprocess_default_params(S);
+    float lut[768], *got = mg_alloc_aligned((size_t)n * px * 3, sizeof(float)), *want = malloc((size_t)n * px * 3 * 4);
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - pp.mean[c]) / pp.std[c];
+    b->ops->normalize_u8(b, rgb, got, n, S, lut);
+    for (int i = 0; i < n; i++) mg_preprocess_normalize(rgb + (size_t)i * px * 3, &pp, want + (size_t)i * px * 3);
+    CHECK(memcmp(got, want, (size_t)n * px * 3 * sizeof(float)) == 0);
+    free(rgb);
+    mg_free_aligned(got);
+    free(want);
+}
+
+/* device specs -> device lists */
+static void test_device_list(void) {
+    mg_device_name d[MG_MAX_DEVICES];
+    char notice[256];
+    mg_error err;
+    CHECK_EQ_INT(mg_backend_device_list("cpu", d, MG_MAX_DEVICES, notice, sizeof notice, &err), 1);
+    CHECK_MSG(strcmp(d[0], "cpu") == 0, "got %s, want %s", d[0], "cpu");
+    CHECK_MSG(strcmp(notice, "") == 0, "got %s, want %s", notice, "");
+    CHECK_EQ_INT(mg_backend_device_list(NULL, d, MG_MAX_DEVICES, NULL, 0, &err), 1);
+    CHECK_MSG(strcmp(d[0], "cpu") == 0, "got %s, want %s", d[0], "cpu");
+    CHECK_EQ_INT(mg_backend_device_list("cuda", d, MG_MAX_DEVICES, NULL, 0, &err), 1);
+    CHECK_MSG(strcmp(d[0], "cuda:0") == 0, "got %s, want %s", d[0], "cuda:0");
+    CHECK_EQ_INT(mg_backend_device_list("cuda:0,1,3", d, MG_MAX_DEVICES, NULL, 0, &err), 3);
+    CHECK_MSG(strcmp(d[1], "cuda:1") == 0, "got %s, want %s", d[1], "cuda:1");
+    CHECK_MSG(strcmp(d[2], "cuda:3") == 0, "got %s, want %s", d[2], "cuda:3");
+    CHECK_EQ_INT(mg_backend_device_list("cuda:2, cuda:0", d, MG_MAX_DEVICES, NULL, 0, &err), 2);
+    CHECK_MSG(strcmp(d[0], "cuda:2") == 0, "got %s, want %s", d[0], "cuda:2");
+    CHECK_MSG(strcmp(d[1], "cuda:0") == 0, "got %s, want %s", d[1], "cuda:0");
+    CHECK_EQ_INT(mg_backend_device_list("cpu,cuda:1", d, MG_MAX_DEVICES, NULL, 0, &err), 2);
+    CHECK_MSG(strcmp(d[1], "cuda:1") == 0, "got %s, want %s", d[1], "cuda:1");
+    CHECK_EQ_INT(mg_backend_device_list("cpu,1", d, MG_MAX_DEVICES, NULL, 0, &err), MG_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "unknown device '1'");
+    CHECK_EQ_INT(mg_backend_device_list("tpu", d, MG_MAX_DEVICES, NULL, 0, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_backend_device_list("cuda:x", d, MG_MAX_DEVICES, NULL, 0, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_backend_device_list("cuda:-1", d, MG_MAX_DEVICES, NULL, 0, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_backend_device_list(",", d, MG_MAX_DEVICES, NULL, 0, &err), MG_EINVAL);
+    CHECK_EQ_INT(mg_backend_device_list("cpu,cpu,cpu", d, 2, NULL, 0, &err), MG_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "too many devices");
+    /* auto: every GPU, else the CPU, with a notice either way */
+    int n = mg_backend_device_list("auto", d, MG_MAX_DEVICES, notice, sizeof notice, &err);
+    CHECK(n >= 1);
+    CHECK_STR_CONTAINS(notice, "device auto: ");
+    if (!strcmp(d[0], "cpu")) {
+        CHECK_EQ_INT(n, 1);
+        CHECK_STR_CONTAINS(notice, "the CPU (");
+    } else {
+        for (int i = 0; i < n; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "cuda:%d", i);
+            CHECK_MSG(strcmp(d[i], want) == 0, "got %s, want %s", d[i], want);
+        }
+    }
+}
+
 int main(void) {
     test_expf();
     test_pool();
     test_quant_kernels();
+    test_device_list();
     for (int nt = 1; nt <= 3; nt += 2) {
         mg_backend *b;
         mg_error err;
@@ -378,6 +442,7 @@ int main(void) {
         test_layernorm(b);
         test_attention(b);
         test_patchify_embed(b);
+        test_normalize_u8(b);
         mg_backend_close(b);
     }
     mg_backend *b;

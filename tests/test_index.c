@@ -11,7 +11,11 @@
  *     rows, bit-identical vectors per file, nothing duplicated);
  *   - SIGINT stops gracefully (exit 130) and a re-run completes;
  *   - incremental runs: add, change, touch (same bytes), delete;
- *   - a different model is refused (exit 4).
+ *   - a different model is refused (exit 4);
+ *   - several devices (`--device cpu,cpu`, the CPU standing in for GPUs):
+ *     the same store as one encoder; and, through the library, an encoder
+ *     stalled on its first batch does not hold the others up: they take
+ *     every other sample while it waits (dynamic balance from one pool).
  *
  * Stores are compared through a canonical dump made with the library: per
  * file (in path order) every catalog field that does not depend on timing,
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -33,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model/clip.h"
+#include "pipeline/indexer.h"
 #include "store/store.h"
 #include "testlib.h"
 
@@ -377,6 +384,117 @@ static void test_incremental(const char *media, const char *store, const char *f
     free(c);
 }
 
+/* ---------------- several devices ---------------- */
+
+static void test_devices_cli(const char *media, const char *ref, const char *store) {
+    json_object *sum = NULL, *encs;
+    CHECK_EQ_INT(run_index(media, store, g_model, "--device cpu,cpu --batch 2", &sum), 3);
+    REQUIRE_V(sum != NULL);
+    CHECK_EQ_INT(jint(sum, "frames"), 33);
+    REQUIRE_V(json_object_object_get_ex(sum, "encoders", &encs));
+    CHECK_EQ_INT((int)json_object_array_length(encs), 2);
+    int64_t tot = 0;
+    for (size_t i = 0; i < json_object_array_length(encs); i++) {
+        json_object *e = json_object_array_get_idx(encs, i), *d;
+        tot += jint(e, "frames");
+        CHECK(json_object_object_get_ex(e, "device", &d) && strncmp(json_object_get_string(d), "cpu", 3) == 0);
+    }
+    CHECK_EQ_INT(tot, 33);
+    json_object_put(sum);
+    /* two encoders, batches of 2: the store is exactly the one-encoder store */
+    char *a = dump_store(ref), *b = dump_store(store);
+    CHECK(a && b && strcmp(a, b) == 0);
+    free(a);
+    free(b);
+    /* bad device lists are usage errors; CUDA without a GPU (or without the backend) fails clearly */
+    char st2[4400], errf[4400];
+    snprintf(st2, sizeof st2, "%s-bad", store);
+    snprintf(errf, sizeof errf, "%s.err", st2);
+    CHECK_EQ_INT(sh("%s index %s --store %s --model %s --device tpu --quiet 2> %s", g_bin, media, st2, g_model, errf), 2);
+    char *msg = mg_test_read(errf, NULL);
+    CHECK_STR_CONTAINS(msg, "unknown device 'tpu'");
+    free(msg);
+    CHECK_EQ_INT(sh("%s index %s --store %s --model %s --device cuda:0,x --quiet 2>/dev/null", g_bin, media, st2,
+                    g_model), 2);
+    if (sh("command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1") != 0) {
+        CHECK_EQ_INT(sh("%s index %s --store %s --model %s --device cuda --quiet 2> %s", g_bin, media, st2, g_model,
+                        errf), 1);
+        msg = mg_test_read(errf, NULL);
+        CHECK_STR_CONTAINS(msg, "CUDA");
+        free(msg);
+    }
+}
+
+/* The first batch's encoder stalls until the other encoder has taken every
+ * other sample (or 120 s pass): with one shared pool nothing waits for it. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int total, first_enc, first_n, stalled_ok;
+    int others;
+} stall_arg;
+
+static void stall_hook(void *arg, int enc, int n) {
+    stall_arg *s = arg;
+    pthread_mutex_lock(&s->mu);
+    if (s->first_enc < 0) {
+        s->first_enc = enc;
+        s->first_n = n;
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 120;
+        while (s->others < s->total - n)
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT) break;
+        s->stalled_ok = s->others == s->total - n;
+    } else if (enc != s->first_enc) {
+        s->others += n;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void test_devices_stall(const char *media, const char *dir) {
+    mg_error err;
+    mg_model_params mp = mg_model_default_params();
+    mp.load_text = 0;
+    mp.n_threads = 1;
+    mg_model *m[2] = {NULL, NULL};
+    REQUIRE_V(mg_model_open(g_model, &mp, &m[0], &err) == MG_OK);
+    REQUIRE_V(mg_model_open(g_model, &mp, &m[1], &err) == MG_OK);
+    mg_store *st = NULL;
+    mg_store_params sp = mg_store_default_params();
+    char fp[256];
+    REQUIRE_V(mg_store_open(dir, &sp, &st, &err) == MG_OK);
+    REQUIRE_V(mg_store_fingerprint(g_model, fp, sizeof fp, &err) == MG_OK);
+    REQUIRE_V(mg_store_bind_model(st, "tiny-p32", g_model, fp, mg_model_dim(m[0]), 0, NULL, &err) == MG_OK);
+    stall_arg sa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 33, -1, 0, 0, 0};
+    const char *roots[1] = {media};
+    mg_index_params p = mg_index_default_params();
+    p.roots = roots;
+    p.n_roots = 1;
+    p.progress = 0;
+    p.batch = 2;
+    p.media.image.shrink_target = 1;
+    p.media.video.target_short_side = 1;
+    p.models = m;
+    p.n_models = 2;
+    p.batch_hook = stall_hook;
+    p.batch_hook_arg = &sa;
+    mg_index_stats stats;
+    int rc = mg_index_run(m[0], st, &p, &stats, &err);
+    CHECK_MSG(rc == MG_OK, "index with two encoders: %s", err.msg);
+    CHECK_EQ_INT(stats.files_ok, 19);
+    CHECK_EQ_INT(stats.frames, 33);
+    CHECK_EQ_INT(stats.n_encoders, 2);
+    CHECK_MSG(sa.stalled_ok, "while encoder %d stalled on its first batch (%d samples), the other took %d of %d",
+              sa.first_enc, sa.first_n, sa.others, sa.total - sa.first_n);
+    CHECK_EQ_INT(stats.encoders[0].frames + stats.encoders[1].frames, 33);
+    CHECK(sa.first_enc >= 0 && stats.encoders[1 - sa.first_enc].frames == sa.total - sa.first_n);
+    mg_store_close(st);
+    mg_model_close(m[0]);
+    mg_model_close(m[1]);
+}
+
 static void test_mismatch(const char *media, const char *store) {
     json_object *sum = NULL;
     char err[4400];
@@ -410,6 +528,11 @@ int main(int argc, char **argv) {
     snprintf(s3, sizeof s3, "%s/fresh", tmp);
     REQUIRE(make_media(media) == 0);
     test_first_run(media, ref);
+    char s4[4200], s5[4200];
+    snprintf(s4, sizeof s4, "%s/devices", tmp);
+    snprintf(s5, sizeof s5, "%s/stall", tmp);
+    test_devices_cli(media, ref, s4);
+    test_devices_stall(media, s5);
     test_kills(media, ref, s1, kills);
     test_sigint(media, ref, s2);
     test_incremental(media, ref, s3);

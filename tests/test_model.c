@@ -63,6 +63,16 @@ static void test_preset(const char *name, int threads) {
     REQUIRE_V(mg_encoder_open(m, 2, &e, &err) == MG_OK);
     REQUIRE_V(mg_encode_images(e, pix, ni, out, MG_EMBED_RAW, &err) == MG_OK);
     for (int i = 0; i < ni; i++) check_close("image", i, out + (size_t)i * P, want + (size_t)i * P, P);
+    /* from the 8-bit crops (normalized by the backend): the same bits */
+    {
+        float *o8 = malloc((size_t)ni * P * sizeof(float));
+        REQUIRE_V(mg_encode_images_u8(e, px->data, ni, pp.mean, pp.std, o8, MG_EMBED_RAW, &err) == MG_OK);
+        CHECK_MSG(memcmp(o8, out, (size_t)ni * P * sizeof(float)) == 0, "%s: u8 path differs from the float path",
+                  name);
+        float bad[3] = {1, 0, 1};
+        CHECK(mg_encode_images_u8(e, px->data, 1, pp.mean, bad, o8, 0, &err) == MG_EINVAL);
+        free(o8);
+    }
     /* one at a time gives the same */
     float *one = malloc((size_t)P * sizeof(float));
     REQUIRE_V(mg_encode_images(e, pix + (size_t)(ni - 1) * 3 * S * S, 1, one, MG_EMBED_RAW, &err) == MG_OK);

@@ -76,6 +76,12 @@ typedef struct mg_backend_ops {
      * by mg_alloc_aligned and returns it as device memory, for backends whose
      * device memory is host memory (saves a copy of large tables at load). */
     void *(*adopt)(mg_backend *b, void *host, size_t bytes);
+    /* Optional (NULL = plain aligned memory): page-locked host memory that
+     * uploads read asynchronously (CUDA: cudaHostAlloc). An upload from it
+     * may still be running when upload returns: keep the buffer unchanged
+     * until the next download or synchronize. */
+    void *(*host_alloc)(mg_backend *b, size_t bytes);
+    void (*host_free)(mg_backend *b, void *p);
 
     /* Prepares y = x W^T (+ bias) for W [n_out][n_in] row-major float32
      * (bias [n_out] or NULL) at precision prec (MG_PREC_FP32 or
@@ -129,6 +135,12 @@ typedef struct mg_backend_ops {
 
     /* dst[i] = src[rows[i]] for n rows of width dim (rows on the host). */
     void (*gather_rows)(mg_backend *b, const float *src, const int32_t *rows, float *dst, int n, int dim);
+
+    /* Image normalization on the device: rgb [n][size][size][3] 8-bit crops
+     * (device memory) -> chw [n][3][size][size] floats, chw[c] = lut[c][v]
+     * (lut [3][256] on the host, e.g. (v / 255 - mean[c]) / std[c]), so the
+     * host ships bytes, not floats. */
+    void (*normalize_u8)(mg_backend *b, const uint8_t *rgb, float *chw, int n, int size, const float *lut);
 } mg_backend_ops;
 
 struct mg_backend {
@@ -137,15 +149,34 @@ struct mg_backend {
     int n_threads;
     unsigned prec_mask; /* bit (1 << MG_PREC_*) for each precision this backend runs fast on this
                            machine (FP32 always) */
+    int max_callers;    /* threads that may issue ops at once, each on its own stream (CUDA: 2, so
+                           one batch's transfers overlap another's compute); 1 = one at a time */
 };
 
 /* Backend selection. */
 typedef struct mg_backend_params {
-    const char *device; /* "cpu" (default) */
+    const char *device; /* "cpu" (default), "cuda", "cuda:N", "auto"; a list (see
+                           mg_backend_device_list) opens its first device */
     int n_threads;      /* 0 = all CPUs this process may use */
 } mg_backend_params;
 
 mg_backend_params mg_backend_default_params(void);
+
+/* Device lists. A spec names one or more devices, comma-separated: "cpu";
+ * "cuda" (= cuda:0); "cuda:N"; "cuda:0,1" (a bare number after a CUDA
+ * device is another CUDA device); "auto" = every visible GPU, else the CPU.
+ * Each listed device gets its own encoder and its own copy of the weights
+ * (the indexer feeds them all from one decode pool).
+ * Writes up to max names ("cpu", "cuda:N") into devs and returns how many
+ * (>= 1), or a negative MG_E* code with err set (an empty or malformed spec,
+ * more than max devices). Device numbers are checked when opened, not here.
+ * notice (may be NULL, cap bytes) receives a one-line account of what
+ * "auto" chose, or "" when the spec has no "auto". Thread-safe. */
+#define MG_MAX_DEVICES 16
+typedef char mg_device_name[16];
+int mg_backend_device_list(const char *spec, mg_device_name *devs, int max, char *notice, size_t cap,
+                           mg_error *err);
+
 int mg_backend_open(const mg_backend_params *p, mg_backend **out, mg_error *err);
 void mg_backend_close(mg_backend *b); /* NULL is a no-op */
 

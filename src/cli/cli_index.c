@@ -58,7 +58,8 @@ static void usage(FILE *f) {
             "  --store PATH        store directory (default ./.mediagrep)\n"
             "  --model NAME|DIR    model (default: the store's model, else the default model)\n"
             "  --threads N         decode threads (default: number of CPUs)\n"
-            "  --device D          cpu (default), cuda, cuda:N, or auto (a GPU when there is one)\n"
+            "  --device D          cpu (default), cuda, cuda:N, a list such as cuda:0,1 (one encoder per\n"
+            "                      device, fed from one decode pool), or auto (every GPU, else the CPU)\n"
             "  --precision P       GEMM precision: auto (default: int8 images / fp32 text where the CPU has\n"
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "  --batch N           encoder batch size (default 32)\n"
@@ -121,6 +122,16 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         D(write_busy_s); D(index_s); D(decode_wait_s); D(decode_cpu_s);
 #undef D
         json_object_object_add(o, "index", json_object_new_string(st->index_summary));
+        json_object *encs = json_object_new_array();
+        for (int i = 0; i < st->n_encoders; i++) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "device", json_object_new_string(st->encoders[i].device));
+            json_object_object_add(e, "frames", json_object_new_int64(st->encoders[i].frames));
+            json_object_object_add(e, "batches", json_object_new_int64(st->encoders[i].batches));
+            json_object_object_add(e, "busy_s", json_object_new_double(st->encoders[i].busy_s));
+            json_object_array_add(encs, e);
+        }
+        json_object_object_add(o, "encoders", encs);
         json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -143,6 +154,10 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         fprintf(f, "  %lld files that failed before were skipped (--retry-failed to try again)\n",
                 (long long)st->files_skipped_failed);
     if (st->walk_problems) fprintf(f, "  %lld paths could not be walked (see above)\n", (long long)st->walk_problems);
+    if (st->n_encoders > 1)
+        for (int i = 0; i < st->n_encoders; i++)
+            fprintf(f, "  encoder %d on %s: %lld frames in %lld batches, %.1f s busy\n", i, st->encoders[i].device,
+                    (long long)st->encoders[i].frames, (long long)st->encoders[i].batches, st->encoders[i].busy_s);
     if (st->index_summary[0]) fprintf(f, "  %s\n", st->index_summary);
     if (rc == MG_EINTERRUPTED)
         fprintf(f, "  %lld files in flight were dropped; run the same command again to resume (finished files are "
@@ -260,10 +275,25 @@ int mg_cli_index(int argc, char **argv) {
 
     mg_store *store = NULL;
     mg_model *model = NULL;
+    mg_model *models[MG_MAX_DEVICES] = {NULL};
+    int n_models = 1;
+    mg_device_name devs[MG_MAX_DEVICES];
+    {
+        char notice[256];
+        mg_error derr = {0};
+        int nd = mg_backend_device_list(device, devs, MG_MAX_DEVICES, notice, sizeof notice, &derr);
+        if (nd < 0) {
+            fprintf(stderr, "mediagrep index: --device: %s\n", derr.msg);
+            rc = 2;
+            goto done;
+        }
+        if (notice[0]) fprintf(stderr, "mediagrep: %s\n", notice);
+        n_models = nd;
+    }
     /* The encoder always uses every CPU: --threads sizes the decoders only.
      * (The backend's thread count decides how GEMMs are split, which moves
      * the last bits of the vectors; a resumed run must match the first.) */
-    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision, 0, device};
+    mg_cli_model_opts mo = {0, 0, 1, NULL, 0, NULL, 0, precision, 0, devs[0]};
     char mdir[PATH_MAX];
     int random = 0;
     mo.dir_out = mdir;
@@ -273,6 +303,27 @@ int mg_cli_index(int argc, char **argv) {
     if (rc) {
         rc = mg_cli_exit_code(rc);
         goto done;
+    }
+    /* the other devices: the same checkpoint, one model (copy of the weights) each */
+    models[0] = model;
+    for (int i = 1; i < n_models; i++) {
+        mg_cli_model_opts mo2 = mo;
+        mo2.load_text = 0;
+        mo2.quiet_random = 1;
+        mo2.dir_out = NULL;
+        mo2.random_out = NULL;
+        mo2.device = devs[i];
+        if ((rc = mg_cli_open_model_ex(mdir, &mo2, &models[i])) != MG_OK) {
+            for (int k = 1; k < i; k++) mg_model_close(models[k]);
+            mg_model_close(model);
+            mg_store_close(store);
+            rc = mg_cli_exit_code(rc);
+            goto done;
+        }
+    }
+    if (n_models > 1) {
+        p.models = models;
+        p.n_models = n_models;
     }
     /* the run's configuration, recorded with a hash in the runs table */
     json_object *cfg = json_object_new_object();
@@ -307,6 +358,7 @@ int mg_cli_index(int argc, char **argv) {
     if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: %s\n", err.msg);
     if (json || p.progress || (rc && rc != MG_EINTERRUPTED)) print_summary(&st, mg_store_dir(store), rc, json);
     json_object_put(cfg);
+    for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
     mg_model_close(model);
     mg_store_close(store);
     rc = rc ? mg_cli_exit_code(rc) : st.files_failed ? 3 : 0;

@@ -928,6 +928,18 @@ float mg_model_logit_scale(const mg_model *m) { return m->logit_scale; }
 const mg_tokenizer *mg_model_tokenizer(const mg_model *m) { return m->tok; }
 const char *mg_model_naming(const mg_model *m) { return m->naming; }
 const char *mg_model_backend_name(const mg_model *m) { return m->backend ? m->backend->name : "none"; }
+void *mg_model_host_alloc(mg_model *m, size_t bytes) {
+    if (m->backend && m->backend->ops->host_alloc) return m->backend->ops->host_alloc(m->backend, bytes);
+    return mg_alloc_aligned(bytes ? bytes : 1, 1);
+}
+void mg_model_host_free(mg_model *m, void *p) {
+    if (!p) return;
+    if (m->backend && m->backend->ops->host_free) m->backend->ops->host_free(m->backend, p);
+    else mg_free_aligned(p);
+}
+int mg_model_max_callers(const mg_model *m) {
+    return m->backend && m->backend->max_callers > 1 ? m->backend->max_callers : 1;
+}
 const char *mg_model_dir(const mg_model *m) { return m->dir; }
 int mg_model_precision(const mg_model *m, int vision) {
     const mg_tower *t = vision ? &m->vision : &m->text;

@@ -14,8 +14,10 @@
  *
  * Ownership and threading: mg_model is immutable after open and may be shared
  * by any number of encoders. An encoder owns its scratch and is used by one
- * thread at a time; encoders of one model share the model's backend threads,
- * so their calls are serialized by the backend.
+ * thread at a time. Encoders of one model share the model's backend: at most
+ * mg_model_max_callers(m) of them may encode at the same time (the CPU
+ * backend: 1, its own threads split each GEMM; CUDA: 2, each caller on its
+ * own stream, so one batch's transfers overlap another's compute).
  */
 #ifndef MG_CLIP_H
 #define MG_CLIP_H
@@ -30,7 +32,8 @@ typedef struct mg_model mg_model;
 typedef struct mg_encoder mg_encoder;
 
 typedef struct mg_model_params {
-    const char *device;   /* "cpu" (default), later "cuda", "auto" */
+    const char *device;   /* "cpu" (default), "cuda", "cuda:N", "auto" (see mg_backend_device_list;
+                             a list opens its first device) */
     int n_threads;        /* 0 = all CPUs available to the process */
     int load_text;        /* 1 (default): text tower + tokenizer */
     int load_vision;      /* 1 (default): vision tower */
@@ -78,6 +81,14 @@ float mg_model_logit_scale(const mg_model *m);    /* exp(logit_scale) as CLIP us
 const mg_tokenizer *mg_model_tokenizer(const mg_model *m); /* NULL without text */
 const char *mg_model_naming(const mg_model *m);   /* "huggingface" or "openai" */
 const char *mg_model_backend_name(const mg_model *m);
+/* How many encoders of this model may run at the same time (see above). */
+int mg_model_max_callers(const mg_model *m);
+/* Host memory for batches the model's device reads: page-locked on CUDA, so
+ * uploads from it run asynchronously at full speed (keep it unchanged while
+ * an encode that reads it runs); 64-byte-aligned memory on the CPU. NULL
+ * when out of memory. Free with mg_model_host_free (NULL is a no-op). */
+void *mg_model_host_alloc(mg_model *m, size_t bytes);
+void mg_model_host_free(mg_model *m, void *p);
 const char *mg_model_dir(const mg_model *m);
 /* The precision each tower runs at (MG_PREC_*; -1 for a tower not loaded). */
 int mg_model_precision(const mg_model *m, int vision);
@@ -97,6 +108,14 @@ enum { MG_EMBED_RAW = 0, MG_EMBED_NORMALIZE = 1 };
 /* pixels: n images, each [3][S][S] normalized floats (S = image_size),
  * contiguous. out: n x dim floats. */
 int mg_encode_images(mg_encoder *e, const float *pixels, int n, float *out, int flags, mg_error *err);
+
+/* As mg_encode_images from 8-bit crops: rgb holds n images, each
+ * [S][S][3] RGB bytes (mg_preprocess_crop's output), normalized on the
+ * model's device with (v / 255 - mean[c]) / std[c] in float32, exactly as
+ * mg_preprocess_normalize does, so the results equal mg_encode_images on
+ * its floats. A quarter of the bytes cross to the device. */
+int mg_encode_images_u8(mg_encoder *e, const uint8_t *rgb, int n, const float mean[3], const float std[3],
+                        float *out, int flags, mg_error *err);
 
 /* Token ids: n sequences at ids + i*stride with lens[i] ids each (SOT ... EOT,
  * as mg_tokenizer_encode returns). Only positions up to the pooled EOT are

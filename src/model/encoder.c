@@ -23,6 +23,7 @@ struct mg_encoder {
     int max_batch;
     /* backend buffers */
     float *x, *h, *qkv, *att, *mlp, *aux, *pooled, *emb;
+    uint8_t *rgb;       /* [max_batch][S][S][3] 8-bit crops (vision only) */
     size_t cap_x, cap_qkv, cap_mlp, cap_aux;
     /* host buffers */
     int32_t *ids, *rows;
@@ -87,6 +88,14 @@ int mg_encoder_open(mg_model *m, int max_batch, mg_encoder **out, mg_error *err)
     e->aux = be->ops->alloc(be, (aux ? aux : 1) * 4);
     e->pooled = be->ops->alloc(be, B * dmax * 4);
     e->emb = be->ops->alloc(be, B * (size_t)m->cfg.projection_dim * 4);
+    if (m->vision.present) {
+        size_t isz = (size_t)m->vision.cfg.image_size;
+        e->rgb = be->ops->alloc(be, B * isz * isz * 3);
+        if (!e->rgb) {
+            mg_encoder_close(e);
+            return mg_err_set(err, MG_ENOMEM, "out of memory for encoder buffers (batch %d)", max_batch);
+        }
+    }
     e->rows = malloc(B * sizeof(int32_t));
     e->emb_host = malloc(B * (size_t)m->cfg.projection_dim * 4);
     if (!e->x || !e->h || !e->att || !e->qkv || !e->mlp || !e->aux || !e->pooled || !e->emb || !e->rows ||
@@ -113,6 +122,7 @@ void mg_encoder_close(mg_encoder *e) {
     float *bufs[] = {e->x, e->h, e->att, e->qkv, e->mlp, e->aux, e->pooled, e->emb};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->ops->free(be, bufs[i]);
+    if (e->rgb) be->ops->free(be, e->rgb);
     free(e->ids);
     free(e->tok_ids);
     free(e->rows);
@@ -158,28 +168,64 @@ static void head(mg_encoder *e, const mg_tower *t, int n, float *out, int flags)
     if (flags & MG_EMBED_NORMALIZE) mg_l2_normalize(out, n, P);
 }
 
+/* The vision tower on b images already normalized in e->aux; out: b x P. */
+static void vision_forward(mg_encoder *e, int b, float *out, int flags) {
+    const mg_tower *t = &e->m->vision;
+    mg_backend *be = e->m->backend;
+    const mg_backend_ops *o = be->ops;
+    const mg_tower_config *v = &t->cfg;
+    const int S = mg_vision_seq_len(v), D = v->hidden_size, g2 = S - 1, C = v->num_channels;
+    const size_t img_floats = (size_t)C * v->image_size * v->image_size;
+    float *px = e->aux, *patches = e->aux + (size_t)e->max_batch * img_floats;
+    o->patchify(be, px, patches, b, C, v->image_size, v->patch_size);
+    o->linear(be, t->patch, patches, e->mlp, b * g2, MG_ACT_NONE, 0);
+    o->embed_vision(be, e->mlp, t->cls, t->pos, e->x, b, g2, D);
+    o->layernorm(be, e->x, e->x, t->pre_g, t->pre_b, b * S, D, v->layer_norm_eps);
+    blocks(e, t, b, S, 0);
+    for (int i = 0; i < b; i++) e->rows[i] = i * S;
+    o->gather_rows(be, e->x, e->rows, e->pooled, b, D);
+    head(e, t, b, out, flags);
+}
+
 int mg_encode_images(mg_encoder *e, const float *pixels, int n, float *out, int flags, mg_error *err) {
     const mg_tower *t = &e->m->vision;
     if (!t->present) return mg_err_set(err, MG_EINVAL, "the vision tower was not loaded");
     if (n < 0) return mg_err_set(err, MG_EINVAL, "negative image count");
     mg_backend *be = e->m->backend;
-    const mg_backend_ops *o = be->ops;
     const mg_tower_config *v = &t->cfg;
-    const int S = mg_vision_seq_len(v), D = v->hidden_size, g2 = S - 1, C = v->num_channels;
     const int P = e->m->cfg.projection_dim;
-    const size_t img_floats = (size_t)C * v->image_size * v->image_size;
+    const size_t img_floats = (size_t)v->num_channels * v->image_size * v->image_size;
     for (int done = 0; done < n;) {
         int b = n - done < e->max_batch ? n - done : e->max_batch;
-        float *px = e->aux, *patches = e->aux + (size_t)e->max_batch * img_floats;
-        o->upload(be, px, pixels + (size_t)done * img_floats, (size_t)b * img_floats * sizeof(float));
-        o->patchify(be, px, patches, b, C, v->image_size, v->patch_size);
-        o->linear(be, t->patch, patches, e->mlp, b * g2, MG_ACT_NONE, 0);
-        o->embed_vision(be, e->mlp, t->cls, t->pos, e->x, b, g2, D);
-        o->layernorm(be, e->x, e->x, t->pre_g, t->pre_b, b * S, D, v->layer_norm_eps);
-        blocks(e, t, b, S, 0);
-        for (int i = 0; i < b; i++) e->rows[i] = i * S;
-        o->gather_rows(be, e->x, e->rows, e->pooled, b, D);
-        head(e, t, b, out + (size_t)done * P, flags);
+        be->ops->upload(be, e->aux, pixels + (size_t)done * img_floats, (size_t)b * img_floats * sizeof(float));
+        vision_forward(e, b, out + (size_t)done * P, flags);
+        done += b;
+    }
+    return MG_OK;
+}
+
+int mg_encode_images_u8(mg_encoder *e, const uint8_t *rgb, int n, const float mean[3], const float std[3],
+                        float *out, int flags, mg_error *err) {
+    const mg_tower *t = &e->m->vision;
+    if (!t->present) return mg_err_set(err, MG_EINVAL, "the vision tower was not loaded");
+    if (n < 0) return mg_err_set(err, MG_EINVAL, "negative image count");
+    if (t->cfg.num_channels != 3)
+        return mg_err_set(err, MG_EINVAL, "8-bit RGB input needs a 3-channel model (this one has %d)",
+                          t->cfg.num_channels);
+    for (int c = 0; c < 3; c++)
+        if (!(std[c] != 0.0f)) return mg_err_set(err, MG_EINVAL, "normalization: std[%d] is zero", c);
+    /* the same float32 arithmetic as mg_preprocess_normalize */
+    float lut[3 * 256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - mean[c]) / std[c];
+    mg_backend *be = e->m->backend;
+    const int isz = t->cfg.image_size, P = e->m->cfg.projection_dim;
+    const size_t img_bytes = (size_t)isz * isz * 3;
+    for (int done = 0; done < n;) {
+        int b = n - done < e->max_batch ? n - done : e->max_batch;
+        be->ops->upload(be, e->rgb, rgb + (size_t)done * img_bytes, (size_t)b * img_bytes);
+        be->ops->normalize_u8(be, e->rgb, e->aux, b, isz, lut);
+        vision_forward(e, b, out + (size_t)done * P, flags);
         done += b;
     }
     return MG_OK;

@@ -67,13 +67,24 @@ typedef struct msg {
     int64_t frame_index, pts_ms;
     int dropped;                  /* encoder dropped it (cancel) */
     int64_t media_id;             /* MSG_REMOVE */
-    float *pixels;                /* slots only: 3*S*S */
+    uint8_t *rgb;                 /* slots only: the S x S x 3 8-bit crop */
     float *vec;                   /* slots only: dim */
     struct msg *next_free;
     int is_slot;
 } msg;
 
+struct ctx;
+
+/* One encoder thread: a model (a device) and its counters. */
 typedef struct {
+    struct ctx *c;
+    mg_model *model;
+    int idx;
+    int64_t frames, batches;      /* under busy_mu */
+    double busy;
+} enc_worker;
+
+typedef struct ctx {
     mg_model *model;
     mg_store *store;
     const mg_index_params *p;
@@ -84,12 +95,18 @@ typedef struct {
 
     mg_queue *jobs, *samples, *results;
 
+    /* encoders: they take turns forming batches from `samples` */
+    enc_worker enc[MG_INDEX_MAX_ENCODERS];
+    int n_enc;
+    pthread_mutex_t form_mu;
+    int samples_ended;            /* under form_mu: `samples` reported its end */
+
     /* slot pool */
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
     msg *free_slots;
     msg *slots;
-    float *slot_mem;
+    uint8_t *slot_mem;
     int n_slots, slots_free;
     double slot_wait;             /* decoders' total time waiting for a free slot */
 
@@ -254,7 +271,7 @@ static void decode_job(ctx *c, job *j) {
             j->aborted = 1;
             break;
         }
-        rc = mg_preprocess_image(&smp.image, &c->pp, NULL, s->pixels, &err);
+        rc = mg_preprocess_crop(&smp.image, c->S, s->rgb, &err); /* normalized on the device */
         mg_image_free(&smp.image);
         if (rc) {
             slot_put(c, s);
@@ -312,47 +329,69 @@ static void *decode_main(void *arg) {
 
 /* ---------------- encoder ---------------- */
 
+/* Forms the next batch into batch[] under form_mu, so batches come out
+ * whole even with several encoders: while one encoder encodes, the next
+ * free one forms its batch. Non-sample messages pass straight to the
+ * writer. Returns the batch size (0 = the samples queue has ended). */
+static int form_batch(ctx *c, msg **batch, int B) {
+    int n = 0;
+    pthread_mutex_lock(&c->form_mu);
+    while (!c->samples_ended && n < B) {
+        void *it;
+        int rc = mg_queue_pop(c->samples, &it, n ? c->p->flush_ms / 1000.0 : -1);
+        if (rc < 0) {
+            c->samples_ended = 1;
+        } else if (rc > 0) {
+            break; /* a partial batch after flush_ms idle */
+        } else {
+            msg *m = it;
+            if (m->type != MSG_SAMPLE) {
+                if (mg_queue_push(c->results, m) != 0) free(m);
+            } else {
+                batch[n++] = m;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->form_mu);
+    return n;
+}
+
 static void *encode_main(void *arg) {
-    ctx *c = arg;
+    enc_worker *w = arg;
+    ctx *c = w->c;
     mg_error err;
     mg_encoder *enc = NULL;
     int B = c->batch;
     size_t px = (size_t)3 * c->S * c->S;
-    float *pix = mg_alloc_aligned((size_t)B * px, sizeof(float));
+    uint8_t *rgb = mg_model_host_alloc(w->model, (size_t)B * px); /* pinned on a GPU */
     float *out = mg_alloc_aligned((size_t)B * c->dim, sizeof(float));
     msg **batch = calloc((size_t)B, sizeof *batch);
-    if (!pix || !out || !batch) {
+    if (!rgb || !out || !batch) {
         mg_err_set(&err, MG_ENOMEM, "out of memory for the encoder batch");
         set_fatal(c, &err);
-    } else if (mg_encoder_open(c->model, B, &enc, &err) != MG_OK) {
+    } else if (mg_encoder_open(w->model, B, &enc, &err) != MG_OK) {
+        mg_err_prefix(&err, "%s", mg_model_backend_name(w->model));
         set_fatal(c, &err);
     }
-    int n = 0, ended = 0;
-    while (!ended) {
-        void *it;
-        int rc = mg_queue_pop(c->samples, &it, n ? c->p->flush_ms / 1000.0 : -1);
-        if (rc == 0) {
-            msg *m = it;
-            if (m->type != MSG_SAMPLE) {
-                if (mg_queue_push(c->results, m) != 0) free(m);
-                continue;
-            }
-            batch[n++] = m;
-            if (n < B) continue;
-        } else if (rc < 0) {
-            ended = 1;
-        }
-        if (!n) continue;
-        /* a full batch, a partial one after flush_ms idle, or the end */
+    int n;
+    while ((n = form_batch(c, batch, B)) > 0) {
+        if (c->p->batch_hook) c->p->batch_hook(c->p->batch_hook_arg, w->idx, n);
         int drop = cancelled(c) || !enc;
         if (!drop) {
             double t0 = mg_now();
-            for (int i = 0; i < n; i++) memcpy(pix + (size_t)i * px, batch[i]->pixels, px * sizeof(float));
-            if (mg_encode_images(enc, pix, n, out, MG_EMBED_NORMALIZE, &err) != MG_OK) {
+            for (int i = 0; i < n; i++) memcpy(rgb + (size_t)i * px, batch[i]->rgb, px);
+            if (mg_encode_images_u8(enc, rgb, n, c->pp.mean, c->pp.std, out, MG_EMBED_NORMALIZE, &err) != MG_OK) {
+                mg_err_prefix(&err, "%s", mg_model_backend_name(w->model));
                 set_fatal(c, &err);
                 drop = 1;
             } else {
-                add_busy(c, &c->encode_busy, mg_now() - t0);
+                double dt = mg_now() - t0;
+                pthread_mutex_lock(&c->busy_mu);
+                c->encode_busy += dt;
+                w->busy += dt;
+                w->frames += n;
+                w->batches++;
+                pthread_mutex_unlock(&c->busy_mu);
                 atomic_fetch_add(&c->frames, n);
             }
         }
@@ -361,10 +400,9 @@ static void *encode_main(void *arg) {
             if (!drop) memcpy(batch[i]->vec, out + (size_t)i * c->dim, (size_t)c->dim * sizeof(float));
             if (mg_queue_push(c->results, batch[i]) != 0) slot_put(c, batch[i]);
         }
-        n = 0;
     }
     mg_encoder_close(enc);
-    mg_free_aligned(pix);
+    mg_model_host_free(w->model, rgb);
     mg_free_aligned(out);
     free(batch);
     mg_queue_producer_done(c->results);
@@ -611,8 +649,18 @@ static void write_metrics(ctx *c, const char *type) {
     json_object_object_add(busy, "decode_cpu", json_object_new_double(c->decode_cpu));
     json_object_object_add(busy, "encode", json_object_new_double(c->encode_busy));
     json_object_object_add(busy, "write", json_object_new_double(c->write_busy));
+    json_object *encs = json_object_new_array();
+    for (int i = 0; i < c->n_enc; i++) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "device", json_object_new_string(mg_model_backend_name(c->enc[i].model)));
+        json_object_object_add(e, "frames", json_object_new_int64(c->enc[i].frames));
+        json_object_object_add(e, "batches", json_object_new_int64(c->enc[i].batches));
+        json_object_object_add(e, "busy_s", json_object_new_double(c->enc[i].busy));
+        json_object_array_add(encs, e);
+    }
     pthread_mutex_unlock(&c->busy_mu);
     json_object_object_add(o, "busy_s", busy);
+    json_object_object_add(o, "encoders", encs);
     json_object *qs = json_object_new_object();
     json_object_object_add(qs, "jobs", queue_json(c->jobs));
     json_object_object_add(qs, "samples", queue_json(c->samples));
@@ -761,6 +809,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     pthread_mutex_init(&c->busy_mu, NULL);
     pthread_mutex_init(&c->fatal_mu, NULL);
     pthread_mutex_init(&c->log_mu, NULL);
+    pthread_mutex_init(&c->form_mu, NULL);
     const char *cfg = p->config_json ? p->config_json : "{}";
     config_hash(cfg, stats->config_hash);
 
@@ -769,25 +818,50 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     mg_walk *walk = NULL;
     char **abs_roots = calloc((size_t)p->n_roots, sizeof *abs_roots);
     pthread_t *dec = calloc((size_t)threads, sizeof *dec);
-    pthread_t enc_t, wr_t, mon_t;
+    pthread_t enc_t[MG_INDEX_MAX_ENCODERS], wr_t, mon_t;
     int n_dec = 0, enc_started = 0, wr_started = 0, mon_started = 0, writing = 0;
     monitor_arg ma = {c, 0};
     if (!abs_roots || !dec) {
         rc = mg_err_set(err, MG_ENOMEM, "out of memory");
         goto out;
     }
+    /* encoders: max_callers threads per model (device) */
+    {
+        mg_model *const one[1] = {model};
+        mg_model *const *ms = p->n_models > 0 && p->models ? p->models : one;
+        int nm = p->n_models > 0 && p->models ? p->n_models : 1;
+        if (nm > MG_INDEX_MAX_MODELS) {
+            rc = mg_err_set(err, MG_EINVAL, "index: at most %d devices", MG_INDEX_MAX_MODELS);
+            goto out;
+        }
+        for (int i = 0; i < nm; i++) {
+            if (!ms[i] || mg_model_dim(ms[i]) != c->dim || mg_model_image_size(ms[i]) != c->S ||
+                !mg_model_config(ms[i])->vision.num_layers) {
+                rc = mg_err_set(err, MG_EINVAL, "index: device %d has no model or a different one", i);
+                goto out;
+            }
+            for (int k = 0; k < mg_model_max_callers(ms[i]) && c->n_enc < MG_INDEX_MAX_ENCODERS; k++) {
+                enc_worker *w = &c->enc[c->n_enc];
+                w->c = c;
+                w->model = ms[i];
+                w->idx = c->n_enc++;
+            }
+        }
+    }
 
     /* slots: memory bound */
     int64_t mem = p->mem_limit > 0 ? p->mem_limit : (int64_t)512 << 20;
     size_t px = (size_t)3 * c->S * c->S;
-    size_t slot_floats = px + (size_t)c->dim;
-    int64_t n_slots = mem / (int64_t)(slot_floats * sizeof(float));
-    int64_t want = 2 * (int64_t)c->batch + 4 * threads; /* a batch encoding, a batch queued, one per decoder */
+    size_t px_pad = (px + 63) & ~(size_t)63;
+    size_t slot_bytes = px_pad + (size_t)c->dim * sizeof(float); /* crop, then the vector (aligned) */
+    int64_t n_slots = mem / (int64_t)slot_bytes;
+    /* a batch encoding per encoder, one forming, a few per decoder */
+    int64_t want = (int64_t)(c->n_enc + 1) * c->batch + 4 * threads;
     if (n_slots > want) n_slots = want;
     if (n_slots < 2) n_slots = 2;
     c->n_slots = (int)n_slots;
     c->slots = calloc((size_t)n_slots, sizeof *c->slots);
-    c->slot_mem = mg_alloc_aligned((size_t)n_slots * slot_floats, sizeof(float));
+    c->slot_mem = mg_alloc_aligned((size_t)n_slots * slot_bytes, 1);
     if (!c->slots || !c->slot_mem) {
         rc = mg_err_set(err, MG_ENOMEM, "out of memory for %lld sample slots", (long long)n_slots);
         goto out;
@@ -795,8 +869,8 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     for (int64_t i = 0; i < n_slots; i++) {
         msg *m = &c->slots[i];
         m->is_slot = 1;
-        m->pixels = c->slot_mem + (size_t)i * slot_floats;
-        m->vec = m->pixels + px;
+        m->rgb = c->slot_mem + (size_t)i * slot_bytes;
+        m->vec = (float *)(m->rgb + px_pad);
         m->next_free = c->free_slots;
         c->free_slots = m;
     }
@@ -828,7 +902,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
 
     if ((rc = mg_queue_open(2 * threads + 8, 1, &c->jobs, err)) ||
         (rc = mg_queue_open((int)n_slots + 2 * threads + 64, threads, &c->samples, err)) ||
-        (rc = mg_queue_open((int)n_slots + 2 * threads + 256, 2, &c->results, err)))
+        (rc = mg_queue_open((int)n_slots + 2 * threads + 256, 1 + c->n_enc, &c->results, err)))
         goto out;
     for (; n_dec < threads; n_dec++)
         if (pthread_create(&dec[n_dec], NULL, decode_main, c) != 0) break;
@@ -837,10 +911,11 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         mg_queue_abort(c->jobs);
         for (int i = n_dec; i < threads; i++) mg_queue_producer_done(c->samples);
     }
-    enc_started = pthread_create(&enc_t, NULL, encode_main, c) == 0;
+    for (; enc_started < c->n_enc; enc_started++)
+        if (pthread_create(&enc_t[enc_started], NULL, encode_main, &c->enc[enc_started]) != 0) break;
     wr_started = pthread_create(&wr_t, NULL, write_main, c) == 0;
     mon_started = pthread_create(&mon_t, NULL, monitor_main, &ma) == 0;
-    if (!enc_started || !wr_started) {
+    if (enc_started < c->n_enc || !wr_started) {
         rc = mg_err_set(err, MG_EIO, "cannot start pipeline threads");
         atomic_store(&c->stop, 1);
         mg_queue_abort(c->jobs);
@@ -939,8 +1014,9 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
 
 out:
     for (int i = 0; i < n_dec; i++) pthread_join(dec[i], NULL);
-    if (enc_started) pthread_join(enc_t, NULL);
-    else if (c->results) mg_queue_producer_done(c->results);
+    for (int i = 0; i < enc_started; i++) pthread_join(enc_t[i], NULL);
+    if (c->results)
+        for (int i = enc_started; i < c->n_enc; i++) mg_queue_producer_done(c->results);
     if (wr_started) pthread_join(wr_t, NULL);
     stats->pipeline_seconds = mg_now() - c->t0;
     if (mon_started) {
@@ -957,6 +1033,14 @@ out:
     stats->decode_wait_s = c->slot_wait;
     stats->decode_cpu_s = c->decode_cpu;
     stats->encode_busy_s = c->encode_busy;
+    stats->n_encoders = c->n_enc;
+    for (int i = 0; i < c->n_enc; i++) {
+        snprintf(stats->encoders[i].device, sizeof stats->encoders[i].device, "%s",
+                 mg_model_backend_name(c->enc[i].model));
+        stats->encoders[i].frames = c->enc[i].frames;
+        stats->encoders[i].batches = c->enc[i].batches;
+        stats->encoders[i].busy_s = c->enc[i].busy;
+    }
     stats->write_busy_s = c->write_busy;
     stats->frames_per_s = stats->pipeline_seconds > 0 ? (double)stats->frames / stats->pipeline_seconds : 0;
     stats->interrupted = was_cancelled && !rc;
@@ -1024,6 +1108,7 @@ out:
     pthread_mutex_destroy(&c->busy_mu);
     pthread_mutex_destroy(&c->fatal_mu);
     pthread_mutex_destroy(&c->log_mu);
+    pthread_mutex_destroy(&c->form_mu);
     free(c);
     return rc;
 }

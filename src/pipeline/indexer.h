@@ -5,10 +5,12 @@
  * with periodic checkpoints; then remove vanished files, compact, and bring
  * the FAISS index up to date.
  *
- *   walker (caller's thread) --jobs--> decode workers --samples--> encoder
+ *   walker (caller's thread) --jobs--> decode workers --samples--> encoders
  *        (catalog reader)              (hash, decode,               (batches of
- *                                       preprocess)                  B, partial
- *                                                                    flush)
+ *                                       resize+crop                  B, partial
+ *                                       to 8-bit RGB)                flush; one
+ *                                                                    or more per
+ *                                                                    device)
  *                                          writer <--vectors----------'
  *                                          (store: put/checkpoint)
  *
@@ -22,8 +24,17 @@
  * Cancellation (*cancel set, e.g. from SIGINT) stops feeding, drops
  * unfinished files, commits finished ones and returns MG_EINTERRUPTED.
  *
+ * Several devices: with p->models (one model per device, e.g. one per GPU)
+ * every device gets mg_model_max_callers(model) encoder threads (CUDA: 2, on
+ * two streams). The encoders share the decoders' sample queue and take
+ * turns forming batches: whichever encoder is free takes the next batch, so
+ * a slow device simply takes fewer and never holds the others up (the
+ * dynamic balance work stealing gives, with one shared pool as the deque).
+ * Each batch is normalized on the device from 8-bit pixels
+ * (mg_encode_images_u8): the host ships 3 bytes per pixel, not 12.
+ *
  * Threading: mg_index_run blocks its caller; it starts and joins its own
- * threads. The model's backend is used by the encoder thread only.
+ * threads. A model's backend is used by its encoder threads only.
  */
 #ifndef MG_INDEXER_H
 #define MG_INDEXER_H
@@ -59,7 +70,17 @@ typedef struct mg_index_params {
     const char *config_json;    /* recorded in the run row ("{}" when NULL) */
     volatile sig_atomic_t *cancel; /* may be NULL */
     int decoder_nice;           /* scheduling niceness of decode threads (10); 0 = unchanged */
+    mg_model *const *models;    /* NULL (default): `model` encodes alone. Else n_models models of the same
+                                   checkpoint, one per device (the first usually `model` itself); each gets
+                                   mg_model_max_callers() encoder threads. Not owned. */
+    int n_models;               /* 0..MG_INDEX_MAX_MODELS */
+    void (*batch_hook)(void *arg, int encoder, int n); /* NULL; else called by encoder thread `encoder`
+                                   (0-based) before it encodes each batch of n samples (tracing, tests) */
+    void *batch_hook_arg;
 } mg_index_params;
+
+#define MG_INDEX_MAX_MODELS 16
+#define MG_INDEX_MAX_ENCODERS 32
 
 mg_index_params mg_index_default_params(void);
 
@@ -82,6 +103,12 @@ typedef struct mg_index_stats {
     int interrupted;
     char index_summary[256];
     char config_hash[40];
+    int n_encoders;             /* encoder threads (one per model, or per stream of a device) */
+    struct {
+        char device[72];        /* the backend's name, e.g. "cuda:0 (NVIDIA H100 ...)" */
+        int64_t frames, batches;
+        double busy_s;          /* time inside mg_encode_images_u8 */
+    } encoders[MG_INDEX_MAX_ENCODERS];
 } mg_index_stats;
 
 /* Runs one indexing pass of p->roots into store with model. The store must

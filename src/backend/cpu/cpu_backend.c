@@ -708,6 +708,22 @@ static void cpu_gather_rows(mg_backend *b, const float *src, const int32_t *rows
         memcpy(dst + (size_t)i * dim, src + (size_t)rows[i] * dim, (size_t)dim * sizeof(float));
 }
 
+/* 8-bit HWC crops -> normalized CHW floats through the per-channel table
+ * (a few hundred microseconds per batch: not worth the pool). */
+static void cpu_normalize_u8(mg_backend *b, const uint8_t *rgb, float *chw, int n, int size, const float *lut) {
+    (void)b;
+    const size_t px = (size_t)size * size;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *s = rgb + (size_t)i * px * 3;
+        float *r = chw + (size_t)i * px * 3, *g = r + px, *bl = g + px;
+        for (size_t k = 0; k < px; k++) {
+            r[k] = lut[s[3 * k]];
+            g[k] = lut[256 + s[3 * k + 1]];
+            bl[k] = lut[512 + s[3 * k + 2]];
+        }
+    }
+}
+
 /* ---------------- lifecycle ---------------- */
 
 static void cpu_destroy(mg_backend *b) {
@@ -754,6 +770,7 @@ static const mg_backend_ops cpu_ops = {
     .embed_vision = cpu_embed_vision,
     .embed_text = cpu_embed_text,
     .gather_rows = cpu_gather_rows,
+    .normalize_u8 = cpu_normalize_u8,
 };
 
 /* Precisions with native instructions here: bf16 needs AVX512_BF16
@@ -786,6 +803,7 @@ int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     cb->base.n_threads = n_threads;
     snprintf(cb->base.name, sizeof cb->base.name, "cpu (oneDNN, %d thread%s)", n_threads, n_threads == 1 ? "" : "s");
     cb->base.prec_mask = cpu_prec_mask();
+    cb->base.max_callers = 1;
     omp_single_thread();
     if (!DNNL_OK(dnnl_engine_create(&cb->engine, dnnl_cpu, 0))) {
         free(cb);

@@ -2,27 +2,38 @@
  * cuda_backend.cu - the CUDA implementation of the backend interface
  * (backend/backend.h), built as the module libmediagrep_cuda.so with
  * -DMG_CUDA=ON (or AUTO when a CUDA compiler is found) and loaded on demand
- * (see cuda_backend.h). First version: correctness before speed.
+ * (see cuda_backend.h).
  *
  *   GEMMs: cuBLASLt, fp16 weights (converted once at load) and fp16 inputs
  *   (each call converts its fp32 input), fp32 accumulation and fp32 output;
- *   the residual add is the GEMM's beta = 1; bias and activation (quick_gelu,
- *   erf GELU, which cuBLASLt's tanh-GELU epilogue is not) are one kernel
- *   after it.
- *   LayerNorm, attention, patchify, embeddings, gathers: our own kernels,
- *   fp32, one thread block per row (attention: per query row of a head).
+ *   the residual add is the GEMM's beta = 1 and the bias its BIAS epilogue
+ *   (quick_gelu and erf GELU, which cuBLASLt's tanh-GELU epilogue is not,
+ *   are one kernel after it). Plans (descriptors, layouts, the chosen
+ *   algorithm) are cached per shape.
+ *   Attention: one block per (image, head) holding that head's K and V in
+ *   shared memory, a warp per query row (scores, softmax and P.V in
+ *   registers and shared memory); heads too long for shared memory fall
+ *   back to a block per query row.
+ *   LayerNorm, patchify, embeddings, gathers and the 8-bit -> normalized
+ *   float conversion of images: our own kernels, fp32.
  *
- * Activations stay fp32 in device memory, as on the CPU, so the encoder
- * (model/encoder.c) runs unchanged. Everything runs on the legacy default
- * stream, so host copies order with the kernels; the overlapped streams,
- * CUDA graphs, pinned buffers and GPU preprocessing the CUDA issue asks for
- * come next. Every CUDA and cuBLASLt call is checked; a failure inside an op
- * (ops cannot fail by contract) aborts naming the call, file and line.
+ * Streams ("lanes"): every thread that issues ops gets its own non-blocking
+ * stream, cuBLASLt handle, workspace and scratch (max_callers = 2), so two
+ * encoders of one model overlap one batch's upload and download with the
+ * other's compute. Uploads from pinned host memory (host_alloc) are
+ * asynchronous; from pageable memory they complete before returning (load
+ * time tables are then visible to every lane). A download waits for its
+ * lane's work. A lane is freed when its thread exits.
+ *
+ * Every CUDA and cuBLASLt call is checked; a failure inside an op (ops cannot
+ * fail by contract) aborts naming the call, file and line.
  */
 #include <cublasLt.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +67,25 @@ extern "C" __attribute__((visibility("default"))) int mg_backend_cuda_open(int d
                               cudaGetErrorString(e_));                                                          \
     } while (0)
 
+#define MAX_LANES 16
+#define PLAN_CACHE 64
+
+/* A cached cuBLASLt GEMM for one shape, epilogue and operand alignment. */
 typedef struct {
-    mg_backend base;
-    int dev;
+    int m, k, n, acc, bias, align;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} gemm_plan;
+
+struct cuda_backend;
+
+/* Per-thread execution state (see the header comment). */
+typedef struct lane {
+    struct cuda_backend *cb;
+    int busy;                 /* claimed by a live thread (under cb->mu) */
+    int used;                 /* has run work before (a new owner waits for it) */
+    cudaStream_t s;
     cublasLtHandle_t lt;
     void *ws;                 /* cuBLASLt workspace */
     size_t ws_size;
@@ -66,6 +93,19 @@ typedef struct {
     size_t xh_cap;
     int32_t *idx;             /* token ids / row indices copied from the host */
     size_t idx_cap;
+    gemm_plan plans[PLAN_CACHE];
+    int n_plans, next_plan;
+} lane;
+
+typedef struct cuda_backend {
+    mg_backend base;
+    int dev;
+    int smem_optin;           /* dynamic shared memory a block may opt in to */
+    pthread_mutex_t mu;
+    pthread_key_t key;        /* thread -> lane */
+    int key_ok;
+    lane lanes[MAX_LANES];
+    int n_lanes;
 } cuda_backend;
 
 struct mg_linear {
@@ -74,8 +114,44 @@ struct mg_linear {
     float *bias;              /* [n_out] or NULL */
 };
 
-static void *grow(void *p, size_t *cap, size_t need) {
+static void lane_release(void *p) {
+    lane *L = (lane *)p;
+    pthread_mutex_lock(&L->cb->mu);
+    L->busy = 0;
+    pthread_mutex_unlock(&L->cb->mu);
+}
+
+/* The calling thread's lane (claimed on first use); selects the device. */
+static lane *get_lane(cuda_backend *cb) {
+    CK(cudaSetDevice(cb->dev));
+    lane *L = (lane *)pthread_getspecific(cb->key);
+    if (L) return L;
+    pthread_mutex_lock(&cb->mu);
+    for (int i = 0; i < cb->n_lanes && !L; i++)
+        if (!cb->lanes[i].busy) L = &cb->lanes[i];
+    if (!L) {
+        if (cb->n_lanes == MAX_LANES)
+            mg_panic(__FILE__, __LINE__, "more than %d threads use one CUDA backend at once", MAX_LANES);
+        L = &cb->lanes[cb->n_lanes++];
+        memset(L, 0, sizeof *L);
+        L->cb = cb;
+        CK(cudaStreamCreateWithFlags(&L->s, cudaStreamNonBlocking));
+        LT(cublasLtCreate(&L->lt));
+        L->ws_size = 32u << 20;
+        CK(cudaMalloc(&L->ws, L->ws_size));
+    }
+    L->busy = 1;
+    pthread_mutex_unlock(&cb->mu);
+    if (L->used) CK(cudaStreamSynchronize(L->s)); /* the previous owner's work */
+    L->used = 1;
+    if (pthread_setspecific(cb->key, L) != 0) mg_panic(__FILE__, __LINE__, "pthread_setspecific failed");
+    return L;
+}
+
+/* Grows a lane's device scratch (rare: sizes settle after the first batch). */
+static void *grow(lane *L, void *p, size_t *cap, size_t need) {
     if (*cap >= need) return p;
+    CK(cudaStreamSynchronize(L->s)); /* queued kernels may still read the old buffer */
     if (p) CK(cudaFree(p));
     void *q = NULL;
     CK(cudaMalloc(&q, need));
@@ -86,25 +162,45 @@ static void *grow(void *p, size_t *cap, size_t need) {
 /* ---------------- memory ---------------- */
 
 static void *cu_alloc(mg_backend *b, size_t bytes) {
-    (void)b;
+    CK(cudaSetDevice(((cuda_backend *)b)->dev));
     void *p = NULL;
     return cudaMalloc(&p, bytes ? bytes : 1) == cudaSuccess ? p : NULL;
 }
 static void cu_free(mg_backend *b, void *p) {
-    (void)b;
+    CK(cudaSetDevice(((cuda_backend *)b)->dev));
     if (p) CK(cudaFree(p));
 }
+static int is_pinned(const void *p) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        (void)cudaGetLastError(); /* plain pageable memory on older runtimes */
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
 static void cu_upload(mg_backend *b, void *dst, const void *src, size_t n) {
-    (void)b;
-    CK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+    lane *L = get_lane((cuda_backend *)b);
+    if (!n) return;
+    CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, L->s));
+    if (!is_pinned(src)) CK(cudaStreamSynchronize(L->s));
 }
 static void cu_download(mg_backend *b, void *dst, const void *src, size_t n) {
-    (void)b;
-    CK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost));
+    lane *L = get_lane((cuda_backend *)b);
+    if (n) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, L->s));
+    CK(cudaStreamSynchronize(L->s));
 }
 static void cu_sync(mg_backend *b) {
+    lane *L = get_lane((cuda_backend *)b);
+    CK(cudaStreamSynchronize(L->s));
+}
+static void *cu_host_alloc(mg_backend *b, size_t bytes) {
+    CK(cudaSetDevice(((cuda_backend *)b)->dev));
+    void *p = NULL;
+    return cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable) == cudaSuccess ? p : NULL;
+}
+static void cu_host_free(mg_backend *b, void *p) {
     (void)b;
-    CK(cudaDeviceSynchronize());
+    if (p) CK(cudaFreeHost(p));
 }
 
 /* ---------------- kernels ---------------- */
@@ -193,6 +289,79 @@ __global__ void k_attention(const float *qkv, float *out, int seq, int heads, in
     }
 }
 
+/* One block per (image, head): K (rows padded to hd+1 floats, so lanes
+ * reading different rows hit different banks) and V in shared memory, then
+ * one warp per query row: scores for j = lane, lane+32, ..., warp-wide max
+ * and sum, and P.V with lanes over the head dimension. */
+__global__ void k_attn_head(const float *qkv, float *out, int seq, int heads, int hd, int causal) {
+    extern __shared__ float sm[];
+    const int kst = hd + 1, nw = blockDim.x / 32, w = threadIdx.x / 32, ln = threadIdx.x % 32;
+    float *Ks = sm, *Vs = Ks + (size_t)seq * kst;
+    float *qw = Vs + (size_t)seq * hd + (size_t)w * (hd + seq), *pw = qw + hd;
+    const int bh = blockIdx.x, bi = bh / heads, h = bh % heads, D = heads * hd;
+    const float *base = qkv + (size_t)bi * seq * 3 * D;
+    const float scale = rsqrtf((float)hd);
+    for (int t = threadIdx.x; t < seq * hd; t += blockDim.x) {
+        int j = t / hd, d = t % hd;
+        Ks[j * kst + d] = base[(size_t)j * 3 * D + D + h * hd + d];
+        Vs[j * hd + d] = base[(size_t)j * 3 * D + 2 * D + h * hd + d];
+    }
+    __syncthreads();
+    for (int i = w; i < seq; i += nw) {
+        for (int d = ln; d < hd; d += 32) qw[d] = base[(size_t)i * 3 * D + h * hd + d] * scale;
+        __syncwarp();
+        const int n = causal ? i + 1 : seq;
+        float mx = -INFINITY;
+        for (int j = ln; j < n; j += 32) {
+            const float *kr = Ks + j * kst;
+            float sc = 0.f;
+            for (int d = 0; d < hd; d++) sc += qw[d] * kr[d];
+            pw[j] = sc;
+            mx = fmaxf(mx, sc);
+        }
+        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        float sum = 0.f;
+        for (int j = ln; j < n; j += 32) {
+            float e = expf(pw[j] - mx);
+            pw[j] = e;
+            sum += e;
+        }
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        __syncwarp(); /* every lane's p[j] is written */
+        const float inv = 1.f / sum;
+        float *orow = out + ((size_t)bi * seq + i) * D + h * hd;
+        for (int d = ln; d < hd; d += 32) {
+            float acc = 0.f;
+            for (int j = 0; j < n; j++) acc += pw[j] * Vs[j * hd + d];
+            orow[d] = acc * inv;
+        }
+        __syncwarp(); /* q and p are rewritten for the next row */
+    }
+}
+#define ATT_WARPS 8
+static size_t attn_head_smem(int seq, int hd) {
+    return ((size_t)seq * (2 * hd + 1) + (size_t)ATT_WARPS * (hd + seq)) * sizeof(float);
+}
+
+/* 8-bit HWC crops -> CHW floats through the [3][256] table, which each
+ * block first copies to shared memory. One thread per pixel. */
+struct lut768 {
+    float v[768];
+};
+__global__ void k_normalize_u8(const uint8_t *rgb, float *chw, size_t total, int ppi, lut768 lut) {
+    __shared__ float t[768];
+    for (int i = threadIdx.x; i < 768; i += blockDim.x) t[i] = lut.v[i];
+    __syncthreads();
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    size_t img = i / ppi, p = i % ppi;
+    const uint8_t *px = rgb + 3 * i;
+    float *o = chw + img * 3 * ppi + p;
+    o[0] = t[px[0]];
+    o[ppi] = t[256 + px[1]];
+    o[2 * (size_t)ppi] = t[512 + px[2]];
+}
+
 __global__ void k_patchify(const float *px, float *patches, int batch, int C, int image, int P) {
     const int g = image / P, row = C * P * P;
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, total = (size_t)batch * g * g * row;
@@ -235,9 +404,9 @@ static unsigned blocks_for(size_t n, unsigned t) { return (unsigned)((n + t - 1)
 
 static int cu_linear_prepare(mg_backend *b, const float *w, const float *bias, int n_out, int n_in, int prec,
                              mg_linear **out, mg_error *err) {
-    (void)b;
     (void)prec; /* every GEMM here is fp16 x fp16 with fp32 accumulation */
     *out = NULL;
+    CKE(cudaSetDevice(((cuda_backend *)b)->dev));
     size_t n = (size_t)n_out * n_in;
     __half *h = (__half *)malloc(n * sizeof(__half));
     mg_linear *l = (mg_linear *)calloc(1, sizeof *l);
@@ -268,115 +437,207 @@ static int cu_linear_prepare(mg_backend *b, const float *w, const float *bias, i
 }
 
 static void cu_linear_free(mg_backend *b, mg_linear *l) {
-    (void)b;
     if (!l) return;
+    CK(cudaSetDevice(((cuda_backend *)b)->dev));
     cudaFree(l->w);
     cudaFree(l->bias);
     free(l);
 }
 
-/* y[m][n_out] (=|+=) act(x W^T + bias). Column-major view for cuBLASLt:
- * Y (n_out x m) = W^T-as-stored (k x n_out, transposed) times X (k x m). */
-static void cu_linear(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act, int flags) {
-    cuda_backend *cb = (cuda_backend *)b;
-    if (m <= 0) return;
-    const int k = l->n_in, n = l->n_out;
-    size_t nx = (size_t)m * k;
-    cb->xh = (__half *)grow(cb->xh, &cb->xh_cap, nx * sizeof(__half));
-    k_to_half<<<blocks_for(nx, 256), 256>>>(x, cb->xh, nx);
-    CK(cudaGetLastError());
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
-    LT(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+static int ptr_align(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    int al = 256;
+    while (al > 1 && (a % (uintptr_t)al)) al >>= 1;
+    return al;
+}
+
+static void plan_destroy(gemm_plan *g) {
+    cublasLtMatrixLayoutDestroy(g->la);
+    cublasLtMatrixLayoutDestroy(g->lb);
+    cublasLtMatrixLayoutDestroy(g->lc);
+    cublasLtMatmulDescDestroy(g->op);
+}
+
+/* Builds a plan; 0 when cuBLASLt offers no algorithm for it. Column-major
+ * view: Y (n x m) = op(W as stored: k x n, transposed) times X (k x m). */
+static int plan_make(lane *L, gemm_plan *g, int m, int k, int n, int acc, int bias, int align) {
+    memset(g, 0, sizeof *g);
+    g->m = m, g->k = k, g->n = n, g->acc = acc, g->bias = bias, g->align = align;
+    LT(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    LT(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, k, n, k));
-    LT(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, k, m, k));
-    LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, n, m, n));
+    LT(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LT(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (bias) {
+        cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+        cudaDataType_t bt = CUDA_R_32F;
+        LT(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep));
+        LT(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    LT(cublasLtMatrixLayoutCreate(&g->la, CUDA_R_16F, k, n, k));
+    LT(cublasLtMatrixLayoutCreate(&g->lb, CUDA_R_16F, k, m, k));
+    LT(cublasLtMatrixLayoutCreate(&g->lc, CUDA_R_32F, n, m, n));
     cublasLtMatmulPreference_t pref;
     LT(cublasLtMatmulPreferenceCreate(&pref));
-    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->ws_size,
-                                            sizeof cb->ws_size));
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &L->ws_size,
+                                            sizeof L->ws_size));
+    uint32_t a = (uint32_t)align;
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &a, sizeof a));
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &a, sizeof a));
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &a, sizeof a));
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
-    LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
-    if (!found) mg_panic(__FILE__, __LINE__, "cuBLASLt: no algorithm for M=%d K=%d N=%d", m, k, n);
-    const float alpha = 1.f, beta = (flags & MG_LIN_ACCUMULATE) ? 1.f : 0.f;
-    LT(cublasLtMatmul(cb->lt, op, &alpha, l->w, la, cb->xh, lb, &beta, y, lc, y, lc, &heur.algo, cb->ws,
-                      cb->ws_size, 0));
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(L->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, 1, &heur,
+                                                       &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    cublasLtMatrixLayoutDestroy(la);
-    cublasLtMatrixLayoutDestroy(lb);
-    cublasLtMatrixLayoutDestroy(lc);
-    cublasLtMatmulDescDestroy(op);
-    if (l->bias || act != MG_ACT_NONE) {
-        k_bias_act<<<blocks_for((size_t)m * n, 256), 256>>>(y, l->bias, m, n, (int)act);
+    if (st != CUBLAS_STATUS_SUCCESS || found < 1) {
+        plan_destroy(g);
+        return 0;
+    }
+    g->algo = heur.algo;
+    return 1;
+}
+
+static gemm_plan *plan_get(lane *L, int m, int k, int n, int acc, int bias, int align) {
+    for (int i = 0; i < L->n_plans; i++) {
+        gemm_plan *g = &L->plans[i];
+        if (g->m == m && g->k == k && g->n == n && g->acc == acc && g->bias == bias && g->align == align) return g;
+    }
+    gemm_plan tmp;
+    if (!plan_make(L, &tmp, m, k, n, acc, bias, align)) return NULL;
+    gemm_plan *g;
+    if (L->n_plans < PLAN_CACHE) g = &L->plans[L->n_plans++];
+    else { /* round-robin replacement; the lane's own stream is in order, so the old one is done with */
+        g = &L->plans[L->next_plan];
+        L->next_plan = (L->next_plan + 1) % PLAN_CACHE;
+        plan_destroy(g);
+    }
+    *g = tmp;
+    return g;
+}
+
+/* y[m][n_out] (=|+=) act(x W^T + bias). The bias rides on the GEMM's
+ * epilogue when there is no activation (D = alpha W x + beta C + bias, so
+ * it also fits the residual form); otherwise one kernel adds it and applies
+ * the activation. */
+static void cu_linear(mg_backend *b, const mg_linear *l, const float *x, float *y, int m, mg_act act, int flags) {
+    cuda_backend *cb = (cuda_backend *)b;
+    lane *L = get_lane(cb);
+    if (m <= 0) return;
+    const int k = l->n_in, n = l->n_out, acc = (flags & MG_LIN_ACCUMULATE) ? 1 : 0;
+    size_t nx = (size_t)m * k;
+    L->xh = (__half *)grow(L, L->xh, &L->xh_cap, nx * sizeof(__half));
+    k_to_half<<<blocks_for(nx, 256), 256, 0, L->s>>>(x, L->xh, nx);
+    CK(cudaGetLastError());
+    int al = ptr_align(y);
+    int fuse = l->bias && act == MG_ACT_NONE;
+    gemm_plan *g = fuse ? plan_get(L, m, k, n, acc, 1, al) : NULL;
+    if (!g) {
+        fuse = 0;
+        g = plan_get(L, m, k, n, acc, 0, al);
+    }
+    if (!g) mg_panic(__FILE__, __LINE__, "cuBLASLt: no algorithm for M=%d K=%d N=%d", m, k, n);
+    if (fuse) LT(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &l->bias, sizeof l->bias));
+    const float alpha = 1.f, beta = acc ? 1.f : 0.f;
+    LT(cublasLtMatmul(L->lt, g->op, &alpha, l->w, g->la, L->xh, g->lb, &beta, y, g->lc, y, g->lc, &g->algo, L->ws,
+                      L->ws_size, L->s));
+    if (!fuse && (l->bias || act != MG_ACT_NONE)) {
+        k_bias_act<<<blocks_for((size_t)m * n, 256), 256, 0, L->s>>>(y, l->bias, m, n, (int)act);
         CK(cudaGetLastError());
     }
 }
 
 static void cu_layernorm(mg_backend *b, const float *x, float *y, const float *g, const float *beta, int m, int n,
                          float eps) {
-    (void)b;
+    lane *L = get_lane((cuda_backend *)b);
     if (m <= 0) return;
-    k_layernorm<<<m, 256>>>(x, y, g, beta, n, eps);
+    k_layernorm<<<m, 256, 0, L->s>>>(x, y, g, beta, n, eps);
     CK(cudaGetLastError());
 }
 
 static void cu_attention(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int head_dim,
                          int causal) {
-    (void)b;
+    cuda_backend *cb = (cuda_backend *)b;
+    lane *L = get_lane(cb);
     if (batch <= 0) return;
-    dim3 grid((unsigned)(batch * heads), (unsigned)seq);
-    size_t shm = (size_t)(head_dim + seq + 32) * sizeof(float);
-    k_attention<<<grid, 128, shm>>>(qkv, out, seq, heads, head_dim, causal);
+    size_t shm = attn_head_smem(seq, head_dim);
+    if (shm <= (size_t)cb->smem_optin) {
+        k_attn_head<<<(unsigned)(batch * heads), ATT_WARPS * 32, shm, L->s>>>(qkv, out, seq, heads, head_dim, causal);
+    } else { /* a head too long for shared memory: a block per query row */
+        dim3 grid((unsigned)(batch * heads), (unsigned)seq);
+        k_attention<<<grid, 128, (size_t)(head_dim + seq + 32) * sizeof(float), L->s>>>(qkv, out, seq, heads,
+                                                                                         head_dim, causal);
+    }
     CK(cudaGetLastError());
 }
 
 static void cu_patchify(mg_backend *b, const float *px, float *patches, int batch, int C, int image, int P) {
-    (void)b;
+    lane *L = get_lane((cuda_backend *)b);
     size_t n = (size_t)batch * (image / P) * (image / P) * C * P * P;
     if (!n) return;
-    k_patchify<<<blocks_for(n, 256), 256>>>(px, patches, batch, C, image, P);
+    k_patchify<<<blocks_for(n, 256), 256, 0, L->s>>>(px, patches, batch, C, image, P);
     CK(cudaGetLastError());
 }
 
 static void cu_embed_vision(mg_backend *b, const float *po, const float *cls, const float *pos, float *x, int batch,
                             int g2, int dim) {
-    (void)b;
+    lane *L = get_lane((cuda_backend *)b);
     size_t n = (size_t)batch * (g2 + 1) * dim;
     if (!n) return;
-    k_embed_vision<<<blocks_for(n, 256), 256>>>(po, cls, pos, x, batch, g2, dim);
+    k_embed_vision<<<blocks_for(n, 256), 256, 0, L->s>>>(po, cls, pos, x, batch, g2, dim);
     CK(cudaGetLastError());
+}
+
+/* Host indices to the lane's device copy (pageable source: the copy has
+ * left the host buffer when cudaMemcpyAsync returns). */
+static int32_t *stage_idx(lane *L, const int32_t *h, size_t n) {
+    L->idx = (int32_t *)grow(L, L->idx, &L->idx_cap, n * sizeof(int32_t));
+    CK(cudaMemcpyAsync(L->idx, h, n * sizeof(int32_t), cudaMemcpyHostToDevice, L->s));
+    return L->idx;
 }
 
 static void cu_embed_text(mg_backend *b, const int32_t *ids, const float *tok, const float *pos, float *x, int batch,
                           int seq, int dim) {
-    cuda_backend *cb = (cuda_backend *)b;
+    lane *L = get_lane((cuda_backend *)b);
     size_t ni = (size_t)batch * seq, n = ni * dim;
     if (!n) return;
-    cb->idx = (int32_t *)grow(cb->idx, &cb->idx_cap, ni * sizeof(int32_t));
-    CK(cudaMemcpy(cb->idx, ids, ni * sizeof(int32_t), cudaMemcpyHostToDevice));
-    k_embed_text<<<blocks_for(n, 256), 256>>>(cb->idx, tok, pos, x, batch, seq, dim);
+    int32_t *d = stage_idx(L, ids, ni);
+    k_embed_text<<<blocks_for(n, 256), 256, 0, L->s>>>(d, tok, pos, x, batch, seq, dim);
     CK(cudaGetLastError());
 }
 
 static void cu_gather_rows(mg_backend *b, const float *src, const int32_t *rows, float *dst, int n, int dim) {
-    cuda_backend *cb = (cuda_backend *)b;
+    lane *L = get_lane((cuda_backend *)b);
     if (n <= 0) return;
-    cb->idx = (int32_t *)grow(cb->idx, &cb->idx_cap, (size_t)n * sizeof(int32_t));
-    CK(cudaMemcpy(cb->idx, rows, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice));
-    k_gather<<<blocks_for((size_t)n * dim, 256), 256>>>(src, cb->idx, dst, n, dim);
+    int32_t *d = stage_idx(L, rows, (size_t)n);
+    k_gather<<<blocks_for((size_t)n * dim, 256), 256, 0, L->s>>>(src, d, dst, n, dim);
+    CK(cudaGetLastError());
+}
+
+static void cu_normalize_u8(mg_backend *b, const uint8_t *rgb, float *chw, int n, int size, const float *lut) {
+    lane *L = get_lane((cuda_backend *)b);
+    size_t ppi = (size_t)size * size, total = (size_t)n * ppi;
+    if (!total) return;
+    lut768 t;
+    memcpy(t.v, lut, sizeof t.v);
+    k_normalize_u8<<<blocks_for(total, 256), 256, 0, L->s>>>(rgb, chw, total, (int)ppi, t);
     CK(cudaGetLastError());
 }
 
 static void cu_destroy(mg_backend *b) {
     cuda_backend *cb = (cuda_backend *)b;
-    cudaFree(cb->xh);
-    cudaFree(cb->idx);
-    cudaFree(cb->ws);
-    if (cb->lt) cublasLtDestroy(cb->lt);
+    cudaSetDevice(cb->dev);
+    if (cb->key_ok) pthread_key_delete(cb->key); /* no lane_release after this */
+    for (int i = 0; i < cb->n_lanes; i++) {
+        lane *L = &cb->lanes[i];
+        cudaStreamSynchronize(L->s);
+        for (int k = 0; k < L->n_plans; k++) plan_destroy(&L->plans[k]);
+        cudaFree(L->xh);
+        cudaFree(L->idx);
+        cudaFree(L->ws);
+        if (L->lt) cublasLtDestroy(L->lt);
+        cudaStreamDestroy(L->s);
+    }
+    pthread_mutex_destroy(&cb->mu);
     free(cb);
 }
 
@@ -399,6 +660,9 @@ static mg_backend_ops make_ops(void) {
     o.embed_vision = cu_embed_vision;
     o.embed_text = cu_embed_text;
     o.gather_rows = cu_gather_rows;
+    o.normalize_u8 = cu_normalize_u8;
+    o.host_alloc = cu_host_alloc;
+    o.host_free = cu_host_free;
     return o;
 }
 static const mg_backend_ops cuda_ops = make_ops();
@@ -423,17 +687,27 @@ extern "C" int mg_backend_cuda_open(int device, mg_backend **out, mg_error *err)
     cb->base.ops = &cuda_ops;
     cb->base.n_threads = 1;
     cb->base.prec_mask = 1u << MG_PREC_FP32;
+    cb->base.max_callers = 2;
     cb->dev = device;
+    pthread_mutex_init(&cb->mu, NULL);
+    if (pthread_key_create(&cb->key, lane_release) != 0) {
+        pthread_mutex_destroy(&cb->mu);
+        free(cb);
+        return mg_err_set(err, MG_EBACKEND, "CUDA: cannot create a thread key");
+    }
+    cb->key_ok = 1;
     cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, device) == cudaSuccess)
         snprintf(cb->base.name, sizeof cb->base.name, "cuda:%d (%.40s, fp16 GEMMs)", device, prop.name);
     else
         snprintf(cb->base.name, sizeof cb->base.name, "cuda:%d (fp16 GEMMs)", device);
-    cb->ws_size = 32u << 20;
-    if (cublasLtCreate(&cb->lt) != CUBLAS_STATUS_SUCCESS || cudaMalloc(&cb->ws, cb->ws_size) != cudaSuccess) {
-        cu_destroy(&cb->base);
-        return mg_err_set(err, MG_EBACKEND, "CUDA: cannot create the cuBLASLt handle or its workspace");
+    int optin = 0;
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) optin = 48 << 10;
+    if (cudaFuncSetAttribute(k_attn_head, cudaFuncAttributeMaxDynamicSharedMemorySize, optin) != cudaSuccess) {
+        (void)cudaGetLastError();
+        optin = 48 << 10;
     }
+    cb->smem_optin = optin;
     *out = &cb->base;
     return MG_OK;
 }
