@@ -26,6 +26,12 @@ For every precision other than fp32 there is also "image_<prec>_cosine_min":
 the minimum over 8 random images of the cosine similarity between that
 variant's embeddings and the fp32 ones (same weights, same input).
 
+--device cuda (with --precisions fp16) measures the GPU side of `mediagrep
+bench encoder --device cuda --torch` instead: the same model in torch.float16
+on the GPU, inputs already there, torch.backends.cudnn.benchmark on, each
+timing synchronized; key "image_fp16" plus "image_fp16_cosine_min" against
+the float32 model on the GPU. The text side is skipped there.
+
 Run it the way it is fastest on Debian's python3-torch (what `mediagrep bench
 encoder --torch` does):
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE \
@@ -42,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PRECISIONS = ("fp32", "bf16", "int8", "int8_mlp")
+PRECISIONS = ("fp32", "bf16", "int8", "int8_mlp", "fp16")
 
 
 def sdpa(q, k, v, mask=None):
@@ -176,6 +182,33 @@ def variant(v, prec):
     raise ValueError(prec)
 
 
+def main_cuda(a):
+    """fp16 image encoder throughput on the GPU (see the module docstring)."""
+    batches = [int(x) for x in a.batches.split(",") if x]
+    torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device("cuda")
+    out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0), "image_fp16": {}}
+    with torch.inference_mode():
+        v32 = Vision().eval().to(dev)
+        xr = torch.randn(8, 3, 224, 224, device=dev)
+        ref = v32(xr).float()
+        v = copy.deepcopy(v32).half().eval()
+        del v32
+        got = v(xr.half()).float()
+        out["image_fp16_cosine_min"] = F.cosine_similarity(got, ref, dim=-1).min().item()
+
+        def run(x):
+            v(x)
+            torch.cuda.synchronize()
+
+        for b in batches:
+            x = torch.randn(b, 3, 224, 224, device=dev, dtype=torch.float16)
+            sec = timed(lambda: run(x), a.seconds, min_iters=5)
+            out["image_fp16"][str(b)] = b / sec
+    print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -184,12 +217,15 @@ def main():
     ap.add_argument("--text-queries", type=int, default=30)
     ap.add_argument("--precisions", default="fp32",
                     help="comma-separated subset of " + ",".join(PRECISIONS))
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     a = ap.parse_args()
+    if a.device == "cuda":
+        return main_cuda(a)
     precs = [p for p in a.precisions.split(",") if p]
-    bad = [p for p in precs if p not in PRECISIONS]
+    bad = [p for p in precs if p not in PRECISIONS or p == "fp16"]
     if bad or not precs:
-        ap.error("--precisions: unknown %s (choose from %s)" % (",".join(bad) or "(empty)",
-                                                                ",".join(PRECISIONS)))
+        ap.error("--precisions: unknown %s (choose from %s; fp16 with --device cuda)" % (
+            ",".join(bad) or "(empty)", ",".join(PRECISIONS[:-1])))
     batches = [int(x) for x in a.batches.split(",") if x]
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)

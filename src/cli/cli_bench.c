@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,9 @@ static void usage(FILE *f) {
             "  --seconds S        minimum timed seconds per point (default 5)\n"
             "  --config FILE      model config.json (default: ViT-B/32)\n"
             "  --peak-gflops G    fp32 peak per thread for the %% column (default 116, this dev CPU)\n"
+            "  --peak-tflops T    a GPU's dense fp16 peak for the %% column (default 989: H100 SXM; H200 the\n"
+            "                     same); on a GPU, images go in as 8-bit crops from pinned memory and the\n"
+            "                     backend's streams (2) encode at once\n"
             "  --precision LIST   GEMM precisions to measure, of fp32,bf16,int8 (default fp32); with a\n"
             "                     reduced one, accuracy against fp32 is measured too: embedding cosines\n"
             "                     and top-10 retrieval overlap (100 text queries over --agree-images)\n"
@@ -98,13 +102,75 @@ static json_object *run_json(const char *cmd, const char *what) {
     return json_tokener_parse(buf);
 }
 
-static json_object *run_torch(int threads, const char *batches, double seconds, const char *precisions) {
+static json_object *run_torch(int threads, const char *batches, double seconds, const char *precisions,
+                              int cuda) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE "
-             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g --precisions %s",
-             MG_SOURCE_DIR, threads, batches, seconds, precisions);
+             "/usr/bin/python3 %s/bench/bench_torch.py --threads %d --batches %s --seconds %g --precisions %s%s",
+             MG_SOURCE_DIR, threads, batches, seconds, precisions, cuda ? " --device cuda" : "");
     return run_json(cmd, "PyTorch benchmark");
+}
+
+/* Throughput on a device that takes several callers (a GPU: one stream
+ * each): `streams` threads, each with its own encoder, encode batches of b
+ * 8-bit images from pinned host memory for `seconds`; images per second. */
+typedef struct {
+    mg_model *m;
+    const uint8_t *rgb;
+    int b;
+    double seconds;
+    int64_t images;
+    int rc;
+} stream_job;
+
+static void *stream_main(void *arg) {
+    stream_job *j = arg;
+    mg_error err;
+    mg_encoder *e;
+    mg_preprocess_params pp = mg_preprocess_default_params(mg_model_image_size(j->m));
+    float *out = malloc((size_t)j->b * mg_model_dim(j->m) * sizeof(float));
+    j->rc = out ? mg_encoder_open(j->m, j->b, &e, &err) : MG_ENOMEM;
+    if (j->rc) {
+        free(out);
+        return NULL;
+    }
+    mg_encode_images_u8(e, j->rgb, j->b, pp.mean, pp.std, out, 0, &err); /* warm-up: plans, scratch */
+    double st = mg_now();
+    while ((j->rc = mg_encode_images_u8(e, j->rgb, j->b, pp.mean, pp.std, out, 0, &err)) == MG_OK) {
+        j->images += j->b;
+        if (mg_now() - st >= j->seconds) break;
+    }
+    mg_encoder_close(e);
+    free(out);
+    return NULL;
+}
+
+static double streams_rate(mg_model *m, int streams, int b, double seconds) {
+    int S = mg_model_image_size(m);
+    size_t nb = (size_t)b * S * S * 3;
+    uint8_t *rgb = mg_model_host_alloc(m, nb);
+    if (!rgb) return 0;
+    for (size_t i = 0; i < nb; i++) rgb[i] = (uint8_t)((i * 2654435761u) >> 13);
+    stream_job jobs[8];
+    pthread_t t[8];
+    if (streams > 8) streams = 8;
+    int started = 0;
+    double st = mg_now();
+    for (; started < streams; started++) {
+        jobs[started] = (stream_job){m, rgb, b, seconds, 0, 0};
+        if (pthread_create(&t[started], NULL, stream_main, &jobs[started]) != 0) break;
+    }
+    int64_t total = 0;
+    int ok = started > 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(t[i], NULL);
+        total += jobs[i].images;
+        ok &= jobs[i].rc == MG_OK;
+    }
+    double el = mg_now() - st;
+    mg_model_host_free(m, rgb);
+    return ok && el > 0 ? total / el : 0;
 }
 
 /* Deterministic, varied test images (normalized pixels): a few coloured
@@ -164,7 +230,8 @@ typedef struct {
 
 static int bench_encoder(int argc, char **argv) {
     int threads = 0, torch = 0, agree_n = 1000, n_queries = 100;
-    double seconds = 5, peak_per_thread = 116;
+    double seconds = 5, peak_per_thread = 116, peak_tflops = 989;
+    int gpu = 0, streams = 1;
     const char *batches = "1,8,32,64", *config = NULL, *json_out = NULL, *precs = NULL, *device = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -178,6 +245,7 @@ static int bench_encoder(int argc, char **argv) {
         else if (!strcmp(a, "--seconds") && v) seconds = atof(argv[++i]);
         else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if (!strcmp(a, "--peak-gflops") && v) peak_per_thread = atof(argv[++i]);
+        else if (!strcmp(a, "--peak-tflops") && v) peak_tflops = atof(argv[++i]);
         else if (!strcmp(a, "--json") && v) json_out = argv[++i];
         else if (!strcmp(a, "--precision") && v) precs = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
@@ -221,7 +289,7 @@ static int bench_encoder(int argc, char **argv) {
     }
     char tok[4096];
     snprintf(tok, sizeof tok, "%s/clip-tokenizer", mg_cli_assets_dir());
-    const double peak = peak_per_thread * threads;
+    double peak = peak_per_thread * threads;
     const int S = cfg.vision.image_size, P = cfg.projection_dim;
     int maxb = 1;
     for (int i = 0; i < bl.n; i++) maxb = bl.v[i] > maxb ? bl.v[i] : maxb;
@@ -261,6 +329,11 @@ static int bench_encoder(int argc, char **argv) {
             mg_model_close(m);
             continue;
         }
+        if (pass >= 0 && !strncmp(mg_model_backend_name(m), "cuda", 4)) {
+            gpu = 1;
+            streams = mg_model_max_callers(m);
+            peak = peak_tflops * 1000;
+        }
         if (pass <= 0)
             printf("mediagrep bench encoder: ViT %dx%d/%d, D=%d, %d layers; text D=%d, %d layers; random weights; "
                    "backend: %s; fp32 peak assumed %.0f GFLOP/s\n", cfg.vision.image_size, cfg.vision.image_size,
@@ -297,7 +370,13 @@ static int bench_encoder(int argc, char **argv) {
         R->agree_img = ai;
         R->agree_txt = at;
         for (size_t i = 0; i < (size_t)maxb * 3 * S * S; i++) pix[i] = (float)((i * 2654435761u) % 1000) / 500.f - 1.f;
-        for (int i = 0; i < bl.n; i++) {
+        for (int i = 0; i < bl.n && gpu; i++) {
+            int b = bl.v[i];
+            R->img_s[i] = streams_rate(m, streams, b, seconds);
+            printf("  %s batch %d: %.1f img/s (%d streams)\n", mg_model_backend_name(m), b, R->img_s[i], streams);
+            fflush(stdout);
+        }
+        for (int i = 0; i < bl.n && !gpu; i++) {
             int b = bl.v[i];
             mg_encode_images(enc, pix, b, out, MG_EMBED_NORMALIZE, &err); /* warm-up: primitives */
             int it = 0;
@@ -361,10 +440,12 @@ static int bench_encoder(int argc, char **argv) {
                      runs[r].prec == MG_PREC_INT8 ? "int8,int8_mlp" : mg_precision_name(runs[r].prec));
         printf("running PyTorch (bench/bench_torch.py --precisions %s, %d threads)...\n", tp, threads);
         fflush(stdout);
-        tj = run_torch(threads, batches, seconds, tp);
+        if (gpu) snprintf(tp, sizeof tp, "fp16");
+        tj = run_torch(threads, batches, seconds, tp, gpu);
     }
-    printf("\n| image encoder | batch | img/s | ms/batch | G(FL)OP/s | %% of fp32 peak |%s\n",
-           tj ? " PyTorch img/s | ratio |" : "");
+    printf("\n| image encoder%s | batch | img/s | ms/batch | G(FL)OP/s | %% of %s peak |%s\n",
+           gpu ? " (GPU, fp16 GEMMs)" : "", gpu ? "fp16" : "fp32", tj ? gpu ? " PyTorch fp16 img/s | ratio |"
+                                                                              : " PyTorch img/s | ratio |" : "");
     printf("|---|---|---|---|---|---|%s\n", tj ? "---|---|" : "");
     json_object *res = json_object_new_object(), *jr = json_object_new_object();
     for (int r = 0; r < n_runs; r++) {
@@ -374,7 +455,7 @@ static int bench_encoder(int argc, char **argv) {
         json_object *tv = NULL, *ri = json_object_new_object();
         if (tj) {
             char key[32];
-            snprintf(key, sizeof key, R->prec == MG_PREC_FP32 ? "image" : "image_%s", pn);
+            snprintf(key, sizeof key, gpu ? "image_fp16" : R->prec == MG_PREC_FP32 ? "image" : "image_%s", pn);
             json_object_object_get_ex(tj, key, &tv);
         }
         for (int i = 0; i < bl.n; i++) {

@@ -110,6 +110,12 @@ int mg_cli_open_model_ex(const char *model_arg, const mg_cli_model_opts *o, mg_m
     mp.load_text = o->load_text;
     mp.load_vision = o->load_vision;
     if (o->device) mp.device = o->device;
+    if (o->device && strstr(o->device, "auto")) { /* the one-line account of the choice */
+        char notice[256];
+        mg_device_name d[MG_MAX_DEVICES];
+        if (mg_backend_device_list(o->device, d, MG_MAX_DEVICES, notice, sizeof notice, &err) > 0 && notice[0])
+            fprintf(stderr, "mediagrep: %s; this command runs on %s\n", notice, d[0]);
+    }
     if (o->text_fastest && (!o->precision || !strcmp(o->precision, "auto")))
         mp.text_precision = MG_MODEL_PREC_FASTEST;
     if (o->precision && strcmp(o->precision, "auto")) {

@@ -125,7 +125,10 @@ static void lane_release(void *p) {
 static lane *get_lane(cuda_backend *cb) {
     CK(cudaSetDevice(cb->dev));
     lane *L = (lane *)pthread_getspecific(cb->key);
-    if (L) return L;
+    /* (a key number reused after another backend's close may still hold that
+     * backend's lane here: only a lane of this backend counts) */
+    if (L && L >= cb->lanes && L < cb->lanes + MAX_LANES) return L;
+    L = NULL;
     pthread_mutex_lock(&cb->mu);
     for (int i = 0; i < cb->n_lanes && !L; i++)
         if (!cb->lanes[i].busy) L = &cb->lanes[i];
