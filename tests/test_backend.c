@@ -26,15 +26,6 @@ static float *rnd(size_t n, float scale) {
     for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
     return p;
 }
-static double nerr(const float *a, const float *ref, size_t n) {
-    double mx = 0, den = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (d > mx || d != d) mx = d != d ? 1e30 : d;
-        if (fabs(ref[i]) > den) den = fabs(ref[i]);
-    }
-    return mx / den;
-}
 
 static void test_linear(mg_backend *b) {
     int shapes[][3] = {{1, 64, 64}, {7, 100, 40}, {50, 768, 2304}, {50, 3072, 768}, {600, 96, 200}, {8, 512, 2048},
@@ -49,7 +40,7 @@ static void test_linear(mg_backend *b) {
         for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
             b->ops->linear(b, l, x, y, m, act, 0);
             mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
-            double e = nerr(y, ref, (size_t)m * n);
+            double e = mg_test_nerr(y, ref, (size_t)m * n);
             CHECK_MSG(e < 2e-6, "linear m=%d k=%d n=%d act=%d: normalized error %.3g", m, k, n, act, e);
         }
         /* accumulate (residual): y = r + x W^T + b */
@@ -58,14 +49,14 @@ static void test_linear(mg_backend *b) {
         memcpy(ref, r, (size_t)m * n * 4);
         b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
         mg_ref_linear(x, w, bias, ref, m, n, k, MG_ACT_NONE, 1);
-        double e = nerr(y, ref, (size_t)m * n);
+        double e = mg_test_nerr(y, ref, (size_t)m * n);
         CHECK_MSG(e < 2e-6, "linear+residual m=%d k=%d n=%d: normalized error %.3g", m, k, n, e);
         b->ops->linear_free(b, l);
         /* no bias */
         REQUIRE_V(b->ops->linear_prepare(b, w, NULL, n, k, MG_PREC_FP32, &l, &err) == MG_OK);
         b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
         mg_ref_linear(x, w, NULL, ref, m, n, k, MG_ACT_NONE, 0);
-        CHECK(nerr(y, ref, (size_t)m * n) < 2e-6);
+        CHECK(mg_test_nerr(y, ref, (size_t)m * n) < 2e-6);
         b->ops->linear_free(b, l);
         mg_free_aligned(x); mg_free_aligned(w); mg_free_aligned(bias); mg_free_aligned(y);
         mg_free_aligned(ref); mg_free_aligned(r);
@@ -81,10 +72,10 @@ static void test_layernorm(mg_backend *b) {
         float *y = mg_alloc_aligned((size_t)m * n, 4), *ref = mg_alloc_aligned((size_t)m * n, 4);
         b->ops->layernorm(b, x, y, g, bb, m, n, 1e-5f);
         mg_ref_layernorm(x, ref, g, bb, m, n, 1e-5f);
-        double e = nerr(y, ref, (size_t)m * n);
+        double e = mg_test_nerr(y, ref, (size_t)m * n);
         CHECK_MSG(e < 1e-5, "layernorm %dx%d: normalized error %.3g", m, n, e);
         b->ops->layernorm(b, x, x, g, bb, m, n, 1e-5f); /* in place */
-        CHECK(nerr(x, ref, (size_t)m * n) < 1e-5);
+        CHECK(mg_test_nerr(x, ref, (size_t)m * n) < 1e-5);
         mg_free_aligned(x); mg_free_aligned(g); mg_free_aligned(bb); mg_free_aligned(y); mg_free_aligned(ref);
     }
 }
@@ -99,7 +90,7 @@ static void test_attention(mg_backend *b) {
         for (int causal = 0; causal <= 1; causal++) {
             b->ops->attention(b, qkv, o, B, S, H, hd, causal);
             mg_ref_attention(qkv, ref, B, S, H, hd, causal);
-            double e = nerr(o, ref, (size_t)B * S * D);
+            double e = mg_test_nerr(o, ref, (size_t)B * S * D);
             CHECK_MSG(e < 1e-5, "attention B=%d S=%d H=%d hd=%d causal=%d: normalized error %.3g", B, S, H, hd,
                       causal, e);
         }
@@ -201,7 +192,7 @@ static void test_linear_rows(mg_backend *b) {
                 for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
                     b->ops->linear(b, l, x, y, m, act, 0);
                     mg_ref_linear(x, wide, bias, ref, m, n, k, act, 0);
-                    double e = nerr(y, ref, (size_t)m * n);
+                    double e = mg_test_nerr(y, ref, (size_t)m * n);
                     CHECK_MSG(e < 2e-6, "rows linear dt=%d m=%d k=%d n=%d act=%d: normalized error %.3g", dt, m, k,
                               n, act, e);
                     /* the portable kernel, bit for bit */
@@ -228,7 +219,7 @@ static void test_linear_rows(mg_backend *b) {
                 memcpy(ref, r, (size_t)m * n * 4);
                 b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
                 mg_ref_linear(x, wide, bias, ref, m, n, k, MG_ACT_NONE, 1);
-                CHECK_MSG(nerr(y, ref, (size_t)m * n) < 2e-6, "rows linear+residual dt=%d m=%d k=%d n=%d", dt, m, k,
+                CHECK_MSG(mg_test_nerr(y, ref, (size_t)m * n) < 2e-6, "rows linear+residual dt=%d m=%d k=%d n=%d", dt, m, k,
                           n);
                 mg_free_aligned(r);
                 b->ops->linear_free(b, l);
@@ -329,7 +320,7 @@ static void test_linear_reduced(mg_backend *b) {
             for (int act = MG_ACT_NONE; act <= MG_ACT_GELU; act++) {
                 b->ops->linear(b, l, x, y, m, act, 0);
                 mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
-                double e = nerr(y, ref, (size_t)m * n);
+                double e = mg_test_nerr(y, ref, (size_t)m * n);
                 CHECK_MSG(e < tol, "%s linear m=%d k=%d n=%d act=%d: normalized error %.3g", mg_precision_name(prec),
                           m, k, n, act, e);
             }
@@ -338,7 +329,7 @@ static void test_linear_reduced(mg_backend *b) {
             memcpy(ref, r, (size_t)m * n * 4);
             b->ops->linear(b, l, x, y, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
             mg_ref_linear(x, w, bias, ref, m, n, k, MG_ACT_NONE, 1);
-            CHECK_MSG(nerr(y, ref, (size_t)m * n) < tol, "%s linear+residual m=%d k=%d n=%d", mg_precision_name(prec),
+            CHECK_MSG(mg_test_nerr(y, ref, (size_t)m * n) < tol, "%s linear+residual m=%d k=%d n=%d", mg_precision_name(prec),
                       m, k, n);
             /* a row alone equals the row in the batch (bf16: also, via the 2-row GEMM for M = 1) */
             b->ops->linear(b, l, x, y, m, MG_ACT_NONE, 0);
@@ -372,8 +363,7 @@ static void test_normalize_u8(mg_backend *b) {
     for (size_t i = 0; i < (size_t)n * px * 3; i++) rgb[i] = (uint8_t)(frand() * 128 + 128);
     mg_preprocess_params pp = mg_preprocess_default_params(S);
     float lut[768], *got = mg_alloc_aligned((size_t)n * px * 3, sizeof(float)), *want = malloc((size_t)n * px * 3 * 4);
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - pp.mean[c]) / pp.std[c];
+    mg_preprocess_lut(pp.mean, pp.std, lut);
     b->ops->normalize_u8(b, rgb, got, n, S, lut);
     for (int i = 0; i < n; i++) mg_preprocess_normalize(rgb + (size_t)i * px * 3, &pp, want + (size_t)i * px * 3);
     CHECK(memcmp(got, want, (size_t)n * px * 3 * sizeof(float)) == 0);

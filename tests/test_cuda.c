@@ -29,15 +29,6 @@ static float *rnd(size_t n, float scale) {
     for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
     return p;
 }
-static double nerr(const float *a, const float *ref, size_t n) {
-    double mx = 0, den = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (d > mx || d != d) mx = d != d ? 1e30 : d;
-        if (fabs(ref[i]) > den) den = fabs(ref[i]);
-    }
-    return mx / den;
-}
 
 /* device copy of a host array */
 static float *dev(mg_backend *b, const float *h, size_t n) {
@@ -70,7 +61,7 @@ static void test_ops(mg_backend *b) {
             b->ops->linear(b, l, dx, dy, m, act, 0);
             float *y = host(b, dy, (size_t)m * n);
             mg_ref_linear(x, w, bias, ref, m, n, k, act, 0);
-            double e = nerr(y, ref, (size_t)m * n);
+            double e = mg_test_nerr(y, ref, (size_t)m * n);
             CHECK_MSG(e < 3e-3, "linear m=%d k=%d n=%d act=%d: normalized error %.3g", m, k, n, act, e);
             free(y);
         }
@@ -79,7 +70,7 @@ static void test_ops(mg_backend *b) {
         b->ops->linear(b, l, dx, dy, m, MG_ACT_NONE, MG_LIN_ACCUMULATE);
         float *y = host(b, dy, (size_t)m * n);
         mg_ref_linear(x, w, bias, ref, m, n, k, MG_ACT_NONE, 1);
-        CHECK_MSG(nerr(y, ref, (size_t)m * n) < 3e-3, "linear+residual m=%d k=%d n=%d", m, k, n);
+        CHECK_MSG(mg_test_nerr(y, ref, (size_t)m * n) < 3e-3, "linear+residual m=%d k=%d n=%d", m, k, n);
         free(y);
         b->ops->linear_free(b, l);
         b->ops->free(b, dx);
@@ -94,7 +85,7 @@ static void test_ops(mg_backend *b) {
         b->ops->layernorm(b, dx, dx, dg, db, m, n, 1e-5f);
         float *y = host(b, dx, (size_t)m * n);
         mg_ref_layernorm(x, ref, g, be, m, n, 1e-5f);
-        CHECK_MSG(nerr(y, ref, (size_t)m * n) < 1e-5, "layernorm n=%d: %.3g", n, nerr(y, ref, (size_t)m * n));
+        CHECK_MSG(mg_test_nerr(y, ref, (size_t)m * n) < 1e-5, "layernorm n=%d: %.3g", n, mg_test_nerr(y, ref, (size_t)m * n));
         free(y), free(x), free(g), free(be), free(ref);
         b->ops->free(b, dx), b->ops->free(b, dg), b->ops->free(b, db);
     }
@@ -108,7 +99,7 @@ static void test_ops(mg_backend *b) {
             b->ops->attention(b, dq, dout, B, S, H, hd, causal);
             float *y = host(b, dout, (size_t)B * S * D);
             mg_ref_attention(qkv, ref, B, S, H, hd, causal);
-            double e = nerr(y, ref, (size_t)B * S * D);
+            double e = mg_test_nerr(y, ref, (size_t)B * S * D);
             CHECK_MSG(e < 1e-5, "attention B=%d S=%d H=%d hd=%d causal=%d: %.3g", B, S, H, hd, causal, e);
             free(y), free(qkv), free(ref);
             b->ops->free(b, dq), b->ops->free(b, dout);
@@ -122,8 +113,7 @@ static void test_normalize(mg_backend *b) {
     for (size_t i = 0; i < nb; i++) rgb[i] = (uint8_t)(frand() * 128 + 128);
     mg_preprocess_params pp = mg_preprocess_default_params(S);
     float lut[768], *want = malloc(nb * 4);
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - pp.mean[c]) / pp.std[c];
+    mg_preprocess_lut(pp.mean, pp.std, lut);
     for (int i = 0; i < n; i++) mg_preprocess_normalize(rgb + (size_t)i * px * 3, &pp, want + (size_t)i * px * 3);
     uint8_t *drgb = b->ops->alloc(b, nb);
     float *dout = b->ops->alloc(b, nb * 4);

@@ -58,6 +58,16 @@ double mg_test_cosine(const float *a, const float *b, int n) {
     return ab / sqrt(aa * bb);
 }
 
+double mg_test_nerr(const float *a, const float *ref, size_t n) {
+    double mx = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (d > mx || d != d) mx = d != d ? 1e30 : d;
+        if (fabs(ref[i]) > den) den = fabs(ref[i]);
+    }
+    return mx / den;
+}
+
 double mg_test_maxabs(const float *a, const float *b, int n) {
     double m = 0;
     for (int i = 0; i < n; i++) {

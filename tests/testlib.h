@@ -43,6 +43,9 @@ int mg_test_write(const char *path, const void *data, size_t len);
 double mg_test_cosine(const float *a, const float *b, int n);
 /* Largest |a[i] - b[i]|; a NaN anywhere counts as 1e30. */
 double mg_test_maxabs(const float *a, const float *b, int n);
+/* Normalized max error, as ggml's backend-ops test: max|a - ref| / max|ref|
+ * (1e30 when a holds a NaN). */
+double mg_test_nerr(const float *a, const float *ref, size_t n);
 /* Runs a printf-formatted shell command; returns its exit status (128 +
  * signal when killed). */
 int mg_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

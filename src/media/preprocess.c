@@ -671,19 +671,23 @@ int mg_preprocess_crop(const mg_image *img, int size, uint8_t *crop_rgb, mg_erro
     return rc;
 }
 
-void mg_preprocess_normalize(const uint8_t *crop_rgb, const mg_preprocess_params *p,
-                             float *out_chw) {
+void mg_preprocess_lut(const float mean[3], const float std[3], float lut[768]) {
     /* ToTensor (x / 255 in float32) then Normalize ((x - mean) / std in
      * float32), tabulated per channel and value. */
-    float lut[3][256];
     for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - p->mean[c]) / p->std[c];
+        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - mean[c]) / std[c];
+}
+
+void mg_preprocess_normalize(const uint8_t *crop_rgb, const mg_preprocess_params *p,
+                             float *out_chw) {
+    float lut[768];
+    mg_preprocess_lut(p->mean, p->std, lut);
     const size_t n = (size_t)p->size * p->size;
     float *r = out_chw, *g = out_chw + n, *b = out_chw + 2 * n;
     for (size_t i = 0; i < n; i++) {
-        r[i] = lut[0][crop_rgb[3 * i]];
-        g[i] = lut[1][crop_rgb[3 * i + 1]];
-        b[i] = lut[2][crop_rgb[3 * i + 2]];
+        r[i] = lut[crop_rgb[3 * i]];
+        g[i] = lut[256 + crop_rgb[3 * i + 1]];
+        b[i] = lut[512 + crop_rgb[3 * i + 2]];
     }
 }
 

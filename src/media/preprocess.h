@@ -33,6 +33,11 @@ mg_preprocess_params mg_preprocess_default_params(int size);
  * `--crop-out` image). */
 int mg_preprocess_crop(const mg_image *img, int size, uint8_t *crop_rgb, mg_error *err);
 
+/* The normalization table: lut[c*256 + v] = (v / 255 - mean[c]) / std[c]
+ * in float32 (ToTensor then Normalize), what mg_preprocess_normalize and
+ * the backends' normalize_u8 apply. */
+void mg_preprocess_lut(const float mean[3], const float std[3], float lut[768]);
+
 /* Normalizes an 8-bit RGB crop into CHW floats (3*size*size). */
 void mg_preprocess_normalize(const uint8_t *crop_rgb, const mg_preprocess_params *p, float *out_chw);
 

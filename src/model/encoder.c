@@ -12,6 +12,7 @@
  *   6-token query costs 6 positions, not 77.
  */
 #include "core/half.h"
+#include "media/preprocess.h"
 #include "model/clip_internal.h"
 
 #include <math.h>
@@ -214,10 +215,8 @@ int mg_encode_images_u8(mg_encoder *e, const uint8_t *rgb, int n, const float me
                           t->cfg.num_channels);
     for (int c = 0; c < 3; c++)
         if (!(std[c] != 0.0f)) return mg_err_set(err, MG_EINVAL, "normalization: std[%d] is zero", c);
-    /* the same float32 arithmetic as mg_preprocess_normalize */
-    float lut[3 * 256];
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c * 256 + v] = ((float)v / 255.0f - mean[c]) / std[c];
+    float lut[768]; /* mg_preprocess_normalize's table */
+    mg_preprocess_lut(mean, std, lut);
     mg_backend *be = e->m->backend;
     const int isz = t->cfg.image_size, P = e->m->cfg.projection_dim;
     const size_t img_bytes = (size_t)isz * isz * 3;
