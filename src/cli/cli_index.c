@@ -2,9 +2,11 @@
  * cli_index.c - `mediagrep index DIR...`: parse options, open the store and
  * its model, run the indexing pipeline (pipeline/indexer.h) with SIGINT as a
  * graceful stop, and print the summary. Exit status: 0 all files indexed,
- * 3 some files failed (recorded; see `mediagrep status --failed`), 130
- * interrupted (run again to resume), 4 store/model mismatch, 5 store locked
- * by another writer, 2 usage, 1 other errors.
+ * 3 some files failed (recorded; see `mediagrep status --failed`), 6 a
+ * root or folder was unavailable and its files were kept (offline), 7
+ * removals held back by the mass-delete guard, 130 interrupted (run again to
+ * resume), 4 store/model mismatch, 5 store locked by another writer, 2 usage
+ * (also: none of the paths exists; no store is created then), 1 other.
  */
 #include <ctype.h>
 #include <signal.h>
@@ -14,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <limits.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -77,13 +81,26 @@ static void usage(FILE *f) {
             "  --no-index          do not update the FAISS index at the end\n"
             "  --retry-failed      retry files that failed before even if unchanged\n"
             "  --keep-missing      keep files that disappeared from the folders\n"
+            "  --allow-mass-delete remove files gone from a folder even when more than the threshold of\n"
+            "                      its indexed files are gone (default: such a drop removes nothing)\n"
+            "  --mass-delete-threshold F  share of a folder's files that may go in one run (default 0.5)\n"
+            "  --allow-root-change accept a folder that is now on another filesystem with none of its\n"
+            "                      recorded entries (e.g. copied to a new drive)\n"
             "  --checkpoint SEC    seconds between commits (default 2)\n"
             "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
             "  --json              print the summary as JSON on stdout\n"
             "\n"
-            "Exit status: 0 ok, 3 some files failed, 130 interrupted, 4 the store was made by\n"
-            "another model, 5 another process is writing the store, 2 usage, 1 other errors.\n");
+            "A folder that is missing, unreadable, not a folder, empty while the store holds files under\n"
+            "it (an unmounted drive), or on another filesystem than before is unavailable: nothing under\n"
+            "it is removed or changed (`mediagrep status` lists its files as offline). Files leave the\n"
+            "store only when gone from an available folder, or excluded now; `mediagrep forget` removes\n"
+            "on purpose.\n"
+            "\n"
+            "Exit status: 0 ok, 3 some files failed, 6 a folder was unavailable (its files were kept),\n"
+            "7 removals withheld (more than the threshold gone; see --allow-mass-delete), 130\n"
+            "interrupted, 4 the store was made by another model, 5 another process is writing the\n"
+            "store, 2 usage (also: none of the paths exists), 1 other errors.\n");
 }
 
 /* "512M", "2G", "1000000" -> bytes; -1 on bad input. */
@@ -116,7 +133,23 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_ok);
         I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
         I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
+        I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld);
 #undef I
+        json_object *jr = json_object_new_array();
+        for (int i = 0; i < st->n_root_reports; i++) {
+            const mg_index_root_report *r = &st->roots[i];
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "path", json_object_new_string(r->path));
+            json_object_object_add(e, "available", json_object_new_boolean(r->status == MG_ROOT_AVAILABLE));
+            json_object_object_add(e, "status", json_object_new_string(mg_root_status_name(r->status)));
+            if (r->reason[0]) json_object_object_add(e, "reason", json_object_new_string(r->reason));
+            json_object_object_add(e, "files", json_object_new_int64(r->files));
+            json_object_object_add(e, "removed", json_object_new_int64(r->removed));
+            json_object_object_add(e, "withheld", json_object_new_int64(r->withheld));
+            json_object_object_add(e, "kept", json_object_new_int64(r->kept));
+            json_object_array_add(jr, e);
+        }
+        json_object_object_add(o, "roots", jr);
 #define D(name) json_object_object_add(o, #name, json_object_new_double(st->name))
         D(seconds); D(pipeline_seconds); D(frames_per_s); D(walk_busy_s); D(decode_busy_s); D(encode_busy_s);
         D(write_busy_s); D(index_s); D(decode_wait_s); D(decode_cpu_s);
@@ -154,6 +187,18 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         fprintf(f, "  %lld files that failed before were skipped (--retry-failed to try again)\n",
                 (long long)st->files_skipped_failed);
     if (st->walk_problems) fprintf(f, "  %lld paths could not be walked (see above)\n", (long long)st->walk_problems);
+    for (int i = 0; i < st->n_root_reports; i++)
+        if (st->roots[i].status != MG_ROOT_AVAILABLE)
+            fprintf(f, "  UNAVAILABLE %s (%lld files kept, offline)\n", st->roots[i].reason,
+                    (long long)st->roots[i].files);
+    if (st->files_kept)
+        fprintf(f, "  %lld files that look gone were kept: their folder could not be read or their drive is not "
+                   "mounted\n",
+                (long long)st->files_kept);
+    if (st->removals_withheld)
+        fprintf(f, "  %lld removals WITHHELD: more than the threshold of a folder's files are gone; nothing was "
+                   "removed (--allow-mass-delete removes them; `mediagrep forget` drops a folder)\n",
+                (long long)st->removals_withheld);
     if (st->n_encoders > 1)
         for (int i = 0; i < st->n_encoders; i++)
             fprintf(f, "  encoder %d on %s: %lld frames in %lld batches, %.1f s busy\n", i, st->encoders[i].device,
@@ -231,6 +276,17 @@ int mg_cli_index(int argc, char **argv) {
         } else if (!strcmp(a, "--no-index")) p.update_index = 0;
         else if (!strcmp(a, "--retry-failed")) p.retry_failed = 1;
         else if (!strcmp(a, "--keep-missing")) p.remove_missing = 0;
+        else if (!strcmp(a, "--allow-mass-delete")) p.allow_mass_delete = 1;
+        else if (!strcmp(a, "--allow-root-change")) p.allow_root_change = 1;
+        else if (!strcmp(a, "--mass-delete-threshold")) {
+            NEED_VALUE();
+            char *end;
+            p.mass_delete_fraction = strtod(v, &end);
+            if (*end || !(p.mass_delete_fraction >= 0 && p.mass_delete_fraction <= 1)) {
+                fprintf(stderr, "mediagrep index: --mass-delete-threshold: '%s' is not a number from 0 to 1\n", v);
+                goto done;
+            }
+        }
         else if (!strcmp(a, "--checkpoint")) {
             NEED_VALUE();
             char *end;
@@ -258,6 +314,21 @@ int mg_cli_index(int argc, char **argv) {
     if (!n_roots) {
         usage(stderr);
         goto done;
+    }
+    /* a path that exists nowhere is a usage error, before any store is made */
+    {
+        int exists = 0;
+        for (int i = 0; i < n_roots; i++) {
+            struct stat sb;
+            if (stat(roots[i], &sb) == 0) exists = 1;
+            else fprintf(stderr, "mediagrep index: %s: %s\n", roots[i], strerror(errno));
+        }
+        if (!exists) {
+            fprintf(stderr, "mediagrep index: none of the paths given exists; nothing was indexed%s\n",
+                    n_roots > 1 ? "" : " (check the path)");
+            rc = 2;
+            goto done;
+        }
     }
     p.roots = roots;
     p.n_roots = n_roots;
@@ -357,11 +428,24 @@ int mg_cli_index(int argc, char **argv) {
     rc = mg_index_run(model, store, &p, &st, &err);
     if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: %s\n", err.msg);
     if (json || p.progress || (rc && rc != MG_EINTERRUPTED)) print_summary(&st, mg_store_dir(store), rc, json);
+    if (!p.progress && !rc) { /* --quiet: what was kept or withheld still says so */
+        for (int i = 0; i < st.n_root_reports; i++)
+            if (st.roots[i].status != MG_ROOT_AVAILABLE)
+                fprintf(stderr, "mediagrep index: unavailable: %s (%lld files kept, offline)\n", st.roots[i].reason,
+                        (long long)st.roots[i].files);
+        if (st.removals_withheld)
+            fprintf(stderr, "mediagrep index: %lld removals withheld (more than the threshold gone; "
+                            "--allow-mass-delete)\n", (long long)st.removals_withheld);
+    }
     json_object_put(cfg);
     for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
     mg_model_close(model);
     mg_store_close(store);
-    rc = rc ? mg_cli_exit_code(rc) : st.files_failed ? 3 : 0;
+    rc = rc ? mg_cli_exit_code(rc)
+            : st.roots_unavailable || st.files_kept ? 6
+            : st.removals_withheld ? 7
+            : st.files_failed ? 3 : 0;
+    mg_index_stats_free(&st);
 done:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "store/roots.h"
 #include "store/store.h"
 
 static int64_t q1(sqlite3 *db, const char *sql, int64_t model_id) {
@@ -65,6 +67,28 @@ int mg_cli_status(int argc, char **argv) {
     mg_error err = {0};
     int rc = mg_store_open(dir, &sp, &s, &err);
     if (rc) {
+        /* a store whose first run died before committing anything: a folder
+         * with no catalog yet, or a catalog with no schema yet */
+        char cat[4200];
+        struct stat sb;
+        snprintf(cat, sizeof cat, "%s/catalog.db", dir);
+        int dir_only = rc == MG_ENOTFOUND && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && stat(cat, &sb) != 0;
+        if (rc == MG_EEMPTY || dir_only) {
+            const char *why = "created but never committed: the first run was stopped (killed, disk full) before "
+                              "its first commit; `mediagrep index` completes it";
+            if (json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "store", json_object_new_string(dir));
+                json_object_object_add(o, "empty", json_object_new_boolean(1));
+                json_object_object_add(o, "reason", json_object_new_string(why));
+                json_object_object_add(o, "files_ok", json_object_new_int64(0));
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+            } else {
+                printf("store:   %s: empty (%s)\n", dir, why);
+            }
+            return 0;
+        }
         fprintf(stderr, "mediagrep status: %s\n", err.msg);
         return 1;
     }
@@ -112,6 +136,59 @@ int mg_cli_status(int argc, char **argv) {
         json_object_object_add(ji, "stale", json_object_new_boolean(m.index_dirty));
         json_object_object_add(o, "index", ji);
     }
+    /* roots: checked now, as the next index run will (roots.h) */
+    json_object *jroots = json_object_new_array();
+    int64_t offline = 0, n_unavail = 0;
+    {
+        struct { mg_catalog *cat; } acc = {mg_store_catalog(s)};
+        char **paths = NULL;
+        size_t np = 0, cap = 0;
+        sqlite3_stmt *rs;
+        if (sqlite3_prepare_v2(db, "SELECT path FROM roots ORDER BY path", -1, &rs, NULL) == SQLITE_OK) {
+            while (sqlite3_step(rs) == SQLITE_ROW) {
+                if (np == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    char **nps = realloc(paths, cap * sizeof *nps);
+                    if (!nps) break;
+                    paths = nps;
+                }
+                paths[np++] = strdup((const char *)sqlite3_column_text(rs, 0));
+            }
+            sqlite3_finalize(rs);
+        }
+        mg_root_check *chk = malloc(sizeof *chk);
+        char last_unavail[4200] = "";
+        for (size_t i = 0; chk && i < np; i++) {
+            if (!paths[i] || mg_roots_check(acc.cat, paths[i], 0, chk, &err) != MG_OK) continue;
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "path", json_object_new_string(paths[i]));
+            json_object_object_add(r, "available", json_object_new_boolean(chk->status == MG_ROOT_AVAILABLE));
+            json_object_object_add(r, "status", json_object_new_string(mg_root_status_name(chk->status)));
+            if (chk->reason[0]) json_object_object_add(r, "reason", json_object_new_string(chk->reason));
+            json_object_object_add(r, "files", json_object_new_int64(chk->files));
+            json_object_array_add(jroots, r);
+            if (chk->status != MG_ROOT_AVAILABLE) {
+                n_unavail++;
+                size_t ll = strlen(last_unavail);
+                /* a root inside an unavailable one is counted once */
+                if (!ll || strncmp(paths[i], last_unavail, ll) != 0 || paths[i][ll] != '/') {
+                    offline += chk->files;
+                    snprintf(last_unavail, sizeof last_unavail, "%s", paths[i]);
+                }
+            }
+        }
+        free(chk);
+        for (size_t i = 0; i < np; i++) free(paths[i]);
+        free(paths);
+    }
+    json_object_object_add(o, "roots", jroots);
+    json_object_object_add(o, "roots_unavailable", json_object_new_int64(n_unavail));
+    json_object_object_add(o, "files_offline", json_object_new_int64(offline));
+    int empty = !has_model && ok <= 0 && bad <= 0;
+    json_object_object_add(o, "empty", json_object_new_boolean(empty));
+    if (empty)
+        json_object_object_add(o, "reason", json_object_new_string("created but never committed: no run has "
+                                                                    "committed a model or a file yet"));
     /* failures */
     json_object *jf = json_object_new_array();
     sqlite3_stmt *st;
@@ -160,8 +237,22 @@ int mg_cli_status(int argc, char **argv) {
         } else {
             printf("model:   none yet (nothing indexed)\n");
         }
+        if (empty) printf("         empty: created but never committed (no run has committed anything yet)\n");
         printf("files:   %lld indexed (%lld images, %lld videos, %.0f s of video), %lld failed\n", (long long)ok,
                (long long)img, (long long)vid, vid_s, (long long)bad);
+        if (n_unavail)
+            printf("OFFLINE: %lld files under %lld unavailable folders (kept; nothing under them is removed)\n",
+                   (long long)offline, (long long)n_unavail);
+        size_t nroots = json_object_array_length(jroots);
+        if (nroots) printf("roots:\n");
+        for (size_t i = 0; i < nroots; i++) {
+            json_object *r = json_object_array_get_idx(jroots, i), *v;
+            int av = json_object_object_get_ex(r, "available", &v) && json_object_get_boolean(v);
+            printf("  %-11s %s  (%lld files)\n", av ? "available" : "OFFLINE",
+                   json_object_get_string(json_object_object_get(r, "path")),
+                   (long long)json_object_get_int64(json_object_object_get(r, "files")));
+            if (!av && json_object_object_get_ex(r, "reason", &v)) printf("              %s\n", json_object_get_string(v));
+        }
         printf("vectors: %lld frame/image vectors, %lld pooled video vectors, %lld tombstoned rows\n",
                (long long)frames, (long long)pooled, (long long)tomb);
         if (has_model)

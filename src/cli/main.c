@@ -17,7 +17,8 @@ static void usage(FILE *f) {
         "commands:\n"
         "  index    index folders of photos and videos into a store (resumable)\n"
         "  search   find photos and video moments by text, example image, or both\n"
-        "  status   what a store holds: files, failures, runs, model, index\n"
+        "  status   what a store holds: files, failures, offline folders, runs, model, index\n"
+        "  forget   remove files or whole folders from a store, on purpose\n"
         "  classify sort indexed files into labels (zero-shot), as a table, CSV, JSON or folders\n"
         "  serve    web page and JSON API over HTTP (search, by example, thumbnails, video moments)\n"
         "  embed    encode images and texts to CLIP embeddings\n"
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return mg_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "index")) return mg_cli_index(argc - 1, argv + 1);
     if (!strcmp(cmd, "status")) return mg_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "forget")) return mg_cli_forget(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return mg_cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return mg_cli_search(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return mg_cli_serve(argc - 1, argv + 1);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *mg_strerror(int code) {
     switch (code) {
@@ -29,6 +30,7 @@ const char *mg_strerror(int code) {
     case MG_EINTERRUPTED: return "interrupted";
     case MG_EBUSY: return "busy (locked by another process)";
     case MG_EMISMATCH: return "store and model do not match";
+    case MG_EEMPTY: return "store created but never committed";
     default: return "unknown error";
     }
 }
@@ -129,6 +131,79 @@ int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
     buf[n] = 0;
     *out = buf;
     if (len) *len = n;
+    return MG_OK;
+}
+
+int mg_path_absolute(const char *path, char *out, size_t cap, mg_error *err) {
+    char lex[PATH_MAX * 2], cwd[PATH_MAX];
+    if (!path || !*path) return mg_err_set(err, MG_EINVAL, "empty path");
+    if (path[0] != '/') {
+        if (!getcwd(cwd, sizeof cwd)) return mg_err_set(err, MG_EIO, "cannot get the working directory: %s", strerror(errno));
+        if (snprintf(lex, sizeof lex, "%s/%s", cwd, path) >= (int)sizeof lex)
+            return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    } else if (snprintf(lex, sizeof lex, "%s", path) >= (int)sizeof lex) {
+        return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    }
+    /* lexical clean-up: "//", "/./", trailing "/" */
+    char norm[PATH_MAX * 2];
+    size_t n = 0;
+    for (const char *s = lex; *s;) {
+        while (*s == '/') s++;
+        if (!*s) break;
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (!(len == 1 && s[0] == '.')) {
+            norm[n++] = '/';
+            memcpy(norm + n, s, len);
+            n += len;
+        }
+        s += len;
+    }
+    if (!n) norm[n++] = '/';
+    norm[n] = 0;
+    /* resolve the longest existing prefix; ".." past it is applied lexically */
+    char head[PATH_MAX * 2], res[PATH_MAX];
+    snprintf(head, sizeof head, "%s", norm);
+    size_t cut = strlen(head);
+    for (;;) {
+        char saved = head[cut];
+        head[cut] = 0;
+        if (realpath(cut ? head : "/", res)) {
+            head[cut] = saved;
+            break;
+        }
+        head[cut] = saved;
+        while (cut > 0 && head[cut - 1 + 0] != '/') cut--;
+        if (cut > 0) cut--; /* drop the '/' too */
+        if (cut == 0) {
+            snprintf(res, sizeof res, "/");
+            break;
+        }
+    }
+    char outb[PATH_MAX * 2];
+    snprintf(outb, sizeof outb, "%s", strcmp(res, "/") == 0 ? "" : res);
+    size_t on = strlen(outb);
+    for (const char *s = norm + cut; *s;) {
+        while (*s == '/') s++;
+        if (!*s) break;
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (on > 0 && outb[on - 1] != '/') on--;
+            if (on > 0) on--;
+            outb[on] = 0;
+        } else {
+            if (on + len + 2 >= sizeof outb) return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+            outb[on++] = '/';
+            memcpy(outb + on, s, len);
+            on += len;
+            outb[on] = 0;
+        }
+        s += len;
+    }
+    if (!on) snprintf(outb, sizeof outb, "/");
+    if (strlen(outb) >= cap) return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    snprintf(out, cap, "%s", outb);
     return MG_OK;
 }
 

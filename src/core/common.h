@@ -38,7 +38,8 @@ enum {
     MG_EBACKEND = -11,    /* compute backend failure */
     MG_EINTERRUPTED = -12,/* stopped by a signal or request */
     MG_EBUSY = -13,       /* a lock held by another process (store writer) */
-    MG_EMISMATCH = -14    /* a store made by a different model than the one given */
+    MG_EMISMATCH = -14,   /* a store made by a different model than the one given */
+    MG_EEMPTY = -15       /* a store created but never committed (no schema yet) */
 };
 
 /* Static description of a status code; never NULL. */
@@ -89,6 +90,12 @@ double mg_now(void);
  * (naming the directory) when one cannot be created or is not a directory,
  * MG_ELIMIT when the path is too long. */
 int mg_mkdir_p(const char *path, mg_error *err);
+
+/* The absolute form of path, also when it does not exist: the longest
+ * existing leading part is resolved with realpath(3) (links, "..") and the
+ * rest is appended with "." and ".." applied lexically. MG_ELIMIT when it
+ * does not fit in cap, MG_EIO when the working directory is unknown. */
+int mg_path_absolute(const char *path, char *out, size_t cap, mg_error *err);
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees).
  * max_bytes caps the size (0 = no cap). */

@@ -33,11 +33,12 @@
 #include "pipeline/queue.h"
 #include "store/filehash.h"
 
-typedef enum { MSG_SAMPLE, MSG_END, MSG_REMOVE } msg_type;
+typedef enum { MSG_SAMPLE, MSG_END, MSG_REMOVE, MSG_SETDEV } msg_type;
 
 typedef struct job {
     char *path;
     int64_t size, mtime_ns;
+    uint64_t dev;                 /* st_dev from the walk */
     int64_t prev_id;              /* catalog row to replace, 0 if new */
     char prev_hash[MG_HASH_STR];
     int prev_ok;
@@ -66,7 +67,8 @@ typedef struct msg {
     job *job;
     int64_t frame_index, pts_ms;
     int dropped;                  /* encoder dropped it (cancel) */
-    int64_t media_id;             /* MSG_REMOVE */
+    int64_t media_id;             /* MSG_REMOVE, MSG_SETDEV */
+    uint64_t dev;                 /* MSG_SETDEV */
     uint8_t *rgb;                 /* slots only: the S x S x 3 8-bit crop */
     float *vec;                   /* slots only: dim */
     struct msg *next_free;
@@ -136,6 +138,7 @@ mg_index_params mg_index_default_params(void) {
     p.flush_ms = 20;
     p.checkpoint_s = 2;
     p.remove_missing = 1;
+    p.mass_delete_fraction = 0.5;
     p.update_index = 1;
     p.index = mg_vindex_default_params();
     p.compact_fraction = 0.25;
@@ -477,6 +480,7 @@ static void write_job(ctx *c, job *j) {
     int rc = MG_OK;
     if (j->touch_only) {
         rc = mg_store_touch(c->store, j->prev_id, j->size, j->mtime_ns, &err);
+        if (!rc && j->dev) rc = mg_store_set_dev(c->store, j->prev_id, j->dev, &err);
         if (!rc) st->files_touched++;
     } else {
         mg_media_rec *r = calloc(1, sizeof *r);
@@ -485,6 +489,7 @@ static void write_job(ctx *c, job *j) {
         snprintf(r->path, sizeof r->path, "%s", j->path);
         r->size = j->size;
         r->mtime_ns = j->mtime_ns;
+        r->dev = j->dev;
         snprintf(r->hash, sizeof r->hash, "%s", j->hash);
         snprintf(r->kind, sizeof r->kind, "%s", j->kind == MG_MEDIA_UNKNOWN ? "" : mg_media_kind_name(j->kind));
         r->duration_ms = j->duration_ms;
@@ -536,7 +541,12 @@ static void *write_main(void *arg) {
         if (rc == 0) {
             msg *m = it;
             job *j = m->job;
-            if (m->type == MSG_REMOVE) {
+            if (m->type == MSG_SETDEV) {
+                if (!c->has_fatal && mg_store_set_dev(c->store, m->media_id, m->dev, &err) != MG_OK)
+                    set_fatal(c, &err);
+                free(m);
+                j = NULL;
+            } else if (m->type == MSG_REMOVE) {
                 if (!c->has_fatal) {
                     if (mg_store_remove(c->store, m->media_id, &err) == MG_OK) c->st->files_removed++;
                     else set_fatal(c, &err);
@@ -707,32 +717,199 @@ static void *monitor_main(void *arg) {
 
 /* ---------------- the walk and the run ---------------- */
 
+/* Paths the walk could not read completely (sorted): nothing at or below
+ * one of them is removed. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} pathset;
+
+static int pathset_add(pathset *ps, const char *path) {
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 16;
+        char **nv = realloc(ps->v, cap * sizeof *nv);
+        if (!nv) return -1;
+        ps->v = nv;
+        ps->cap = cap;
+    }
+    if (!(ps->v[ps->n] = strdup(path))) return -1;
+    ps->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void pathset_free(pathset *ps) {
+    for (size_t i = 0; i < ps->n; i++) free(ps->v[i]);
+    free(ps->v);
+}
+
+/* 1 when path or one of its folders is in the (sorted) set. */
+static int pathset_covers(const pathset *ps, const char *path) {
+    if (!ps->n) return 0;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        const char *key = buf;
+        if (bsearch(&key, ps->v, ps->n, sizeof *ps->v, cmp_str)) return 1;
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) return 0;
+        *slash = 0;
+    }
+}
+
+/* The removal pass over one available root (see indexer.h). */
 typedef struct {
     ctx *c;
     const char *root;
     size_t root_len;
     int is_dir;
-    int64_t pushed;
+    uint64_t root_dev, root_dev_recorded;
+    const pathset *problems;
+    int64_t *ids;                 /* candidates */
+    size_t n_ids, cap_ids;
+    int64_t kept;
+    int oom;
 } gone_ctx;
 
-/* A catalog file under a walked root that no longer exists leaves the store. */
+/* Is the filesystem a gone file lived on still mounted? A file recorded on
+ * a device other than the root's lived on a filesystem mounted inside the
+ * root: when its nearest existing folder is on another device now, that
+ * filesystem is not mounted and the file is offline, not gone. */
+static int inner_fs_missing(const gone_ctx *g, const mg_media_rec *m) {
+    if (!m->dev || m->dev == g->root_dev || m->dev == g->root_dev_recorded) return 0;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", m->path);
+    for (;;) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || (size_t)(slash - buf) < g->root_len) return 0;
+        *slash = 0;
+        struct stat sb;
+        if (stat(buf, &sb) == 0) return (uint64_t)sb.st_dev != m->dev;
+    }
+}
+
 static int check_gone(void *arg, const mg_media_rec *m) {
     gone_ctx *g = arg;
     if (cancelled(g->c)) return 1;
     if (!g->is_dir && strcmp(m->path, g->root) != 0) return 0;
-    struct stat sb;
-    if (stat(m->path, &sb) == 0 && S_ISREG(sb.st_mode)) return 0;
-    if (errno != ENOENT && errno != ENOTDIR && stat(m->path, &sb) != 0) return 0; /* unreadable: keep */
-    msg *r = calloc(1, sizeof *r);
-    MG_ASSERT(r);
-    r->type = MSG_REMOVE;
-    r->media_id = m->id;
-    if (mg_queue_push(g->c->results, r) != 0) {
-        free(r);
-        return 1;
+    if (g->is_dir && strncmp(m->path, g->root, g->root_len) != 0) return 0;
+    if (pathset_covers(g->problems, m->path)) {
+        struct stat sb;
+        if (stat(m->path, &sb) != 0) g->kept++; /* looks gone, but its folder could not be read */
+        return 0;
     }
-    g->pushed++;
+    struct stat sb;
+    int gone;
+    if (stat(m->path, &sb) == 0) {
+        const char *rel = m->path + g->root_len + (g->root[g->root_len - 1] == '/' ? 0 : 1);
+        gone = !S_ISREG(sb.st_mode) || (g->is_dir && !mg_walk_selects(&g->c->p->walk, rel));
+    } else if (errno == ENOENT || errno == ENOTDIR) {
+        gone = 1;
+        if (inner_fs_missing(g, m)) {
+            g->kept++;
+            return 0;
+        }
+    } else {
+        g->kept++; /* EACCES, EIO: cannot tell, keep */
+        return 0;
+    }
+    if (!gone) return 0;
+    if (g->n_ids == g->cap_ids) {
+        size_t cap = g->cap_ids ? g->cap_ids * 2 : 256;
+        int64_t *ni = realloc(g->ids, cap * sizeof *ni);
+        if (!ni) {
+            g->oom = 1;
+            return 1;
+        }
+        g->ids = ni;
+        g->cap_ids = cap;
+    }
+    g->ids[g->n_ids++] = m->id;
     return 0;
+}
+
+static int push_msg(ctx *c, msg_type type, int64_t media_id, uint64_t dev) {
+    msg *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    r->type = type;
+    r->media_id = media_id;
+    r->dev = dev;
+    if (mg_queue_push(c->results, r) != 0) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when root i lies inside another root of the run that is walked. */
+static int nested_root(char **roots, const mg_root_check *chk, int n, int i) {
+    size_t li = strlen(roots[i]);
+    for (int k = 0; k < n; k++) {
+        if (k == i || chk[k].status != MG_ROOT_AVAILABLE || !chk[k].is_dir) continue;
+        size_t lk = strlen(roots[k]);
+        if (lk < li && strncmp(roots[i], roots[k], lk) == 0 && (roots[i][lk] == '/' || roots[k][lk - 1] == '/'))
+            return 1;
+        if (lk == li && k < i && strcmp(roots[i], roots[k]) == 0) return 1; /* given twice */
+    }
+    return 0;
+}
+
+/* Removes what is gone from available root i, within the guard. */
+static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_root_check *before,
+                       const pathset *problems, mg_index_root_report *rep, mg_error *err) {
+    mg_root_check *now = malloc(sizeof *now);
+    if (!now) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    int rc = mg_roots_check(reader, root, c->p->allow_root_change, now, err);
+    if (rc) {
+        free(now);
+        return rc;
+    }
+    if (!mg_roots_same(before, now)) { /* unmounted or replaced during the run */
+        rep->status = now->status != MG_ROOT_AVAILABLE ? now->status : MG_ROOT_OTHER_FS;
+        snprintf(rep->reason, sizeof rep->reason, "%s",
+                 now->status != MG_ROOT_AVAILABLE ? now->reason : "changed during the run (another device or inode)");
+        c->st->roots_unavailable++;
+        c->st->files_offline += before->files;
+        note(c, "unavailable: %s; its %lld files are kept", rep->reason, (long long)before->files);
+        free(now);
+        return MG_OK;
+    }
+    free(now);
+    char prefix[4200];
+    gone_ctx g = {0};
+    g.c = c;
+    g.root = root;
+    g.root_len = strlen(root);
+    g.is_dir = before->is_dir;
+    g.root_dev = before->dev;
+    g.root_dev_recorded = before->recorded_dev;
+    g.problems = problems;
+    snprintf(prefix, sizeof prefix, "%s%s", root, g.is_dir && root[g.root_len - 1] != '/' ? "/" : "");
+    rc = mg_catalog_each_media(reader, g.is_dir ? prefix : root, check_gone, &g, err);
+    if (!rc && g.oom) rc = mg_err_set(err, MG_ENOMEM, "out of memory listing files to remove");
+    rep->kept = g.kept;
+    c->st->files_kept += g.kept;
+    if (g.kept)
+        note(c, "kept: %lld files under %s look gone, but their folder could not be read or their drive is not "
+                "mounted",
+             (long long)g.kept, root);
+    if (!rc && g.n_ids && !cancelled(c)) {
+        double limit = c->p->mass_delete_fraction * (double)before->files;
+        if ((double)g.n_ids > limit && !c->p->allow_mass_delete) {
+            rep->withheld = (int64_t)g.n_ids;
+            c->st->removals_withheld += (int64_t)g.n_ids;
+            note(c, "withheld: %lld of the %lld files under %s are gone or excluded (more than %.0f%%); nothing was "
+                    "removed. Run again with --allow-mass-delete to remove them, or `mediagrep forget` them",
+                 (long long)g.n_ids, (long long)before->files, root, c->p->mass_delete_fraction * 100);
+        } else {
+            for (size_t i = 0; i < g.n_ids; i++)
+                if (push_msg(c, MSG_REMOVE, g.ids[i], 0) != 0) break;
+            rep->removed = (int64_t)g.n_ids;
+        }
+    }
+    free(g.ids);
+    return rc;
 }
 
 /* Files whose content is not media are skipped silently unless their name
@@ -781,6 +958,13 @@ static void config_hash(const char *json, char out[40]) {
     snprintf(out, 40, "%016llx", (unsigned long long)h);
 }
 
+void mg_index_stats_free(mg_index_stats *stats) {
+    if (!stats) return;
+    free(stats->roots);
+    stats->roots = NULL;
+    stats->n_root_reports = 0;
+}
+
 int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_index_stats *stats,
                  mg_error *err) {
     mg_index_params defaults = mg_index_default_params();
@@ -820,6 +1004,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     pthread_t *dec = calloc((size_t)threads, sizeof *dec);
     pthread_t enc_t[MG_INDEX_MAX_ENCODERS], wr_t, mon_t;
     int n_dec = 0, enc_started = 0, wr_started = 0, mon_started = 0, writing = 0;
+    mg_root_check *chk = NULL;
+    char **walk_roots = NULL;
+    int n_walk = 0, walk_complete_out = 0;
+    pathset problems = {0};
     monitor_arg ma = {c, 0};
     if (!abs_roots || !dec) {
         rc = mg_err_set(err, MG_ENOMEM, "out of memory");
@@ -877,8 +1065,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     c->slots_free = (int)n_slots;
 
     for (int i = 0; i < p->n_roots; i++) {
-        char *r = realpath(p->roots[i], NULL);
-        abs_roots[i] = r ? r : strdup(p->roots[i]); /* a missing root is reported by the walk */
+        char ab[4096];
+        mg_error pe;
+        /* a missing root keeps the absolute form its files were stored under */
+        abs_roots[i] = mg_path_absolute(p->roots[i], ab, sizeof ab, &pe) == MG_OK ? strdup(ab) : strdup(p->roots[i]);
         if (!abs_roots[i]) {
             rc = mg_err_set(err, MG_ENOMEM, "out of memory");
             goto out;
@@ -887,9 +1077,32 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     char cat_path[4096];
     snprintf(cat_path, sizeof cat_path, "%s/catalog.db", mg_store_dir(store));
     if ((rc = mg_catalog_open(cat_path, 1, &reader, err))) goto out;
+    /* roots: only available ones are walked (indexer.h, roots.h) */
+    chk = calloc((size_t)p->n_roots, sizeof *chk);
+    walk_roots = calloc((size_t)p->n_roots, sizeof *walk_roots);
+    stats->roots = calloc((size_t)p->n_roots, sizeof *stats->roots);
+    if (!chk || !walk_roots || !stats->roots) {
+        rc = mg_err_set(err, MG_ENOMEM, "out of memory");
+        goto out;
+    }
+    stats->n_root_reports = p->n_roots;
+    for (int i = 0; i < p->n_roots; i++) {
+        if ((rc = mg_roots_check(reader, abs_roots[i], p->allow_root_change, &chk[i], err))) goto out;
+        mg_index_root_report *r = &stats->roots[i];
+        snprintf(r->path, sizeof r->path, "%s", abs_roots[i]);
+        r->status = chk[i].status;
+        snprintf(r->reason, sizeof r->reason, "%s", chk[i].reason);
+        r->files = chk[i].files;
+        if (chk[i].status == MG_ROOT_AVAILABLE) {
+            walk_roots[n_walk++] = abs_roots[i];
+        } else {
+            stats->roots_unavailable++;
+            stats->files_offline += chk[i].files;
+        }
+    }
     mg_walk_params wp = p->walk;
     wp.only_media = 0; /* OTHER files come back so misnamed ones can be recorded */
-    if ((rc = mg_walk_open((const char *const *)abs_roots, p->n_roots, &wp, &walk, err))) goto out;
+    if (n_walk && (rc = mg_walk_open((const char *const *)walk_roots, n_walk, &wp, &walk, err))) goto out;
     if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
     writing = 1;
 
@@ -899,6 +1112,14 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     c->metrics = fopen(mpath, "a");
     if (!c->metrics && p->log) fprintf(p->log, "warning: cannot write metrics to %s: %s\n", mpath, strerror(errno));
     c->prog = mg_progress_open(p->log ? p->log : stderr, p->progress, p->progress_interval_s);
+    for (int i = 0; i < p->n_roots; i++)
+        if (chk[i].status != MG_ROOT_AVAILABLE) {
+            if (chk[i].files)
+                note(c, "unavailable: %s; nothing under it is changed (its %lld files are kept, offline)",
+                     chk[i].reason, (long long)chk[i].files);
+            else
+                note(c, "unavailable: %s", chk[i].reason);
+        }
 
     if ((rc = mg_queue_open(2 * threads + 8, 1, &c->jobs, err)) ||
         (rc = mg_queue_open((int)n_slots + 2 * threads + 64, threads, &c->samples, err)) ||
@@ -924,16 +1145,17 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     }
 
     /* the counting pass (ETA), only worth it with a progress display */
-    count_arg ca = {c, (const char *const *)abs_roots, p->n_roots, wp};
+    count_arg ca = {c, (const char *const *)walk_roots, n_walk, wp};
     pthread_t count_t;
-    int count_started = !rc && p->progress && pthread_create(&count_t, NULL, count_main, &ca) == 0;
+    int count_started = !rc && n_walk && p->progress && pthread_create(&count_t, NULL, count_main, &ca) == 0;
     /* the walk, on this thread */
     double tw = mg_now();
     mg_walk_entry e;
     mg_error prob;
     mg_media_rec *prev = malloc(sizeof *prev);
-    int walk_complete = 0;
-    while (!rc && prev && !cancelled(c)) {
+    int walk_complete = !n_walk;
+    if (!n_walk) atomic_store(&c->media_total, 0);
+    while (!rc && n_walk && prev && !cancelled(c)) {
         int wr = mg_walk_next(walk, &e, &prob);
         if (wr == MG_WALK_END) {
             walk_complete = 1;
@@ -942,6 +1164,11 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         if (wr == MG_WALK_PROBLEM) {
             stats->walk_problems++;
             note(c, "skipped: %s", prob.msg);
+            /* an unreadable path protects what the store holds under it */
+            if (prob.code != MG_ENOTFOUND && pathset_add(&problems, e.path) != 0) {
+                rc = mg_err_set(err, MG_ENOMEM, "out of memory");
+                break;
+            }
             continue;
         }
         if (wr < 0) {
@@ -962,6 +1189,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         int prev_ok = found && strcmp(prev->status, "ok") == 0;
         if (same && prev_ok) {
             stats->files_unchanged++;
+            if (e.dev && prev->dev != e.dev && push_msg(c, MSG_SETDEV, prev->id, e.dev) != 0) break;
             continue;
         }
         if (same && !p->retry_failed) {
@@ -976,6 +1204,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         }
         j->size = e.size;
         j->mtime_ns = e.mtime_ns;
+        j->dev = e.dev;
         if (found) {
             j->prev_id = prev->id;
             j->prev_ok = prev_ok;
@@ -991,21 +1220,16 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         }
     }
     free(prev);
+    walk_complete_out = walk_complete;
     mg_queue_producer_done(c->jobs);
     atomic_store(&c->walk_done, 1);
     if (count_started) pthread_join(count_t, NULL);
     /* files gone from the walked roots (only after a complete walk) */
     if (!rc && walk_complete && p->remove_missing && !cancelled(c)) {
-        for (int i = 0; i < p->n_roots && !rc; i++) {
-            struct stat sb;
-            gone_ctx g = {c, abs_roots[i], strlen(abs_roots[i]), 0, 0};
-            char prefix[4200];
-            g.is_dir = stat(abs_roots[i], &sb) == 0 && S_ISDIR(sb.st_mode);
-            if (!g.is_dir && stat(abs_roots[i], &sb) != 0 && errno != ENOENT) continue;
-            snprintf(prefix, sizeof prefix, "%s%s", abs_roots[i], g.is_dir ? "/" : "");
-            if (strcmp(abs_roots[i], "/") == 0) snprintf(prefix, sizeof prefix, "/");
-            rc = mg_catalog_each_media(reader, prefix, check_gone, &g, err);
-        }
+        qsort(problems.v, problems.n, sizeof *problems.v, cmp_str);
+        for (int i = 0; i < p->n_roots && !rc; i++)
+            if (chk[i].status == MG_ROOT_AVAILABLE && !nested_root(abs_roots, chk, p->n_roots, i))
+                rc = remove_gone(c, reader, abs_roots[i], &chk[i], &problems, &stats->roots[i], err);
     }
     mg_queue_stats jq;
     mg_queue_get_stats(c->jobs, &jq);
@@ -1044,6 +1268,25 @@ out:
     stats->write_busy_s = c->write_busy;
     stats->frames_per_s = stats->pipeline_seconds > 0 ? (double)stats->frames / stats->pipeline_seconds : 0;
     stats->interrupted = was_cancelled && !rc;
+    if (writing && !rc && !was_cancelled && !c->has_fatal && walk_complete_out) {
+        /* the roots' identities (available) or states (unavailable), for the next run */
+        mg_catalog *wc = mg_store_catalog(store);
+        for (int i = 0; i < p->n_roots && !rc; i++) {
+            mg_root_check *k = &chk[i];
+            if (k->status == MG_ROOT_AVAILABLE && stats->roots[i].status != MG_ROOT_AVAILABLE) {
+                k->status = stats->roots[i].status; /* became unavailable during the run */
+                snprintf(k->reason, sizeof k->reason, "%s", stats->roots[i].reason);
+            }
+            if (k->status == MG_ROOT_MISSING && !k->files && !k->recorded) continue; /* a typo: nothing to recall */
+            int64_t nf = mg_catalog_count_under(wc, abs_roots[i], err);
+            if (nf < 0) {
+                rc = (int)nf;
+                break;
+            }
+            k->files = nf;
+            rc = mg_roots_record(wc, k, stats->run_id, err);
+        }
+    }
     if (writing) {
         mg_error e2;
         int rc2 = MG_OK;
@@ -1063,18 +1306,21 @@ out:
             if (err) *err = e2;
         }
         stats->seconds = mg_now() - c->t0;
-        char counters[1024];
+        char counters[1536];
         snprintf(counters, sizeof counters,
                  "{\"files_seen\":%lld,\"files_new\":%lld,\"files_changed\":%lld,\"files_unchanged\":%lld,"
                  "\"files_touched\":%lld,\"files_ok\":%lld,\"files_failed\":%lld,\"files_skipped_failed\":%lld,"
                  "\"files_aborted\":%lld,\"files_removed\":%lld,\"images\":%lld,\"videos\":%lld,\"frames\":%lld,"
-                 "\"items\":%lld,\"walk_problems\":%lld,\"seconds\":%.3f,\"frames_per_s\":%.3f}",
+                 "\"items\":%lld,\"walk_problems\":%lld,\"roots_unavailable\":%lld,\"files_offline\":%lld,"
+                 "\"files_kept\":%lld,\"removals_withheld\":%lld,\"seconds\":%.3f,\"frames_per_s\":%.3f}",
                  (long long)stats->files_seen, (long long)stats->files_new, (long long)stats->files_changed,
                  (long long)stats->files_unchanged, (long long)stats->files_touched, (long long)stats->files_ok,
                  (long long)stats->files_failed, (long long)stats->files_skipped_failed,
                  (long long)stats->files_aborted, (long long)stats->files_removed, (long long)stats->images,
                  (long long)stats->videos, (long long)stats->frames, (long long)stats->items,
-                 (long long)stats->walk_problems, stats->seconds, stats->frames_per_s);
+                 (long long)stats->walk_problems, (long long)stats->roots_unavailable, (long long)stats->files_offline,
+                 (long long)stats->files_kept, (long long)stats->removals_withheld, stats->seconds,
+                 stats->frames_per_s);
         const char *status = rc ? "failed" : was_cancelled ? "interrupted" : "done";
         rc2 = mg_store_write_end(store, status, counters, &e2);
         if (rc2 && !rc) {
@@ -1100,6 +1346,9 @@ out:
     if (abs_roots)
         for (int i = 0; i < p->n_roots; i++) free(abs_roots[i]);
     free(abs_roots);
+    free(walk_roots);
+    free(chk);
+    pathset_free(&problems);
     free(dec);
     free(c->slots);
     mg_free_aligned(c->slot_mem);

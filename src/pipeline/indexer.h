@@ -46,6 +46,7 @@
 #include "media/media.h"
 #include "model/clip.h"
 #include "pipeline/walk.h"
+#include "store/roots.h"
 #include "store/store.h"
 
 typedef struct mg_index_params {
@@ -59,7 +60,10 @@ typedef struct mg_index_params {
     double flush_ms;            /* a partial batch is encoded after this idle time (20) */
     double checkpoint_s;        /* seconds between checkpoints (2) */
     int retry_failed;           /* re-try files that failed before and did not change */
-    int remove_missing;         /* 1 (default): files gone from the roots leave the store */
+    int remove_missing;         /* 1 (default): files gone from the roots leave the store (see below) */
+    double mass_delete_fraction;/* 0.5: a root that would lose more than this share of its files loses none */
+    int allow_mass_delete;      /* 0; 1: remove however many files are gone */
+    int allow_root_change;      /* 0; 1: accept a root now on another filesystem (roots.h) */
     int update_index;           /* 1 (default): update/rebuild the FAISS index at the end */
     mg_vindex_params index;     /* type AUTO by default */
     double compact_fraction;    /* compact when tombstones >= this share of rows (0.25) */
@@ -84,6 +88,17 @@ typedef struct mg_index_params {
 
 mg_index_params mg_index_default_params(void);
 
+/* What became of one root in a run. */
+typedef struct mg_index_root_report {
+    char path[4096];
+    mg_root_status status;      /* MG_ROOT_AVAILABLE, or why nothing under it was touched */
+    char reason[640];
+    int64_t files;              /* store files under it at the start */
+    int64_t removed;            /* files removed (gone, or excluded now) */
+    int64_t withheld;           /* removals held back by the mass-delete guard */
+    int64_t kept;               /* gone-looking files kept: unreadable folder, unmounted inner filesystem */
+} mg_index_root_report;
+
 typedef struct mg_index_stats {
     int64_t run_id;
     int64_t files_seen;         /* media files the walk yielded */
@@ -93,6 +108,12 @@ typedef struct mg_index_stats {
     int64_t frames;             /* samples encoded */
     int64_t items;              /* vectors written (frames + pooled video vectors) */
     int64_t walk_problems;
+    int64_t roots_unavailable;  /* roots left untouched (see roots[]) */
+    int64_t files_offline;      /* store files under unavailable roots: kept as they were */
+    int64_t files_kept;         /* gone-looking files kept under unreadable folders or unmounted filesystems */
+    int64_t removals_withheld;  /* removals held back by the mass-delete guard */
+    mg_index_root_report *roots;/* n_root_reports entries, one per root given; mg_index_stats_free */
+    int n_root_reports;
     int64_t checkpoints, compacted_rows;
     double seconds;             /* wall time of the whole run */
     double pipeline_seconds;    /* first job to last write */
@@ -111,6 +132,25 @@ typedef struct mg_index_stats {
     } encoders[MG_INDEX_MAX_ENCODERS];
 } mg_index_stats;
 
+/* Removal protocol (nothing is removed by accident). Before the walk every
+ * root is checked (roots.h): an unavailable one (missing, unreadable, not a
+ * folder, empty while the store holds files under it, another filesystem)
+ * is not walked, and nothing under it is removed, changed or marked failed;
+ * its files count as offline. After a complete walk each available root is
+ * checked again (the same device and inode as before the walk), and a file
+ * of the store under it leaves the store when
+ *   - it is gone (ENOENT/ENOTDIR) and no folder on its way had a walk
+ *     problem (unreadable, listing failed half way, beyond max_depth), and it
+ *     did not live on another filesystem mounted inside the root that is not
+ *     mounted now (its recorded st_dev against the st_dev of its nearest
+ *     existing folder); or
+ *   - it is there but the walk's filters no longer select it (--exclude,
+ *     --include, hidden).
+ * Other errors (EACCES, EIO) keep the file. When a root would lose more than
+ * mass_delete_fraction of its files, none are removed unless
+ * allow_mass_delete (see roots[i].withheld). Afterwards the identities of
+ * the roots are recorded for the next run. */
+
 /* Runs one indexing pass of p->roots into store with model. The store must
  * be bound to the model (mg_store_bind_model). Returns MG_OK even when some
  * files failed (see stats->files_failed); MG_EINTERRUPTED when cancelled
@@ -118,5 +158,8 @@ typedef struct mg_index_stats {
  * keeps its last checkpoint). */
 int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_index_stats *stats,
                  mg_error *err);
+
+/* Frees stats->roots (mg_index_run allocates it). */
+void mg_index_stats_free(mg_index_stats *stats);
 
 #endif

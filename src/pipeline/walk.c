@@ -152,6 +152,34 @@ int mg_glob_match(const char *pattern, const char *rel, int is_dir) {
     return match_anchored(pattern, rel);
 }
 
+static int any_match(const char *const *pats, const char *rel, int is_dir) {
+    for (const char *const *q = pats; q && *q; q++)
+        if (mg_glob_match(*q, rel, is_dir)) return 1;
+    return 0;
+}
+
+int mg_walk_selects(const mg_walk_params *p, const char *rel) {
+    if (!p || !rel || !*rel) return 0;
+    char buf[PATH_MAX];
+    if (strlen(rel) >= sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "%s", rel);
+    /* every folder on the way, as the walk prunes them */
+    for (char *s = buf, *slash; (slash = strchr(s, '/')); s = slash + 1) {
+        if (slash == s) continue;
+        if (s[0] == '.' && !p->hidden) return 0;
+        *slash = 0;
+        int excluded = any_match(p->exclude, buf, 1);
+        *slash = '/';
+        if (excluded) return 0;
+    }
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    if (base[0] == '.' && !p->hidden) return 0;
+    if (any_match(p->exclude, buf, 0)) return 0;
+    if (p->include && p->include[0] && !any_match(p->include, buf, 0)) return 0;
+    return 1;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Sniffing                                                               */
 /* ---------------------------------------------------------------------- */

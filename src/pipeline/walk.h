@@ -165,6 +165,13 @@ void mg_walk_close(mg_walk *w); /* NULL is a no-op */
  * Semantics at the top of this file. */
 int mg_glob_match(const char *pattern, const char *rel, int is_dir);
 
+/* 1 if a walk with params p (hidden, include, exclude) would consider the
+ * file at rel (a path relative to its root; '/'-separated), 0 if one of its
+ * folders or the file itself is hidden or excluded, or the file is not
+ * included. The indexer asks this of files in the store that the walk did
+ * not yield, to tell "excluded now" from "gone". */
+int mg_walk_selects(const mg_walk_params *p, const char *rel);
+
 /* Kind of a file from its first bytes (n may be below MG_WALK_SNIFF_BYTES
  * for a short file; n = 0 is OTHER). */
 mg_walk_kind mg_walk_sniff(const uint8_t *buf, size_t n);

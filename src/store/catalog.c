@@ -18,11 +18,20 @@ struct mg_catalog {
     sqlite3 *db;
     char *path;
     int in_txn;
+    int ver;                  /* schema version (a reader may see 1: no media.dev) */
     struct {
         const char *sql;      /* static string: the key is its address */
         sqlite3_stmt *st;
     } cache[STMT_CACHE];
 };
+
+/* Version 2: roots (see roots.h) and media.dev. */
+#define ROOTS_TABLE \
+    "CREATE TABLE IF NOT EXISTS roots(path TEXT PRIMARY KEY, is_dir INTEGER NOT NULL, dev INTEGER, ino INTEGER," \
+    " sample TEXT, files INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'available', reason TEXT," \
+    " run_id INTEGER, checked_at REAL);"
+
+static const char *MIGRATE_1_2 = "ALTER TABLE media ADD COLUMN dev INTEGER;" ROOTS_TABLE;
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -35,7 +44,8 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS media("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE, size INTEGER, mtime_ns INTEGER, hash TEXT,"
     " kind TEXT, duration_ms INTEGER, width INTEGER, height INTEGER, status TEXT NOT NULL, error TEXT,"
-    " warnings TEXT, model_id INTEGER, run_id INTEGER, n_items INTEGER NOT NULL DEFAULT 0, indexed_at REAL);"
+    " warnings TEXT, model_id INTEGER, run_id INTEGER, n_items INTEGER NOT NULL DEFAULT 0, indexed_at REAL,"
+    " dev INTEGER);"
     "CREATE TABLE IF NOT EXISTS items("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, media_id INTEGER NOT NULL REFERENCES media(id),"
     " model_id INTEGER NOT NULL, frame_index INTEGER NOT NULL, time_ms INTEGER NOT NULL, vec_row INTEGER NOT NULL,"
@@ -45,7 +55,8 @@ static const char *SCHEMA =
     " PRIMARY KEY(model_id, vec_row)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS runs("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL, ended REAL, status TEXT NOT NULL, config TEXT,"
-    " config_hash TEXT, model_id INTEGER, pid INTEGER, counters TEXT);";
+    " config_hash TEXT, model_id INTEGER, pid INTEGER, counters TEXT);"
+    ROOTS_TABLE;
 
 static double wall_now(void) {
     struct timespec ts;
@@ -131,24 +142,42 @@ int mg_catalog_open(const char *path, int readonly, mg_catalog **out, mg_error *
          * synchronous=NORMAL: a commit survives a process kill; after a power
          * loss the last commits may roll back, and the vector file is cut back
          * to match on the next open. */
+        /* The schema (or a migration) and its version are one transaction:
+         * a process killed while creating a store leaves either no schema
+         * (version 0, completed by the next writer) or all of it. */
         char *msg = NULL;
+        const char *setup = ver == 0 ? SCHEMA : ver == 1 ? MIGRATE_1_2 : NULL;
         if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                          NULL, NULL, &msg) != SQLITE_OK ||
-            (ver == 0 && sqlite3_exec(c->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) ||
-            (ver == 0 && sqlite3_exec(c->db, "PRAGMA user_version=1", NULL, NULL, &msg) != SQLITE_OK)) {
+            (setup && (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+                       sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
+                       sqlite3_exec(c->db, "PRAGMA user_version=2; COMMIT", NULL,
+                                    NULL, &msg) != SQLITE_OK))) {
             mg_err_set(err, MG_EIO, "%s: cannot set up the catalog: %s", path, msg ? msg : "?");
             sqlite3_free(msg);
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
             mg_catalog_close(c);
             return MG_EIO;
         }
     } else if (ver == 0) {
-        mg_err_set(err, MG_EFORMAT, "%s: not a mediagrep catalog (no schema)", path);
+        /* No schema: a store whose first writer died before committing it
+         * (nothing of ours inside), or somebody else's database. */
+        int64_t n = -1;
+        if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+        if (n == 0) mg_err_set(err, MG_EEMPTY, "%s: empty catalog: the store was created but never committed", path);
+        else mg_err_set(err, MG_EFORMAT, "%s: not a mediagrep catalog (no schema)", path);
         mg_catalog_close(c);
-        return MG_EFORMAT;
+        return n == 0 ? MG_EEMPTY : MG_EFORMAT;
     }
+    c->ver = readonly ? ver : MG_CATALOG_SCHEMA_VERSION;
     *out = c;
     return MG_OK;
 }
+
+int mg_catalog_version(const mg_catalog *c) { return c->ver; }
 
 void mg_catalog_close(mg_catalog *c) {
     if (!c) return;
@@ -285,7 +314,11 @@ int mg_catalog_update_model(mg_catalog *c, const mg_model_rec *rec, mg_error *er
 /* ---------------- media ---------------- */
 
 #define MEDIA_COLS \
-    "id, path, size, mtime_ns, hash, kind, duration_ms, width, height, status, error, warnings, model_id, run_id, n_items"
+    "id, path, size, mtime_ns, hash, kind, duration_ms, width, height, status, error, warnings, model_id, run_id," \
+    " n_items, coalesce(dev, 0)"
+#define MEDIA_COLS_V1 \
+    "id, path, size, mtime_ns, hash, kind, duration_ms, width, height, status, error, warnings, model_id, run_id," \
+    " n_items, 0"
 
 static void read_media(sqlite3_stmt *st, mg_media_rec *m) {
     memset(m, 0, sizeof *m);
@@ -304,12 +337,14 @@ static void read_media(sqlite3_stmt *st, mg_media_rec *m) {
     m->model_id = sqlite3_column_int64(st, 12);
     m->run_id = sqlite3_column_int64(st, 13);
     m->n_items = sqlite3_column_int(st, 14);
+    m->dev = (uint64_t)sqlite3_column_int64(st, 15);
 }
 
 static const char *SQL_FIND_MEDIA = "SELECT " MEDIA_COLS " FROM media WHERE path=?";
+static const char *SQL_FIND_MEDIA_V1 = "SELECT " MEDIA_COLS_V1 " FROM media WHERE path=?";
 
 int mg_catalog_find_media(mg_catalog *c, const char *path, mg_media_rec *out, mg_error *err) {
-    sqlite3_stmt *st = stmt(c, SQL_FIND_MEDIA, err);
+    sqlite3_stmt *st = stmt(c, c->ver >= 2 ? SQL_FIND_MEDIA : SQL_FIND_MEDIA_V1, err);
     if (!st) return err ? err->code : MG_EIO;
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -325,10 +360,10 @@ int mg_catalog_find_media(mg_catalog *c, const char *path, mg_media_rec *out, mg
 
 static const char *SQL_INSERT_MEDIA =
     "INSERT INTO media(path, size, mtime_ns, hash, kind, duration_ms, width, height, status, error, warnings,"
-    " model_id, run_id, n_items, indexed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " model_id, run_id, n_items, indexed_at, dev) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char *SQL_REPLACE_MEDIA =
     "UPDATE media SET path=?, size=?, mtime_ns=?, hash=?, kind=?, duration_ms=?, width=?, height=?, status=?,"
-    " error=?, warnings=?, model_id=?, run_id=?, n_items=?, indexed_at=? WHERE id=?";
+    " error=?, warnings=?, model_id=?, run_id=?, n_items=?, indexed_at=?, dev=? WHERE id=?";
 
 static void bind_opt_text(sqlite3_stmt *st, int col, const char *s) {
     if (s && *s) sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
@@ -353,7 +388,9 @@ int mg_catalog_put_media(mg_catalog *c, mg_media_rec *m, mg_error *err) {
     sqlite3_bind_int64(st, 13, m->run_id);
     sqlite3_bind_int(st, 14, m->n_items);
     sqlite3_bind_double(st, 15, wall_now());
-    if (m->id > 0) sqlite3_bind_int64(st, 16, m->id);
+    if (m->dev) sqlite3_bind_int64(st, 16, (int64_t)m->dev);
+    else sqlite3_bind_null(st, 16);
+    if (m->id > 0) sqlite3_bind_int64(st, 17, m->id);
     int rc = step_done(c, st, err, "writing a file's row");
     if (rc == MG_OK && m->id > 0 && sqlite3_changes(c->db) != 1)
         return mg_err_set(err, MG_ENOTFOUND, "%s: no file row %lld to replace", c->path, (long long)m->id);
@@ -370,6 +407,56 @@ int mg_catalog_touch_media(mg_catalog *c, int64_t id, int64_t size, int64_t mtim
     sqlite3_bind_int64(st, 2, mtime_ns);
     sqlite3_bind_int64(st, 3, id);
     return step_done(c, st, err, "updating a file's mtime");
+}
+
+static const char *SQL_SET_DEV = "UPDATE media SET dev=? WHERE id=?";
+
+int mg_catalog_set_media_dev(mg_catalog *c, int64_t id, uint64_t dev, mg_error *err) {
+    sqlite3_stmt *st = stmt(c, SQL_SET_DEV, err);
+    if (!st) return err ? err->code : MG_EIO;
+    sqlite3_bind_int64(st, 1, (int64_t)dev);
+    sqlite3_bind_int64(st, 2, id);
+    return step_done(c, st, err, "updating a file's device");
+}
+
+/* Binds the range [lo, hi) of paths starting with prefix to ?i and ?i+1
+ * (hi NULL when there is no upper bound); *hi_out is freed by the caller. */
+static int bind_prefix(sqlite3_stmt *st, int i, const char *p, char **hi_out) {
+    *hi_out = NULL;
+    sqlite3_bind_text(st, i, p, -1, SQLITE_STATIC);
+    size_t n = strlen(p);
+    if (!n) return 0;
+    char *hi = strdup(p); /* smallest string greater than every string with this prefix */
+    if (!hi) return -1;
+    while (n && (unsigned char)hi[n - 1] == 0xff) hi[--n] = 0;
+    if (n) {
+        hi[n - 1]++;
+        sqlite3_bind_text(st, i + 1, hi, -1, SQLITE_STATIC);
+    }
+    *hi_out = hi;
+    return 0;
+}
+
+int64_t mg_catalog_count_under(mg_catalog *c, const char *path, mg_error *err) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT (SELECT count(*) FROM media WHERE path = ?3) +"
+                           " (SELECT count(*) FROM media WHERE path >= ?1 AND (?2 IS NULL OR path < ?2))",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "counting files");
+    char dirp[4200], *hi = NULL;
+    size_t n = strlen(path);
+    snprintf(dirp, sizeof dirp, "%s%s", path, n && path[n - 1] == '/' ? "" : "/");
+    if (bind_prefix(st, 1, dirp, &hi)) {
+        sqlite3_finalize(st);
+        return mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    if (v < 0) db_err(c, err, "counting files");
+    sqlite3_finalize(st);
+    free(hi);
+    return v < 0 ? (err ? err->code : MG_EIO) : v;
 }
 
 static const char *SQL_TOMB_ITEMS =
@@ -398,24 +485,15 @@ int mg_catalog_each_media(mg_catalog *c, const char *prefix, int (*fn)(void *ctx
     /* Own statement (not cached): fn may call other catalog functions. The
      * range predicate on path uses the UNIQUE index. */
     sqlite3_stmt *st;
-    const char *sql = "SELECT " MEDIA_COLS " FROM media WHERE path >= ?1 AND (?2 IS NULL OR path < ?2)"
-                      " ORDER BY path";
+    const char *sql = c->ver >= 2 ? "SELECT " MEDIA_COLS " FROM media WHERE path >= ?1 AND (?2 IS NULL OR path < ?2)"
+                                    " ORDER BY path"
+                                  : "SELECT " MEDIA_COLS_V1 " FROM media WHERE path >= ?1 AND (?2 IS NULL OR path < ?2)"
+                                    " ORDER BY path";
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(c, err, "listing files");
-    const char *p = prefix ? prefix : "";
-    sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
     char *hi = NULL;
-    size_t n = strlen(p);
-    if (n) { /* smallest string greater than every string with this prefix */
-        hi = strdup(p);
-        if (!hi) {
-            sqlite3_finalize(st);
-            return mg_err_set(err, MG_ENOMEM, "out of memory");
-        }
-        while (n && (unsigned char)hi[n - 1] == 0xff) hi[--n] = 0;
-        if (n) {
-            hi[n - 1]++;
-            sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
-        }
+    if (bind_prefix(st, 1, prefix ? prefix : "", &hi)) {
+        sqlite3_finalize(st);
+        return mg_err_set(err, MG_ENOMEM, "out of memory");
     }
     int rc, out = MG_OK;
     mg_media_rec *m = malloc(sizeof *m);

@@ -6,12 +6,14 @@
  *          random_weights, created)
  *   media(id, path UNIQUE, size, mtime_ns, hash, kind, duration_ms, width,
  *         height, status 'ok'|'failed', error, warnings, model_id, run_id,
- *         n_items, indexed_at)
+ *         n_items, indexed_at, dev (st_dev of the file when last walked))
  *   items(id, media_id, model_id, frame_index (-1: a video's pooled vector),
  *         time_ms, vec_row)              -- UNIQUE(media_id, model_id, frame_index)
  *   tombstones(model_id, vec_row)        -- vector rows no item points at
  *   runs(id, started, ended, status 'running'|'done'|'interrupted'|'failed'|
  *        'crashed', config JSON, config_hash, model_id, pid, counters JSON)
+ *   roots(path PRIMARY KEY, is_dir, dev, ino, sample JSON, files, state,
+ *         reason, run_id, checked_at)  -- identities of indexed roots (roots.h)
  *
  * This module owns the schema and the SQL; store.c owns the protocol that
  * ties the catalog to the vector file. Item ids are stable (never reused,
@@ -33,12 +35,18 @@
 typedef struct mg_catalog mg_catalog;
 typedef struct sqlite3 sqlite3;
 
-#define MG_CATALOG_SCHEMA_VERSION 1
+/* 2: roots table and media.dev (a version-1 catalog is migrated by the
+ * first writable open, in one transaction; readers accept both). */
+#define MG_CATALOG_SCHEMA_VERSION 2
 
-/* Opens (creating the file and schema unless readonly) path. */
+/* Opens (creating the file and schema unless readonly) path. A readonly
+ * open of a database without a schema returns MG_EEMPTY when it holds
+ * nothing at all (a store whose first writer died before committing) and
+ * MG_EFORMAT when it holds something else. */
 int mg_catalog_open(const char *path, int readonly, mg_catalog **out, mg_error *err);
 void mg_catalog_close(mg_catalog *c); /* NULL is a no-op; rolls back an open transaction */
 
+int mg_catalog_version(const mg_catalog *c); /* schema version: 2, or 1 for a reader of an old store */
 sqlite3 *mg_catalog_db(mg_catalog *c); /* for read queries elsewhere (search, status) */
 const char *mg_catalog_path(const mg_catalog *c);
 
@@ -90,6 +98,7 @@ typedef struct mg_media_rec {
     char warnings[512];
     int64_t model_id, run_id;
     int n_items;
+    uint64_t dev;           /* st_dev when last walked; 0 = unknown (rows of schema version 1) */
 } mg_media_rec;
 
 /* Looks up path: MG_OK and *out, or 1 when not in the catalog. */
@@ -98,6 +107,10 @@ int mg_catalog_find_media(mg_catalog *c, const char *path, mg_media_rec *out, mg
 int mg_catalog_put_media(mg_catalog *c, mg_media_rec *rec, mg_error *err);
 /* Updates only size and mtime (content unchanged). */
 int mg_catalog_touch_media(mg_catalog *c, int64_t id, int64_t size, int64_t mtime_ns, mg_error *err);
+/* Records the device a file was last seen on (st_dev). */
+int mg_catalog_set_media_dev(mg_catalog *c, int64_t id, uint64_t dev, mg_error *err);
+/* Files at path itself or below path/ (a negative code on error). */
+int64_t mg_catalog_count_under(mg_catalog *c, const char *path, mg_error *err);
 /* Deletes media id and its items; their vector rows become tombstones.
  * *n_tomb (may be NULL) gets the number of rows tombstoned. */
 int mg_catalog_delete_media(mg_catalog *c, int64_t id, int keep_media_row, int64_t *n_tomb, mg_error *err);

@@ -294,6 +294,13 @@ int mg_store_touch(mg_store *s, int64_t media_id, int64_t size, int64_t mtime_ns
     return rc;
 }
 
+int mg_store_set_dev(mg_store *s, int64_t media_id, uint64_t dev, mg_error *err) {
+    MG_ASSERT(s->writing);
+    int rc = mg_catalog_set_media_dev(s->cat, media_id, dev, err);
+    if (!rc) s->pending++;
+    return rc;
+}
+
 int mg_store_remove(mg_store *s, int64_t media_id, mg_error *err) {
     MG_ASSERT(s->writing);
     int64_t tomb = 0;

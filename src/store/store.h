@@ -96,6 +96,8 @@ int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const
                  mg_error *err);
 /* Same content, new size/mtime (the hash matched). */
 int mg_store_touch(mg_store *s, int64_t media_id, int64_t size, int64_t mtime_ns, mg_error *err);
+/* Records the device a file is on now (st_dev; unchanged content). */
+int mg_store_set_dev(mg_store *s, int64_t media_id, uint64_t dev, mg_error *err);
 /* Removes a file's row and items (vectors become tombstones). */
 int mg_store_remove(mg_store *s, int64_t media_id, mg_error *err);
 /* Makes everything so far durable and committed (see the protocol above). */
@@ -120,6 +122,39 @@ int mg_store_compact(mg_store *s, double min_fraction, int64_t *reclaimed, mg_er
  * (it checkpoints first). */
 int mg_store_update_index(mg_store *s, const mg_vindex_params *p, int force_rebuild, char *what, size_t cap,
                           mg_error *err);
+
+/* ---- forgetting files on purpose (store/forget.c) ---- */
+
+typedef struct mg_forget_params {
+    int dry_run;                /* 0; 1: list what would go, change nothing (no lock taken) */
+    double compact_fraction;    /* 0.25, as the indexer; < 0: never compact */
+    int update_index;           /* 1: bring the FAISS index up to date afterwards */
+    mg_vindex_params index;     /* type AUTO */
+    const char *config_json;    /* recorded in the run row */
+} mg_forget_params;
+
+mg_forget_params mg_forget_default_params(void);
+
+typedef struct mg_forget_stats {
+    int64_t run_id;             /* 0 for a dry run */
+    int64_t files, items, roots;/* removed (or that would be) */
+    int64_t compacted_rows;
+    char index_summary[256];
+} mg_forget_stats;
+
+/* Removes the files at or under each of paths[0..n) (absolute; a folder
+ * path takes everything below it), their items and vectors (tombstoned,
+ * then compacted at compact_fraction), and the root records at or below
+ * them, in one commit: a process killed at any moment leaves the store as
+ * it was before or as it is after, never in between. fn (may be NULL) is
+ * called for every file removed, after the commit (before anything on a dry
+ * run), with the index of the path that matched it; matched[i] (may be
+ * NULL; n entries) gets the files each path matched (0: not in the store).
+ * A store without a model holds nothing to forget. Needs a writable store
+ * unless dry_run; MG_EBUSY when another process writes it. */
+int mg_store_forget(mg_store *s, const char *const *paths, int n, const mg_forget_params *p,
+                    void (*fn)(void *ctx, int path_index, const mg_media_rec *m), void *ctx, int64_t *matched,
+                    mg_forget_stats *st, mg_error *err);
 
 /* Loads the saved index (MG_ENOTFOUND when none). Caller closes it. */
 int mg_store_load_index(mg_store *s, mg_vindex **out, mg_error *err);
