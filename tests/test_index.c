@@ -41,6 +41,7 @@
 #include "model/clip.h"
 #include "pipeline/indexer.h"
 #include "store/store.h"
+#include "storedump.h"
 #include "testlib.h"
 
 static char g_bin[4096], g_model[4096], g_model2[4096];
@@ -98,121 +99,6 @@ static int64_t jint(json_object *o, const char *k) {
     return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -999;
 }
 
-/* ---------------- canonical dump ---------------- */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf ? b->buf + b->len : NULL, b->buf ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (b->buf && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = (b->cap + (size_t)n + 1) * 2;
-        b->buf = realloc(b->buf, b->cap);
-        if (!b->buf) abort();
-    }
-}
-
-/* Dumps a store; also checks its internal integrity (every row referenced
- * once, inside the committed vector count; with check_index, the saved
- * FAISS index holds exactly the frame/image items). NULL on failure. */
-static char *dump_store_ex(const char *dir, int check_index) {
-    mg_store_params sp = mg_store_default_params();
-    sp.readonly = 1;
-    sp.create = 0;
-    mg_store *s;
-    mg_error err;
-    if (mg_store_open(dir, &sp, &s, &err) != MG_OK) {
-        fprintf(stderr, "dump: %s\n", err.msg);
-        return NULL;
-    }
-    mg_model_rec m;
-    int mrc = mg_store_model(s, &m, &err);
-    if (mrc == 1 && !check_index) { /* killed between creating the catalog and recording the model */
-        CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), "SELECT count(*) FROM media"), 0);
-        mg_store_close(s);
-        return strdup("");
-    }
-    CHECK(mrc == MG_OK);
-    mg_vecfile *vf = NULL;
-    int have_vf = mg_store_vectors(s, &vf, &err) == MG_OK;
-    sqlite3 *db = mg_catalog_db(mg_store_catalog(s));
-    sbuf b = {0};
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(db,
-                       "SELECT m.path, m.size, m.mtime_ns, m.hash, m.kind, m.duration_ms, m.width, m.height, m.status,"
-                       " m.error, m.n_items, i.frame_index, i.time_ms, i.vec_row FROM media m LEFT JOIN items i ON"
-                       " i.media_id = m.id ORDER BY m.path, i.frame_index",
-                       -1, &st, NULL);
-    float *v = malloc((size_t)m.dim * sizeof(float));
-    char last[4096] = "";
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *path = (const char *)sqlite3_column_text(st, 0);
-        if (strcmp(path, last) != 0) {
-            const unsigned char *e = sqlite3_column_text(st, 9);
-            sb_printf(&b, "%s|%lld|%lld|%s|%s|%lld|%d|%d|%s|%s|%d\n", path, sqlite3_column_int64(st, 1),
-                      sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
-                      sqlite3_column_int64(st, 5), sqlite3_column_int(st, 6), sqlite3_column_int(st, 7),
-                      sqlite3_column_text(st, 8), e ? (const char *)e : "", sqlite3_column_int(st, 10));
-            snprintf(last, sizeof last, "%s", path);
-        }
-        if (sqlite3_column_type(st, 11) == SQLITE_NULL) continue;
-        int64_t row = sqlite3_column_int64(st, 13);
-        sb_printf(&b, "  %lld@%lld:", sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 12));
-        if (!have_vf || row < 0 || row >= m.vec_rows || mg_vecfile_read(vf, row, 1, v, &err) != MG_OK) {
-            sb_printf(&b, "BADROW %lld\n", (long long)row);
-            continue;
-        }
-        const uint8_t *p = (const uint8_t *)v;
-        for (size_t k = 0; k < (size_t)m.dim * 4; k++) sb_printf(&b, "%02x", p[k]);
-        sb_printf(&b, "\n");
-    }
-    sqlite3_finalize(st);
-    free(v);
-    /* integrity: no row used twice; rows + tombstones cover the file */
-    char q[256];
-    snprintf(q, sizeof q, "SELECT count(*) - count(DISTINCT vec_row) FROM items WHERE model_id=%lld", (long long)m.id);
-    CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), q), 0);
-    snprintf(q, sizeof q, "SELECT (SELECT count(*) FROM items WHERE model_id=%lld) + (SELECT count(*) FROM tombstones)",
-             (long long)m.id);
-    CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), q), m.vec_rows);
-    if (have_vf) CHECK(mg_vecfile_rows(vf) >= m.vec_rows); /* uncommitted rows of a killed run stay until the next writer */
-    mg_vindex *ix;
-    if (check_index && mg_store_load_index(s, &ix, &err) == MG_OK) {
-        snprintf(q, sizeof q, "SELECT count(*) FROM items WHERE model_id=%lld AND frame_index>=0", (long long)m.id);
-        int64_t n = mg_catalog_count(mg_store_catalog(s), q);
-        CHECK_EQ_INT(mg_vindex_count(ix), n);
-        CHECK_EQ_INT(m.index_items, n);
-        mg_vindex_close(ix);
-    }
-    mg_store_close(s);
-    return b.buf ? b.buf : strdup("");
-}
-
-/* Final states also have an index that matches the catalog (a run killed
- * between saving the index and recording it leaves them apart until the
- * next run rebuilds it). */
-static char *dump_store(const char *dir) { return dump_store_ex(dir, 1); }
-
-static int64_t count_in(const char *dir, const char *sql) {
-    mg_store_params sp = mg_store_default_params();
-    sp.readonly = 1;
-    sp.create = 0;
-    mg_store *s;
-    if (mg_store_open(dir, &sp, &s, NULL) != MG_OK) return -1;
-    int64_t n = mg_catalog_count(mg_store_catalog(s), sql);
-    mg_store_close(s);
-    return n;
-}
-
 /* ---------------- media ---------------- */
 
 static int make_media(const char *d) {
@@ -253,16 +139,16 @@ static void test_first_run(const char *media, const char *store) {
     CHECK_EQ_INT(jint(sum, "items"), 17 + 16 + 2); /* + pooled vectors */
     CHECK_EQ_INT(jint(sum, "walk_problems"), 1);   /* the symlink loop */
     json_object_put(sum);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%truncated.jpg%'"), 1);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%text.jpg%'"), 1);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%empty.png%'"), 1);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%.hidden%' OR path LIKE '%readme%'"), 0);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE kind='video' AND duration_ms BETWEEN 3900 AND 6100"), 2);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%/a.jpg' AND width=640 AND height=480"), 1);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM items WHERE frame_index=-1"), 2);
-    CHECK_EQ_INT(count_in(store, "SELECT count(DISTINCT time_ms) FROM items i JOIN media m ON m.id=i.media_id"
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%truncated.jpg%'"), 1);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%text.jpg%'"), 1);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE status='failed' AND error LIKE '%empty.png%'"), 1);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%.hidden%' OR path LIKE '%readme%'"), 0);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE kind='video' AND duration_ms BETWEEN 3900 AND 6100"), 2);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%/a.jpg' AND width=640 AND height=480"), 1);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM items WHERE frame_index=-1"), 2);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(DISTINCT time_ms) FROM items i JOIN media m ON m.id=i.media_id"
                                  " WHERE m.path LIKE '%v1.mp4' AND frame_index>=0"), 8);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM runs WHERE status='done'"), 1);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM runs WHERE status='done'"), 1);
     /* the status command reads it */
     CHECK_EQ_INT(sh("%s status --store %s > /dev/null", g_bin, store), 0);
     CHECK_EQ_INT(sh("%s status --store %s --json | grep -q '\"files_failed\":3'", g_bin, store), 0);
@@ -275,7 +161,7 @@ static double elapsed_ms(struct timespec a) {
 }
 
 static void test_kills(const char *media, const char *ref, const char *store, int kills) {
-    char *want = dump_store(ref);
+    char *want = mg_test_dump_store(ref);
     REQUIRE_V(want && *want);
     /* how long an uninterrupted run takes here, to spread the kills over it */
     char tmp[4400];
@@ -299,14 +185,14 @@ static void test_kills(const char *media, const char *ref, const char *store, in
         int rc = wait_exit(pid);
         if (killed && rc == 256 + SIGKILL) killed_mid++;
         /* between kills the store must always be consistent */
-        char *d = dump_store_ex(store, 0);
+        char *d = mg_test_dump_store_ex(store, 0);
         free(d);
     }
     printf("killed %d of %d runs before they finished (full run %.0f ms)\n", killed_mid, kills, full);
     CHECK_MSG(killed_mid >= kills / 2, "only %d kills landed mid-run", killed_mid);
     int rc = run_index(media, store, g_model, "", NULL);
     CHECK(rc == 0 || rc == 3); /* 3 when this run is the one that records the failed files */
-    char *got = dump_store(store);
+    char *got = mg_test_dump_store(store);
     REQUIRE_V(got);
     CHECK_MSG(strcmp(want, got) == 0, "store after %d kills differs from the uninterrupted one", kills);
     if (strcmp(want, got) != 0) {
@@ -318,13 +204,13 @@ static void test_kills(const char *media, const char *ref, const char *store, in
         fprintf(stderr, "diff %s %s\n", p1, p2);
     }
     /* a crashed run is recorded as such */
-    CHECK(count_in(store, "SELECT count(*) FROM runs WHERE status='crashed'") >= 1);
+    CHECK(mg_test_count_in(store, "SELECT count(*) FROM runs WHERE status='crashed'") >= 1);
     free(want);
     free(got);
 }
 
 static void test_sigint(const char *media, const char *ref, const char *store) {
-    char *want = dump_store(ref);
+    char *want = mg_test_dump_store(ref);
     pid_t pid = start_index(media, store, g_model, "--batch 1 --threads 1", NULL);
     usleep(150000);
     kill(pid, SIGINT);
@@ -332,10 +218,10 @@ static void test_sigint(const char *media, const char *ref, const char *store) {
     /* 130: stopped gracefully; 3: finished first (the failed files);
      * 256+SIGINT: the signal came before main() installed its handler */
     CHECK_MSG(rc == 130 || rc == 3 || rc == 256 + SIGINT, "exit %d after SIGINT", rc);
-    if (rc == 130) CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM runs WHERE status='interrupted'"), 1);
+    if (rc == 130) CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM runs WHERE status='interrupted'"), 1);
     rc = run_index(media, store, g_model, "", NULL);
     CHECK(rc == 0 || rc == 3);
-    char *got = dump_store(store);
+    char *got = mg_test_dump_store(store);
     CHECK(want && got && strcmp(want, got) == 0);
     free(want);
     free(got);
@@ -363,11 +249,11 @@ static void test_incremental(const char *media, const char *store, const char *f
     CHECK_EQ_INT(jint(sum, "frames"), 2);      /* only the new and the changed file were encoded */
     CHECK_EQ_INT(jint(sum, "files_removed"), 1);
     json_object_put(sum);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%p05.jpg'"), 0);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM tombstones"), 2); /* p05 and the old p03 */
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM media WHERE path LIKE '%p05.jpg'"), 0);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM tombstones"), 2); /* p05 and the old p03 */
     /* the incrementally updated store equals a fresh index of the folder as it is now */
     run_index(media, fresh, g_model, "", NULL);
-    char *a = dump_store(store), *b = dump_store(fresh);
+    char *a = mg_test_dump_store(store), *b = mg_test_dump_store(fresh);
     CHECK(a && b && strcmp(a, b) == 0);
     free(a);
     free(b);
@@ -377,9 +263,9 @@ static void test_incremental(const char *media, const char *store, const char *f
     CHECK_EQ_INT(jint(sum, "files_removed"), 4);
     CHECK(jint(sum, "compacted_rows") > 0);
     json_object_put(sum);
-    CHECK_EQ_INT(count_in(store, "SELECT count(*) FROM tombstones"), 0);
-    CHECK_EQ_INT(count_in(store, "SELECT max(vec_row) + 1 - count(*) FROM items"), 0);
-    char *c = dump_store(store);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT count(*) FROM tombstones"), 0);
+    CHECK_EQ_INT(mg_test_count_in(store, "SELECT max(vec_row) + 1 - count(*) FROM items"), 0);
+    char *c = mg_test_dump_store(store);
     CHECK(c != NULL);
     free(c);
 }
@@ -402,7 +288,7 @@ static void test_devices_cli(const char *media, const char *ref, const char *sto
     CHECK_EQ_INT(tot, 33);
     json_object_put(sum);
     /* two encoders, batches of 2: the store is exactly the one-encoder store */
-    char *a = dump_store(ref), *b = dump_store(store);
+    char *a = mg_test_dump_store(ref), *b = mg_test_dump_store(store);
     CHECK(a && b && strcmp(a, b) == 0);
     free(a);
     free(b);

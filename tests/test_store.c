@@ -514,9 +514,9 @@ static void test_catalog(const char *tmp) {
     sqlite3 *db = mg_catalog_db(c);
     CHECK(strcmp(mg_catalog_path(c), p) == 0);
     CHECK_EQ_INT(mg_catalog_count(c, "PRAGMA user_version"), MG_CATALOG_SCHEMA_VERSION);
-    CHECK_EQ_INT(MG_CATALOG_SCHEMA_VERSION, 1);
+    CHECK_EQ_INT(MG_CATALOG_SCHEMA_VERSION, 2);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
-                           " ('meta','models','media','items','tombstones','runs')"), 6);
+                           " ('meta','models','media','items','tombstones','runs','roots')"), 7);
     char txt[256];
     q_text(db, txt, sizeof txt, "PRAGMA journal_mode");
     CHECK(strcmp(txt, "wal") == 0);
@@ -717,9 +717,41 @@ static void test_catalog(const char *tmp) {
     mg_catalog_close(c);
     c = NULL;
 
+    /* a version-1 catalog (no roots table, no media.dev): readers use it as
+     * it is, the first writable open migrates it in place, rows kept */
+    snprintf(q, sizeof q, "%s/v1.db", tmp);
+    REQUIRE_V(mg_catalog_open(q, 0, &c, &err) == MG_OK);
+    fill_media(&m, "/v1/photo.jpg", 0);
+    m.dev = 77;
+    CHECK_EQ_INT(mg_catalog_put_media(c, &m, &err), MG_OK);
+    CHECK_EQ_INT(mg_catalog_exec(c, &err, "ALTER TABLE media DROP COLUMN dev; DROP TABLE roots; PRAGMA user_version=1"),
+                 MG_OK);
+    mg_catalog_close(c);
+    c = NULL;
+    REQUIRE_V(mg_catalog_open(q, 1, &c, &err) == MG_OK);
+    CHECK_EQ_INT(mg_catalog_version(c), 1);
+    mg_media_rec m1;
+    CHECK_EQ_INT(mg_catalog_find_media(c, "/v1/photo.jpg", &m1, &err), MG_OK);
+    CHECK_EQ_INT((int64_t)m1.dev, 0);
+    CHECK_EQ_INT(mg_catalog_count_under(c, "/v1", &err), 1);
+    mg_catalog_close(c);
+    c = NULL;
+    REQUIRE_V(mg_catalog_open(q, 0, &c, &err) == MG_OK);
+    CHECK_EQ_INT(mg_catalog_count(c, "PRAGMA user_version"), 2);
+    CHECK_EQ_INT(mg_catalog_count(c, "SELECT count(*) FROM sqlite_master WHERE name='roots'"), 1);
+    CHECK_EQ_INT(mg_catalog_find_media(c, "/v1/photo.jpg", &m1, &err), MG_OK);
+    CHECK_EQ_INT(mg_catalog_set_media_dev(c, m1.id, 78, &err), MG_OK);
+    CHECK_EQ_INT(mg_catalog_find_media(c, "/v1/photo.jpg", &m1, &err), MG_OK);
+    CHECK_EQ_INT((int64_t)m1.dev, 78);
+    CHECK_EQ_INT(mg_catalog_count_under(c, "/v1/photo.jpg", &err), 1); /* a file path counts itself */
+    CHECK_EQ_INT(mg_catalog_count_under(c, "/v1/photo", &err), 0);     /* a prefix of a name is not a folder */
+    CHECK_EQ_INT(mg_catalog_count_under(c, "/", &err), 1);
+    mg_catalog_close(c);
+    c = NULL;
+
     /* a newer schema is refused */
     REQUIRE_V(mg_catalog_open(p, 0, &c, &err) == MG_OK);
-    CHECK_EQ_INT(mg_catalog_exec(c, &err, "PRAGMA user_version=2"), MG_OK);
+    CHECK_EQ_INT(mg_catalog_exec(c, &err, "PRAGMA user_version=3"), MG_OK);
     mg_catalog_close(c);
     c = NULL;
     CHECK_EQ_INT(mg_catalog_open(p, 0, &c, &err), MG_EUNSUPPORTED);
@@ -740,7 +772,24 @@ static void test_catalog(const char *tmp) {
     CHECK(c == NULL);
     snprintf(q, sizeof q, "%s/empty.db", tmp);
     CHECK(mg_test_write(q, "", 0) == 0);
-    CHECK_EQ_INT(mg_catalog_open(q, 1, &c, &err), MG_EFORMAT); /* SQLite-empty: no schema */
+    CHECK_EQ_INT(mg_catalog_open(q, 1, &c, &err), MG_EEMPTY); /* SQLite-empty: created, never committed */
+    CHECK(c == NULL);
+    CHECK_STR_CONTAINS(err.msg, "never committed");
+    CHECK_EQ_INT(mg_catalog_open(q, 0, &c, &err), MG_OK); /* the next writer completes it */
+    mg_catalog_close(c);
+    c = NULL;
+    CHECK_EQ_INT(mg_catalog_open(q, 1, &c, &err), MG_OK);
+    mg_catalog_close(c);
+    c = NULL;
+    /* a database of somebody else's: not ours, not "empty" */
+    snprintf(q, sizeof q, "%s/other.db", tmp);
+    {
+        sqlite3 *o = NULL;
+        CHECK(sqlite3_open(q, &o) == SQLITE_OK);
+        CHECK(sqlite3_exec(o, "CREATE TABLE t(x)", NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(o);
+    }
+    CHECK_EQ_INT(mg_catalog_open(q, 1, &c, &err), MG_EFORMAT);
     CHECK(c == NULL);
     snprintf(q, sizeof q, "%s/missing.db", tmp);
     CHECK_EQ_INT(mg_catalog_open(q, 1, &c, &err), MG_ENOTFOUND);
