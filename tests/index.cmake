@@ -4,4 +4,19 @@
 # model mismatch. `test_index N` runs N kills (default 24).
 mg_test(NAME test_index SOURCES test_index.c storedump.c LIBS libmediagrep LABELS index)
 add_dependencies(test_index mediagrep)
+add_executable(test_roots test_roots.c storedump.c)
+target_link_libraries(test_roots PRIVATE mg_testlib libmediagrep)
+target_compile_definitions(test_roots PRIVATE MG_BUILD_DIR="${CMAKE_BINARY_DIR}" MG_TEST_MODELS="${MG_TEST_MODELS}")
+add_dependencies(test_roots mediagrep)
 set_tests_properties(test_index PROPERTIES FIXTURES_REQUIRED test_models)
+
+# Store safety (test_roots.c): unavailable roots never lose indexed files,
+# unreadable folders and unmounted inner filesystems keep theirs, the
+# mass-delete guard, `forget` with SIGKILLs at random moments. Each case is
+# its own test; `unreadable` runs the CLI as nobody when root, `otherfs`
+# mounts tmpfs (root only); both skip (77) where they cannot.
+foreach(case basic unreadable otherfs forget)
+  add_test(NAME test_roots_${case} COMMAND test_roots ${case})
+  set_tests_properties(test_roots_${case} PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77
+                       LABELS index)
+endforeach()
