@@ -376,6 +376,9 @@ static void test_devices_stall(const char *media, const char *dir) {
               sa.first_enc, sa.first_n, sa.others, sa.total - sa.first_n);
     CHECK_EQ_INT(stats.encoders[0].frames + stats.encoders[1].frames, 33);
     CHECK(sa.first_enc >= 0 && stats.encoders[1 - sa.first_enc].frames == sa.total - sa.first_n);
+    CHECK_EQ_INT(stats.n_root_reports, 1);
+    CHECK(stats.roots && stats.roots[0].status == MG_ROOT_AVAILABLE && stats.roots[0].files == 0);
+    mg_index_stats_free(&stats);
     mg_store_close(st);
     mg_model_close(m[0]);
     mg_model_close(m[1]);

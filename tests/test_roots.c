@@ -160,6 +160,10 @@ static void test_basic(const char *tmp) {
     struct stat sb;
     CHECK(stat(typo, &sb) != 0 && errno == ENOENT);
 
+    /* nor does a command that fails before its first commit (no such model) */
+    CHECK_EQ_INT(cli(NULL, "index %s --store %s --model %s/no-such-model --quiet", other, typo, tmp), 1);
+    CHECK(stat(typo, &sb) != 0 && errno == ENOENT);
+
     json_object *sum = NULL;
     CHECK_EQ_INT(index_run(roots, store, "", &sum), 0);
     CHECK_EQ_INT(jint(sum, "files_ok"), 11);
@@ -186,6 +190,9 @@ static void test_basic(const char *tmp) {
     CHECK_EQ_INT(jbool(status_root(st, drive), "available"), 0);
     CHECK_EQ_INT(jint(status_root(st, drive), "files"), 8);
     CHECK_EQ_INT(jbool(status_root(st, other), "available"), 1);
+    json_object *off;
+    CHECK(st && json_object_object_get_ex(st, "offline", &off) && json_object_array_length(off) == 8 &&
+          strstr(json_object_get_string(json_object_array_get_idx(off, 0)), "/drive/"));
     json_object_put(st);
 
     /* missing: the mount point itself is gone; the other root still indexes */

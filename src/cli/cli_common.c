@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,8 @@ int mg_cli_open_store_model(const char *store_dir, const char *model_arg, int cr
     sp.create = create;
     sp.readonly = !create;
     sp.dtype = fp16 ? MG_VEC_F16 : MG_VEC_F32;
+    struct stat sb;
+    int made = create && stat(dir, &sb) != 0 && errno == ENOENT; /* a failure below leaves no store behind */
     int rc = mg_store_open(dir, &sp, store, &err);
     if (rc) {
         fprintf(stderr, "mediagrep: %s\n", err.msg);
@@ -224,5 +227,14 @@ fail:
     mg_store_close(*store);
     *model = NULL;
     *store = NULL;
+    if (made) { /* only what opening an empty store creates; a folder holding anything else stays */
+        static const char *const files[] = {"catalog.db", "catalog.db-wal", "catalog.db-shm", "lock"};
+        char p[PATH_MAX + 64];
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+            unlink(p);
+        }
+        rmdir(dir);
+    }
     return rc;
 }

@@ -46,14 +46,19 @@ static const char *fmt_bytes(double b, char *buf, size_t cap) {
 
 int mg_cli_status(int argc, char **argv) {
     const char *dir = MG_STORE_DEFAULT_DIR;
-    int json = 0, failed = 0, limit = 20;
+    int json = 0, failed = 0, limit = 20, offline_all = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--failed")) failed = 1, limit = -1;
+        else if (!strcmp(argv[i], "--offline")) offline_all = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: mediagrep status [--store PATH] [--failed] [--json]\n"
-                   "  --failed  list every failed file with its reason (default: the first 20)\n");
+            printf("usage: mediagrep status [--store PATH] [--failed] [--offline] [--json]\n"
+                   "  --failed   list every failed file with its reason (default: the first 20)\n"
+                   "  --offline  list every file under an unavailable root (default: the first 20 in --json)\n"
+                   "Roots (indexed folders) are checked now: one that is missing, unreadable, not a folder,\n"
+                   "empty while the store holds files under it, or on another filesystem is listed OFFLINE\n"
+                   "with its files, which `index` keeps until the folder is back or `forget` drops it.\n");
             return 0;
         } else {
             fprintf(stderr, "mediagrep status: unknown option '%s'\n", argv[i]);
@@ -157,6 +162,8 @@ int mg_cli_status(int argc, char **argv) {
             sqlite3_finalize(rs);
         }
         mg_root_check *chk = malloc(sizeof *chk);
+        json_object *joff = json_object_new_array();
+        int64_t listed = 0;
         char last_unavail[4200] = "";
         for (size_t i = 0; chk && i < np; i++) {
             if (!paths[i] || mg_roots_check(acc.cat, paths[i], 0, chk, &err) != MG_OK) continue;
@@ -174,10 +181,25 @@ int mg_cli_status(int argc, char **argv) {
                 if (!ll || strncmp(paths[i], last_unavail, ll) != 0 || paths[i][ll] != '/') {
                     offline += chk->files;
                     snprintf(last_unavail, sizeof last_unavail, "%s", paths[i]);
+                    /* the files themselves: the first 20, or all with --offline */
+                    sqlite3_stmt *fs;
+                    if (sqlite3_prepare_v2(db, "SELECT path FROM media WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2"
+                                               " ORDER BY path", -1, &fs, NULL) == SQLITE_OK) {
+                        char dp[4200];
+                        snprintf(dp, sizeof dp, "%s/", paths[i]);
+                        sqlite3_bind_text(fs, 1, paths[i], -1, SQLITE_STATIC);
+                        sqlite3_bind_text(fs, 2, dp, -1, SQLITE_STATIC);
+                        while ((offline_all || listed < 20) && sqlite3_step(fs) == SQLITE_ROW) {
+                            json_object_array_add(joff, json_object_new_string((const char *)sqlite3_column_text(fs, 0)));
+                            listed++;
+                        }
+                        sqlite3_finalize(fs);
+                    }
                 }
             }
         }
         free(chk);
+        json_object_object_add(o, "offline", joff);
         for (size_t i = 0; i < np; i++) free(paths[i]);
         free(paths);
     }
@@ -252,6 +274,14 @@ int mg_cli_status(int argc, char **argv) {
                    json_object_get_string(json_object_object_get(r, "path")),
                    (long long)json_object_get_int64(json_object_object_get(r, "files")));
             if (!av && json_object_object_get_ex(r, "reason", &v)) printf("              %s\n", json_object_get_string(v));
+        }
+        json_object *joffl;
+        if (offline_all && json_object_object_get_ex(o, "offline", &joffl)) {
+            size_t k = json_object_array_length(joffl);
+            if (k) printf("offline files:\n");
+            for (size_t i = 0; i < k; i++) printf("  %s\n", json_object_get_string(json_object_array_get_idx(joffl, i)));
+        } else if (n_unavail) {
+            printf("         (`mediagrep status --offline` lists them; `mediagrep forget FOLDER` drops a folder for good)\n");
         }
         printf("vectors: %lld frame/image vectors, %lld pooled video vectors, %lld tombstoned rows\n",
                (long long)frames, (long long)pooled, (long long)tomb);

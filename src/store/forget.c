@@ -177,9 +177,13 @@ int mg_store_forget(mg_store *s, const char *const *paths, int n, const mg_forge
     free(scratch);
     mg_error e2;
     int rc2 = MG_OK;
-    if (!rc && st->files && p->compact_fraction >= 0)
+    /* also when an earlier forget was killed after its commit: its index is
+     * still marked stale, and this run finishes the job */
+    mg_model_rec now;
+    int follow_up = !rc && (st->files || (mg_store_model(s, &now, NULL) == MG_OK && now.index_dirty));
+    if (follow_up && p->compact_fraction >= 0)
         rc2 = mg_store_compact(s, p->compact_fraction, &st->compacted_rows, &e2);
-    if (!rc && !rc2 && st->files && p->update_index)
+    if (follow_up && !rc2 && p->update_index)
         rc2 = mg_store_update_index(s, &p->index, 0, st->index_summary, sizeof st->index_summary, &e2);
     char counters[256];
     snprintf(counters, sizeof counters, "{\"files_removed\":%lld,\"items_removed\":%lld,\"roots_removed\":%lld}",
