@@ -820,6 +820,9 @@ int main(void) {
     o = parse(&r);
     CHECK(r.code == 200 && o && (int64_t)jnum(o, "files_ok") == 25 && (int64_t)jnum(o, "videos") == 1 &&
           (int64_t)jnum(o, "frame_vectors") == 24 + 6);
+    /* the fixture store records no roots: none offline */
+    CHECK(o && json_object_object_get_ex(o, "roots", &arr) && json_object_array_length(arr) == 0);
+    CHECK(o && (int64_t)jnum(o, "roots_unavailable") == 0 && (int64_t)jnum(o, "files_offline") == 0);
     json_object_put(o);
     resp_free(&r);
     get(&r, "/api/classify?labels=car,tree&kind=image&limit=5");

@@ -142,70 +142,13 @@ int mg_cli_status(int argc, char **argv) {
         json_object_object_add(o, "index", ji);
     }
     /* roots: checked now, as the next index run will (roots.h) */
-    json_object *jroots = json_object_new_array();
     int64_t offline = 0, n_unavail = 0;
-    {
-        struct { mg_catalog *cat; } acc = {mg_store_catalog(s)};
-        char **paths = NULL;
-        size_t np = 0, cap = 0;
-        sqlite3_stmt *rs;
-        if (sqlite3_prepare_v2(db, "SELECT path FROM roots ORDER BY path", -1, &rs, NULL) == SQLITE_OK) {
-            while (sqlite3_step(rs) == SQLITE_ROW) {
-                if (np == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    char **nps = realloc(paths, cap * sizeof *nps);
-                    if (!nps) break;
-                    paths = nps;
-                }
-                paths[np++] = strdup((const char *)sqlite3_column_text(rs, 0));
-            }
-            sqlite3_finalize(rs);
-        }
-        mg_root_check *chk = malloc(sizeof *chk);
-        json_object *joff = json_object_new_array();
-        int64_t listed = 0;
-        char last_unavail[4200] = "";
-        for (size_t i = 0; chk && i < np; i++) {
-            if (!paths[i] || mg_roots_check(acc.cat, paths[i], 0, chk, &err) != MG_OK) continue;
-            json_object *r = json_object_new_object();
-            json_object_object_add(r, "path", json_object_new_string(paths[i]));
-            json_object_object_add(r, "available", json_object_new_boolean(chk->status == MG_ROOT_AVAILABLE));
-            json_object_object_add(r, "status", json_object_new_string(mg_root_status_name(chk->status)));
-            if (chk->reason[0]) json_object_object_add(r, "reason", json_object_new_string(chk->reason));
-            json_object_object_add(r, "files", json_object_new_int64(chk->files));
-            json_object_array_add(jroots, r);
-            if (chk->status != MG_ROOT_AVAILABLE) {
-                n_unavail++;
-                size_t ll = strlen(last_unavail);
-                /* a root inside an unavailable one is counted once */
-                if (!ll || strncmp(paths[i], last_unavail, ll) != 0 || paths[i][ll] != '/') {
-                    offline += chk->files;
-                    snprintf(last_unavail, sizeof last_unavail, "%s", paths[i]);
-                    /* the files themselves: the first 20, or all with --offline */
-                    sqlite3_stmt *fs;
-                    if (sqlite3_prepare_v2(db, "SELECT path FROM media WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2"
-                                               " ORDER BY path", -1, &fs, NULL) == SQLITE_OK) {
-                        char dp[4200];
-                        snprintf(dp, sizeof dp, "%s/", paths[i]);
-                        sqlite3_bind_text(fs, 1, paths[i], -1, SQLITE_STATIC);
-                        sqlite3_bind_text(fs, 2, dp, -1, SQLITE_STATIC);
-                        while ((offline_all || listed < 20) && sqlite3_step(fs) == SQLITE_ROW) {
-                            json_object_array_add(joff, json_object_new_string((const char *)sqlite3_column_text(fs, 0)));
-                            listed++;
-                        }
-                        sqlite3_finalize(fs);
-                    }
-                }
-            }
-        }
-        free(chk);
-        json_object_object_add(o, "offline", joff);
-        for (size_t i = 0; i < np; i++) free(paths[i]);
-        free(paths);
-    }
-    json_object_object_add(o, "roots", jroots);
-    json_object_object_add(o, "roots_unavailable", json_object_new_int64(n_unavail));
-    json_object_object_add(o, "files_offline", json_object_new_int64(offline));
+    json_object *jroots = NULL, *tmp;
+    if (mg_roots_status_json(mg_store_catalog(s), offline_all ? -1 : 20, o, &err) != MG_OK)
+        fprintf(stderr, "mediagrep status: %s\n", err.msg);
+    if (json_object_object_get_ex(o, "roots", &tmp)) jroots = tmp;
+    if (json_object_object_get_ex(o, "roots_unavailable", &tmp)) n_unavail = json_object_get_int64(tmp);
+    if (json_object_object_get_ex(o, "files_offline", &tmp)) offline = json_object_get_int64(tmp);
     int empty = !has_model && ok <= 0 && bad <= 0;
     json_object_object_add(o, "empty", json_object_new_boolean(empty));
     if (empty)
@@ -265,7 +208,7 @@ int mg_cli_status(int argc, char **argv) {
         if (n_unavail)
             printf("OFFLINE: %lld files under %lld unavailable folders (kept; nothing under them is removed)\n",
                    (long long)offline, (long long)n_unavail);
-        size_t nroots = json_object_array_length(jroots);
+        size_t nroots = jroots ? json_object_array_length(jroots) : 0;
         if (nroots) printf("roots:\n");
         for (size_t i = 0; i < nroots; i++) {
             json_object *r = json_object_array_get_idx(jroots, i), *v;

@@ -13,6 +13,7 @@
 
 #include "search/classify.h"
 #include "server/server_internal.h"
+#include "store/roots.h"
 
 /* ---- /api/classify ---- */
 
@@ -160,6 +161,12 @@ enum MHD_Result srv_do_status(mg_server *s, struct MHD_Connection *c, req *r) {
         json_object_object_add(ji, "stale", json_object_new_boolean(sc.m.index_dirty));
         json_object_object_add(o, "index", ji);
     }
+    /* indexed folders that cannot be seen now (their files are offline) */
+    sl = srv_slot_take(s);
+    mg_error rerr = {0};
+    if (mg_roots_status_json(mg_store_catalog(sl->store), 20, o, &rerr) != MG_OK)
+        json_object_object_add(o, "roots_error", json_object_new_string(rerr.msg));
+    srv_slot_give(s, sl);
     json_object *sv = json_object_new_object();
     json_object_object_add(sv, "threads", json_object_new_int(s->n_slots));
     json_object_object_add(sv, "uptime_s", json_object_new_double(mg_now() - s->started));

@@ -316,3 +316,76 @@ int mg_roots_forget(mg_catalog *c, const char *path, int64_t *n, mg_error *err) 
     if (n) *n = sqlite3_changes(db);
     return MG_OK;
 }
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} strvec;
+
+static int collect_root(void *arg, const char *path) {
+    strvec *sv = arg;
+    if (sv->n == sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 16;
+        char **nv = realloc(sv->v, cap * sizeof *nv);
+        if (!nv) return 1;
+        sv->v = nv;
+        sv->cap = cap;
+    }
+    if (!(sv->v[sv->n] = strdup(path))) return 1;
+    sv->n++;
+    return 0;
+}
+
+typedef struct {
+    json_object *arr;
+    int64_t *listed, limit;
+} offline_ctx;
+
+static int list_offline(void *arg, const mg_media_rec *m) {
+    offline_ctx *oc = arg;
+    if (oc->limit >= 0 && *oc->listed >= oc->limit) return 1;
+    json_object_array_add(oc->arr, json_object_new_string(m->path));
+    (*oc->listed)++;
+    return 0;
+}
+
+int mg_roots_status_json(mg_catalog *c, int64_t list_limit, json_object *out, mg_error *err) {
+    strvec sv = {0};
+    int rc = mg_roots_each(c, collect_root, &sv, err);
+    json_object *jroots = json_object_new_array(), *joff = json_object_new_array();
+    int64_t offline = 0, n_unavail = 0, listed = 0;
+    mg_root_check *chk = malloc(sizeof *chk);
+    mg_media_rec *m = malloc(sizeof *m);
+    if (!rc && (!chk || !m)) rc = mg_err_set(err, MG_ENOMEM, "out of memory");
+    char last[4200] = "";
+    for (size_t i = 0; !rc && i < sv.n; i++) {
+        if ((rc = mg_roots_check(c, sv.v[i], 0, chk, err))) break;
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "path", json_object_new_string(sv.v[i]));
+        json_object_object_add(r, "available", json_object_new_boolean(chk->status == MG_ROOT_AVAILABLE));
+        json_object_object_add(r, "status", json_object_new_string(mg_root_status_name(chk->status)));
+        if (chk->reason[0]) json_object_object_add(r, "reason", json_object_new_string(chk->reason));
+        json_object_object_add(r, "files", json_object_new_int64(chk->files));
+        json_object_array_add(jroots, r);
+        if (chk->status == MG_ROOT_AVAILABLE) continue;
+        n_unavail++;
+        size_t ll = strlen(last);
+        if (ll && strncmp(sv.v[i], last, ll) == 0 && sv.v[i][ll] == '/') continue; /* inside one counted */
+        offline += chk->files;
+        snprintf(last, sizeof last, "%s", sv.v[i]);
+        offline_ctx oc = {joff, &listed, list_limit};
+        char dirp[4200];
+        snprintf(dirp, sizeof dirp, "%s/", sv.v[i]);
+        if (mg_catalog_find_media(c, sv.v[i], m, NULL) == MG_OK) list_offline(&oc, m);
+        rc = mg_catalog_each_media(c, dirp, list_offline, &oc, err);
+    }
+    free(chk);
+    free(m);
+    for (size_t i = 0; i < sv.n; i++) free(sv.v[i]);
+    free(sv.v);
+    json_object_object_add(out, "roots", jroots);
+    json_object_object_add(out, "roots_unavailable", json_object_new_int64(n_unavail));
+    json_object_object_add(out, "files_offline", json_object_new_int64(offline));
+    json_object_object_add(out, "offline", joff);
+    return rc;
+}

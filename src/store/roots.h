@@ -95,4 +95,12 @@ int mg_roots_forget(mg_catalog *c, const char *path, int64_t *n, mg_error *err);
 
 const char *mg_root_status_name(mg_root_status s); /* "available", "missing", ... */
 
+typedef struct json_object json_object;
+/* Checks every recorded root now and adds to the JSON object out:
+ * "roots" [{path, available, status, reason (when unavailable), files}],
+ * "roots_unavailable", "files_offline" (files under unavailable roots, a
+ * root inside another counted once) and "offline" (their paths, at most
+ * list_limit; -1 = all). For `mediagrep status` and GET /api/status. */
+int mg_roots_status_json(mg_catalog *c, int64_t list_limit, json_object *out, mg_error *err);
+
 #endif
