@@ -439,6 +439,33 @@ static void test_globs_in_walk(void) {
     CHECK(w == NULL);
 }
 
+/* mg_walk_selects: the walk's filters asked of one relative path (what the
+ * indexer uses to tell "excluded now" from "gone"). */
+static void test_selects(void) {
+    mg_walk_params p = mg_walk_default_params();
+    CHECK_EQ_INT(mg_walk_selects(&p, "a.png"), 1);
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/deep/v.avi"), 1);
+    CHECK_EQ_INT(mg_walk_selects(&p, ".hidden.png"), 0);
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/.cache/x.png"), 0); /* a hidden folder on the way */
+    CHECK_EQ_INT(mg_walk_selects(&p, ""), 0);
+    p.hidden = 1;
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/.cache/x.png"), 1);
+    const char *exc[] = {"thumbs/", "*.tmp", "raw/**", NULL};
+    p = mg_walk_default_params();
+    p.exclude = exc;
+    CHECK_EQ_INT(mg_walk_selects(&p, "raw/thumbs/t.png"), 0);   // raw/** prunes raw
+    CHECK_EQ_INT(mg_walk_selects(&p, "a/thumbs/t.png"), 0);     /* a folder named thumbs */
+    CHECK_EQ_INT(mg_walk_selects(&p, "a/thumbs"), 1);           /* a file named thumbs: dir-only pattern */
+    CHECK_EQ_INT(mg_walk_selects(&p, "x/y.tmp"), 0);
+    CHECK_EQ_INT(mg_walk_selects(&p, "rawx/y.png"), 1);
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/z.gif"), 1);
+    const char *inc[] = {"*.png", NULL};
+    p.include = inc;
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/z.gif"), 0);
+    CHECK_EQ_INT(mg_walk_selects(&p, "sub/z.png"), 1);
+    CHECK_EQ_INT(mg_walk_selects(&p, "raw/r.png"), 0);          /* exclude wins */
+}
+
 static void test_roots(void) {
     mg_walk_params p = mg_walk_default_params();
     char r1[1200], r2[1200], r3[1200];
@@ -546,6 +573,7 @@ int main(void) {
     alarm(120); /* a walk blocked on the FIFO fails instead of hanging */
     test_glob();
     test_sniff();
+    test_selects();
     g_tmp = mg_test_tmpdir("walk");
     REQUIRE(g_tmp != NULL);
     snprintf(g_root, sizeof g_root, "%s/root", g_tmp);
