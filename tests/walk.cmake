@@ -20,3 +20,7 @@ if(MG_SANITIZE_TESTS)
   set_tests_properties(test_walk_asan PROPERTIES LABELS "asan;parser;pipeline" TIMEOUT 900
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endif()
+
+# Removal decisions and root checks (src/pipeline/removal.c,
+# src/store/roots.c) on a real folder and catalog.
+mg_test(NAME test_removal SOURCES test_removal.c LIBS libmediagrep LABELS pipeline)

@@ -31,6 +31,7 @@
 #include "media/preprocess.h"
 #include "pipeline/progress.h"
 #include "pipeline/queue.h"
+#include "pipeline/removal.h"
 #include "store/filehash.h"
 
 typedef enum { MSG_SAMPLE, MSG_END, MSG_REMOVE, MSG_SETDEV } msg_type;
@@ -717,118 +718,6 @@ static void *monitor_main(void *arg) {
 
 /* ---------------- the walk and the run ---------------- */
 
-/* Paths the walk could not read completely (sorted): nothing at or below
- * one of them is removed. */
-typedef struct {
-    char **v;
-    size_t n, cap;
-} pathset;
-
-static int pathset_add(pathset *ps, const char *path) {
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        char **nv = realloc(ps->v, cap * sizeof *nv);
-        if (!nv) return -1;
-        ps->v = nv;
-        ps->cap = cap;
-    }
-    if (!(ps->v[ps->n] = strdup(path))) return -1;
-    ps->n++;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void pathset_free(pathset *ps) {
-    for (size_t i = 0; i < ps->n; i++) free(ps->v[i]);
-    free(ps->v);
-}
-
-/* 1 when path or one of its folders is in the (sorted) set. */
-static int pathset_covers(const pathset *ps, const char *path) {
-    if (!ps->n) return 0;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (;;) {
-        const char *key = buf;
-        if (bsearch(&key, ps->v, ps->n, sizeof *ps->v, cmp_str)) return 1;
-        char *slash = strrchr(buf, '/');
-        if (!slash || slash == buf) return 0;
-        *slash = 0;
-    }
-}
-
-/* The removal pass over one available root (see indexer.h). */
-typedef struct {
-    ctx *c;
-    const char *root;
-    size_t root_len;
-    int is_dir;
-    uint64_t root_dev, root_dev_recorded;
-    const pathset *problems;
-    int64_t *ids;                 /* candidates */
-    size_t n_ids, cap_ids;
-    int64_t kept;
-    int oom;
-} gone_ctx;
-
-/* Is the filesystem a gone file lived on still mounted? A file recorded on
- * a device other than the root's lived on a filesystem mounted inside the
- * root: when its nearest existing folder is on another device now, that
- * filesystem is not mounted and the file is offline, not gone. */
-static int inner_fs_missing(const gone_ctx *g, const mg_media_rec *m) {
-    if (!m->dev || m->dev == g->root_dev || m->dev == g->root_dev_recorded) return 0;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", m->path);
-    for (;;) {
-        char *slash = strrchr(buf, '/');
-        if (!slash || (size_t)(slash - buf) < g->root_len) return 0;
-        *slash = 0;
-        struct stat sb;
-        if (stat(buf, &sb) == 0) return (uint64_t)sb.st_dev != m->dev;
-    }
-}
-
-static int check_gone(void *arg, const mg_media_rec *m) {
-    gone_ctx *g = arg;
-    if (cancelled(g->c)) return 1;
-    if (!g->is_dir && strcmp(m->path, g->root) != 0) return 0;
-    if (g->is_dir && strncmp(m->path, g->root, g->root_len) != 0) return 0;
-    if (pathset_covers(g->problems, m->path)) {
-        struct stat sb;
-        if (stat(m->path, &sb) != 0) g->kept++; /* looks gone, but its folder could not be read */
-        return 0;
-    }
-    struct stat sb;
-    int gone;
-    if (stat(m->path, &sb) == 0) {
-        const char *rel = m->path + g->root_len + (g->root[g->root_len - 1] == '/' ? 0 : 1);
-        gone = !S_ISREG(sb.st_mode) || (g->is_dir && !mg_walk_selects(&g->c->p->walk, rel));
-    } else if (errno == ENOENT || errno == ENOTDIR) {
-        gone = 1;
-        if (inner_fs_missing(g, m)) {
-            g->kept++;
-            return 0;
-        }
-    } else {
-        g->kept++; /* EACCES, EIO: cannot tell, keep */
-        return 0;
-    }
-    if (!gone) return 0;
-    if (g->n_ids == g->cap_ids) {
-        size_t cap = g->cap_ids ? g->cap_ids * 2 : 256;
-        int64_t *ni = realloc(g->ids, cap * sizeof *ni);
-        if (!ni) {
-            g->oom = 1;
-            return 1;
-        }
-        g->ids = ni;
-        g->cap_ids = cap;
-    }
-    g->ids[g->n_ids++] = m->id;
-    return 0;
-}
-
 static int push_msg(ctx *c, msg_type type, int64_t media_id, uint64_t dev) {
     msg *r = calloc(1, sizeof *r);
     if (!r) return -1;
@@ -842,22 +731,11 @@ static int push_msg(ctx *c, msg_type type, int64_t media_id, uint64_t dev) {
     return 0;
 }
 
-/* 1 when root i lies inside another root of the run that is walked. */
-static int nested_root(char **roots, const mg_root_check *chk, int n, int i) {
-    size_t li = strlen(roots[i]);
-    for (int k = 0; k < n; k++) {
-        if (k == i || chk[k].status != MG_ROOT_AVAILABLE || !chk[k].is_dir) continue;
-        size_t lk = strlen(roots[k]);
-        if (lk < li && strncmp(roots[i], roots[k], lk) == 0 && (roots[i][lk] == '/' || roots[k][lk - 1] == '/'))
-            return 1;
-        if (lk == li && k < i && strcmp(roots[i], roots[k]) == 0) return 1; /* given twice */
-    }
-    return 0;
-}
+static int cancel_cb(void *arg) { return cancelled(arg); }
 
 /* Removes what is gone from available root i, within the guard. */
 static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_root_check *before,
-                       const pathset *problems, mg_index_root_report *rep, mg_error *err) {
+                       mg_problem_set *problems, mg_index_root_report *rep, mg_error *err) {
     mg_root_check *now = malloc(sizeof *now);
     if (!now) return mg_err_set(err, MG_ENOMEM, "out of memory");
     int rc = mg_roots_check(reader, root, c->p->allow_root_change, now, err);
@@ -876,18 +754,9 @@ static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_ro
         return MG_OK;
     }
     free(now);
-    char prefix[4200];
-    gone_ctx g = {0};
-    g.c = c;
-    g.root = root;
-    g.root_len = strlen(root);
-    g.is_dir = before->is_dir;
-    g.root_dev = before->dev;
-    g.root_dev_recorded = before->recorded_dev;
-    g.problems = problems;
-    snprintf(prefix, sizeof prefix, "%s%s", root, g.is_dir && root[g.root_len - 1] != '/' ? "/" : "");
-    rc = mg_catalog_each_media(reader, g.is_dir ? prefix : root, check_gone, &g, err);
-    if (!rc && g.oom) rc = mg_err_set(err, MG_ENOMEM, "out of memory listing files to remove");
+    mg_removal_scan g;
+    rc = mg_removal_scan_root(reader, before, &c->p->walk, problems, cancel_cb, c, &g, err);
+    if (rc == MG_EINTERRUPTED) rc = MG_OK; /* the run reports the interruption */
     rep->kept = g.kept;
     c->st->files_kept += g.kept;
     if (g.kept)
@@ -908,7 +777,7 @@ static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_ro
             rep->removed = (int64_t)g.n_ids;
         }
     }
-    free(g.ids);
+    mg_removal_scan_free(&g);
     return rc;
 }
 
@@ -1007,7 +876,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     mg_root_check *chk = NULL;
     char **walk_roots = NULL;
     int n_walk = 0, walk_complete_out = 0;
-    pathset problems = {0};
+    mg_problem_set problems = {0};
     monitor_arg ma = {c, 0};
     if (!abs_roots || !dec) {
         rc = mg_err_set(err, MG_ENOMEM, "out of memory");
@@ -1165,7 +1034,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             stats->walk_problems++;
             note(c, "skipped: %s", prob.msg);
             /* an unreadable path protects what the store holds under it */
-            if (prob.code != MG_ENOTFOUND && pathset_add(&problems, e.path) != 0) {
+            if (prob.code != MG_ENOTFOUND && mg_problem_set_add(&problems, e.path) != MG_OK) {
                 rc = mg_err_set(err, MG_ENOMEM, "out of memory");
                 break;
             }
@@ -1226,9 +1095,8 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     if (count_started) pthread_join(count_t, NULL);
     /* files gone from the walked roots (only after a complete walk) */
     if (!rc && walk_complete && p->remove_missing && !cancelled(c)) {
-        qsort(problems.v, problems.n, sizeof *problems.v, cmp_str);
         for (int i = 0; i < p->n_roots && !rc; i++)
-            if (chk[i].status == MG_ROOT_AVAILABLE && !nested_root(abs_roots, chk, p->n_roots, i))
+            if (chk[i].status == MG_ROOT_AVAILABLE && !mg_removal_nested_root(abs_roots, chk, p->n_roots, i))
                 rc = remove_gone(c, reader, abs_roots[i], &chk[i], &problems, &stats->roots[i], err);
     }
     mg_queue_stats jq;
@@ -1348,7 +1216,7 @@ out:
     free(abs_roots);
     free(walk_roots);
     free(chk);
-    pathset_free(&problems);
+    mg_problem_set_free(&problems);
     free(dec);
     free(c->slots);
     mg_free_aligned(c->slot_mem);
