@@ -22,6 +22,8 @@ PKGS=(
   libsqlite3-dev sqlite3 libfaiss-dev liblapack-dev libxxhash-dev
   # HTTP server
   libmicrohttpd-dev
+  # OCR: Tesseract 5 (LSTM) with its real English model, Leptonica; fonts to render test text
+  libtesseract-dev tesseract-ocr tesseract-ocr-eng libleptonica-dev fonts-dejavu-core fonts-liberation
   # reference implementation, golden outputs and the PyTorch benchmark
   python3 python3-torch python3-numpy python3-pil python3-regex
   # bundled sample inputs and test media (public-domain / CC0 photographs and clips)

@@ -16,6 +16,7 @@ int mg_cli_bench_search(int argc, char **argv); /* `bench search` */
 int mg_cli_index(int argc, char **argv);
 int mg_cli_status(int argc, char **argv);
 int mg_cli_forget(int argc, char **argv);
+int mg_cli_ocr(int argc, char **argv);
 int mg_cli_classify(int argc, char **argv);
 int mg_cli_search(int argc, char **argv);
 int mg_cli_serve(int argc, char **argv);

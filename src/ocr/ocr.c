@@ -1,0 +1,459 @@
+/*
+ * ocr.c - the OCR engine (see ocr.h): Tesseract's C API behind one handle
+ * per thread, the page and region passes, the merge of their words, the
+ * junk filter, and the gray preparation of image files.
+ */
+#include "ocr/ocr.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <tesseract/capi.h>
+
+#include "media/image.h"
+
+#define DEFAULT_TESSDATA "/usr/share/tesseract-ocr/5/tessdata"
+
+struct mg_ocr {
+    mg_ocr_params p;
+    char lang[128];
+    char tessdata[1024];
+    TessBaseAPI *api;
+};
+
+mg_ocr_params mg_ocr_default_params(void) {
+    mg_ocr_params p;
+    memset(&p, 0, sizeof p);
+    p.lang = "eng";
+    p.max_side = 2048;
+    p.page_pass = 1;
+    p.region_pass = 1;
+    p.max_regions = 48;
+    p.min_conf = 60;
+    return p;
+}
+
+static const char *tessdata_dir(const char *given, char *buf, size_t cap) {
+    const char *d = given && *given ? given : getenv("TESSDATA_PREFIX");
+    snprintf(buf, cap, "%s", d && *d ? d : DEFAULT_TESSDATA);
+    return buf;
+}
+
+int mg_ocr_languages(const char *tessdata, char *buf, size_t cap, mg_error *err) {
+    char dir[1024];
+    tessdata_dir(tessdata, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d) return mg_err_set(err, MG_ENOTFOUND, "%s: no tessdata folder (Debian: apt-get install tesseract-ocr-eng)", dir);
+    size_t n = 0;
+    buf[0] = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        const char *suf = ".traineddata";
+        if (l <= strlen(suf) || strcmp(e->d_name + l - strlen(suf), suf) != 0 || !strcmp(e->d_name, "osd.traineddata"))
+            continue;
+        int k = snprintf(buf + n, cap - n, "%s%.*s", n ? "+" : "", (int)(l - strlen(suf)), e->d_name);
+        if (k < 0 || (size_t)k >= cap - n) break;
+        n += (size_t)k;
+    }
+    closedir(d);
+    return MG_OK;
+}
+
+/* Tesseract's LSTM loops ask for 4 OpenMP threads with a num_threads
+ * clause, which omp_set_num_threads cannot lower; on a loaded machine those
+ * teams spin and cost several times the work (measured: 17.7 s instead of
+ * 2.8 s for one page on 2 cores). With dynamic adjustment on and this
+ * thread's nthreads-var at 1, libgomp bounds every team this thread starts
+ * to one thread; both ICVs are per thread, so other threads' OpenMP (the
+ * CLIP encoder's) is not affected. OMP_THREAD_LIMIT=1 does the same for a
+ * whole process. */
+static void limit_omp(void) {
+    omp_set_dynamic(1);
+    omp_set_num_threads(1);
+}
+
+int mg_ocr_open(const mg_ocr_params *p, mg_ocr **out, mg_error *err) {
+    *out = NULL;
+    mg_ocr_params dp = mg_ocr_default_params();
+    if (!p) p = &dp;
+    const char *lang = p->lang && *p->lang ? p->lang : "eng";
+    if (strlen(lang) >= 128) return mg_err_set(err, MG_EINVAL, "ocr: language list '%s' is too long", lang);
+    mg_ocr *o = calloc(1, sizeof *o);
+    if (!o) return mg_err_set(err, MG_ENOMEM, "out of memory");
+    o->p = *p;
+    if (o->p.max_side <= 0) o->p.max_side = 2048;
+    if (o->p.max_regions <= 0) o->p.max_regions = 48;
+    snprintf(o->lang, sizeof o->lang, "%s", lang);
+    o->p.lang = o->lang;
+    tessdata_dir(p->tessdata, o->tessdata, sizeof o->tessdata);
+    /* every language must be installed: a clear error instead of Tesseract's */
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s", lang);
+    for (char *save = NULL, *l = strtok_r(tmp, "+", &save); l; l = strtok_r(NULL, "+", &save)) {
+        char f[1300];
+        struct stat sb;
+        snprintf(f, sizeof f, "%s/%s.traineddata", o->tessdata, l);
+        if (stat(f, &sb) != 0) {
+            mg_err_set(err, MG_ENOTFOUND, "ocr: language '%s' is not installed (no %s; Debian: apt-get install "
+                                          "tesseract-ocr-%s)", l, f, l);
+            free(o);
+            return MG_ENOTFOUND;
+        }
+    }
+    limit_omp(); /* this thread's Tesseract loops: see ocr.h */
+    o->api = TessBaseAPICreate();
+    if (!o->api) {
+        free(o);
+        return mg_err_set(err, MG_ENOMEM, "ocr: cannot create a Tesseract instance");
+    }
+    TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
+    if (TessBaseAPIInit2(o->api, o->tessdata, o->lang, OEM_LSTM_ONLY) != 0) {
+        mg_err_set(err, MG_EFORMAT, "ocr: Tesseract could not load '%s' from %s", o->lang, o->tessdata);
+        mg_ocr_close(o);
+        return MG_EFORMAT;
+    }
+    *out = o;
+    return MG_OK;
+}
+
+void mg_ocr_close(mg_ocr *o) {
+    if (!o) return;
+    if (o->api) {
+        TessBaseAPIEnd(o->api);
+        TessBaseAPIDelete(o->api);
+    }
+    free(o);
+}
+
+void mg_ocr_result_free(mg_ocr_result *r) {
+    if (!r) return;
+    free(r->words);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---------------- gray images ---------------- */
+
+/* Area-average (down) or bilinear (up) resize of a gray image. */
+static void resize_gray(const uint8_t *s, int w, int h, int stride, uint8_t *d, int dw, int dh) {
+    double fx = (double)w / dw, fy = (double)h / dh;
+    if (fx >= 1 && fy >= 1) {
+        for (int y = 0; y < dh; y++) {
+            int y0 = (int)(y * fy), y1 = (int)((y + 1) * fy);
+            if (y1 <= y0) y1 = y0 + 1;
+            if (y1 > h) y1 = h;
+            for (int x = 0; x < dw; x++) {
+                int x0 = (int)(x * fx), x1 = (int)((x + 1) * fx);
+                if (x1 <= x0) x1 = x0 + 1;
+                if (x1 > w) x1 = w;
+                unsigned sum = 0, n = 0;
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) sum += s[(size_t)yy * stride + xx], n++;
+                d[(size_t)y * dw + x] = (uint8_t)((sum + n / 2) / n);
+            }
+        }
+        return;
+    }
+    for (int y = 0; y < dh; y++) {
+        double sy = (y + 0.5) * fy - 0.5;
+        int y0 = (int)floor(sy);
+        double ay = sy - y0;
+        int ya = y0 < 0 ? 0 : y0 >= h ? h - 1 : y0, yb = y0 + 1 < 0 ? 0 : y0 + 1 >= h ? h - 1 : y0 + 1;
+        for (int x = 0; x < dw; x++) {
+            double sx = (x + 0.5) * fx - 0.5;
+            int x0 = (int)floor(sx);
+            double ax = sx - x0;
+            int xa = x0 < 0 ? 0 : x0 >= w ? w - 1 : x0, xb = x0 + 1 < 0 ? 0 : x0 + 1 >= w ? w - 1 : x0 + 1;
+            double v = (1 - ay) * ((1 - ax) * s[(size_t)ya * stride + xa] + ax * s[(size_t)ya * stride + xb]) +
+                       ay * ((1 - ax) * s[(size_t)yb * stride + xa] + ax * s[(size_t)yb * stride + xb]);
+            d[(size_t)y * dw + x] = (uint8_t)(v + 0.5);
+        }
+    }
+}
+
+/* ---------------- words ---------------- */
+
+typedef struct {
+    mg_ocr_word *v;
+    int n, cap;
+} wordvec;
+
+static int push_word(wordvec *wv, const mg_ocr_word *w) {
+    if (wv->n == wv->cap) {
+        int cap = wv->cap ? wv->cap * 2 : 64;
+        mg_ocr_word *nv = realloc(wv->v, (size_t)cap * sizeof *nv);
+        if (!nv) return -1;
+        wv->v = nv;
+        wv->cap = cap;
+    }
+    wv->v[wv->n++] = *w;
+    return 0;
+}
+
+/* Trims surrounding punctuation; 1 when what is left looks like a word or
+ * a code a person would search for: conf >= min_conf, at least 2
+ * alphanumerics (1 when a digit read with conf >= 85), and alphanumerics
+ * at least half of the characters. */
+static int clean_word(char *t, float conf, float min_conf) {
+    size_t n = strlen(t);
+    size_t a = 0;
+    while (a < n && ispunct((unsigned char)t[a]) && t[a] != '#' && t[a] != '$') a++;
+    while (n > a && ispunct((unsigned char)t[n - 1]) && t[n - 1] != '%') n--;
+    memmove(t, t + a, n - a);
+    t[n - a] = 0;
+    n -= a;
+    if (!n || conf < min_conf) return 0;
+    int alnum = 0, digit = 0, chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if ((ch & 0xC0) == 0x80) continue; /* UTF-8 continuation */
+        chars++;
+        if (ch >= 0x80 || isalnum(ch)) alnum++;
+        if (isdigit(ch)) digit++;
+    }
+    if (alnum * 2 < chars) return 0;
+    if (alnum >= 2) return 1;
+    return alnum == 1 && digit == 1 && conf >= 85;
+}
+
+/* Reads the words of the last recognition; (ox, oy) and scale map the
+ * recognised image's pixels back to the working image (W x H). */
+static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int W, int H, wordvec *wv) {
+    TessResultIterator *it = TessBaseAPIGetIterator(o->api);
+    if (!it) return 0;
+    TessPageIterator *pi = TessResultIteratorGetPageIterator(it);
+    int rc = 0;
+    do {
+        char *t = TessResultIteratorGetUTF8Text(it, RIL_WORD);
+        if (!t) continue;
+        mg_ocr_word w;
+        memset(&w, 0, sizeof w);
+        snprintf(w.text, sizeof w.text, "%s", t);
+        TessDeleteText(t);
+        w.conf = TessResultIteratorConfidence(it, RIL_WORD);
+        int l, tp, r, b;
+        if (!TessPageIteratorBoundingBox(pi, RIL_WORD, &l, &tp, &r, &b)) continue;
+        if (!clean_word(w.text, w.conf, o->p.min_conf)) continue;
+        /* a region is a guess: a word read there must be confident, and a
+         * word not in the dictionary (a name, a code) very confident */
+        if (pass == 1 && (w.conf < 70 || (!TessResultIteratorWordIsFromDictionary(it) && w.conf < 88))) continue;
+        w.x0 = (float)((ox + l * scale) / W);
+        w.y0 = (float)((oy + tp * scale) / H);
+        w.x1 = (float)((ox + r * scale) / W);
+        w.y1 = (float)((oy + b * scale) / H);
+        w.pass = pass;
+        if (push_word(wv, &w)) {
+            rc = -1;
+            break;
+        }
+    } while (TessResultIteratorNext(it, RIL_WORD));
+    TessResultIteratorDelete(it);
+    return rc;
+}
+
+static float iou(const mg_ocr_word *a, const mg_ocr_word *b) {
+    float ix = fminf(a->x1, b->x1) - fmaxf(a->x0, b->x0), iy = fminf(a->y1, b->y1) - fmaxf(a->y0, b->y0);
+    if (ix <= 0 || iy <= 0) return 0;
+    float in = ix * iy, ua = (a->x1 - a->x0) * (a->y1 - a->y0) + (b->x1 - b->x0) * (b->y1 - b->y0) - in;
+    return ua > 0 ? in / ua : 0;
+}
+
+/* Reading order: lines by the vertical centre (words overlapping a line's
+ * band by half their height join it), words left to right. */
+static int cmp_word_y(const void *a, const void *b) {
+    const mg_ocr_word *x = a, *y = b;
+    float cx = (x->y0 + x->y1) / 2, cy = (y->y0 + y->y1) / 2;
+    return (cx > cy) - (cx < cy);
+}
+
+static int cmp_word_line(const void *a, const void *b) {
+    const mg_ocr_word *x = a, *y = b;
+    if (x->line != y->line) return x->line - y->line;
+    return (x->x0 > y->x0) - (x->x0 < y->x0);
+}
+
+static int finish(wordvec *wv, mg_ocr_result *out) {
+    /* merge: of two overlapping words keep the more confident */
+    int k = 0;
+    for (int i = 0; i < wv->n; i++) {
+        int keep = 1;
+        for (int j = 0; j < k && keep; j++)
+            if (iou(&wv->v[i], &wv->v[j]) > 0.3f) {
+                if (wv->v[i].conf > wv->v[j].conf) wv->v[j] = wv->v[i];
+                keep = 0;
+            }
+        if (keep) wv->v[k++] = wv->v[i];
+    }
+    wv->n = k;
+    qsort(wv->v, (size_t)wv->n, sizeof *wv->v, cmp_word_y);
+    int line = -1;
+    float band0 = 0, band1 = 0;
+    for (int i = 0; i < wv->n; i++) {
+        mg_ocr_word *w = &wv->v[i];
+        float c = (w->y0 + w->y1) / 2;
+        if (line < 0 || c > band1) {
+            line++;
+            band0 = w->y0;
+            band1 = w->y1;
+        } else {
+            if (w->y0 < band0) band0 = w->y0;
+            if (w->y1 > band1) band1 = w->y1;
+        }
+        w->line = line;
+    }
+    qsort(wv->v, (size_t)wv->n, sizeof *wv->v, cmp_word_line);
+    size_t len = 1;
+    for (int i = 0; i < wv->n; i++) len += strlen(wv->v[i].text) + 1;
+    out->text = malloc(len);
+    if (!out->text) return -1;
+    size_t n = 0;
+    for (int i = 0; i < wv->n; i++) {
+        if (i) out->text[n++] = wv->v[i].line != wv->v[i - 1].line ? '\n' : ' ';
+        size_t l = strlen(wv->v[i].text);
+        memcpy(out->text + n, wv->v[i].text, l);
+        n += l;
+    }
+    out->text[n] = 0;
+    out->words = wv->v;
+    out->n_words = wv->n;
+    out->n_lines = line + 1;
+    return 0;
+}
+
+/* Share of box b (pixels of a W x H image) that the words' boxes cover
+ * (overlaps between words counted twice: an upper bound, fine for a skip). */
+static double covered_by_words(const mg_ocr_box *b, const mg_ocr_word *w, int n, int W, int H) {
+    double area = (double)(b->x1 - b->x0) * (b->y1 - b->y0), cov = 0;
+    if (area <= 0) return 1;
+    for (int i = 0; i < n; i++) {
+        double ix = fmin(b->x1, w[i].x1 * W) - fmax(b->x0, w[i].x0 * W);
+        double iy = fmin(b->y1, w[i].y1 * H) - fmax(b->y0, w[i].y0 * H);
+        if (ix > 0 && iy > 0) cov += ix * iy;
+    }
+    return cov / area;
+}
+
+/* ---------------- passes ---------------- */
+
+int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!o || !gray || w <= 0 || h <= 0 || stride < w) return mg_err_set(err, MG_EINVAL, "ocr: bad image");
+    limit_omp();
+    /* the working image: at most max_side on the long side */
+    int W = w, H = h;
+    uint8_t *own = NULL;
+    const uint8_t *img = gray;
+    int istride = stride;
+    if (w > o->p.max_side || h > o->p.max_side) {
+        double s = (double)o->p.max_side / (w > h ? w : h);
+        W = (int)lround(w * s);
+        H = (int)lround(h * s);
+        if (W < 1) W = 1;
+        if (H < 1) H = 1;
+        if (!(own = malloc((size_t)W * H))) return mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+        resize_gray(gray, w, h, stride, own, W, H);
+        img = own;
+        istride = W;
+    }
+    wordvec wv = {0};
+    int rc = MG_OK;
+    double t0 = mg_now();
+    if (o->p.page_pass) {
+        TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+        TessBaseAPISetImage(o->api, img, W, H, 1, istride);
+        TessBaseAPISetSourceResolution(o->api, o->p.page_dpi > 0 ? o->p.page_dpi : 70);
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 0, 0, 0, 1.0, W, H, &wv) != 0)
+            rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+        TessBaseAPIClear(o->api);
+    }
+    double t1 = mg_now();
+    out->page_ms = (t1 - t0) * 1e3;
+    if (!rc && o->p.region_pass) {
+        mg_ocr_box *boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
+        int nb = boxes ? mg_ocr_find_regions(img, W, H, istride, boxes, o->p.max_regions) : 0;
+        uint8_t *crop = NULL;
+        size_t crop_cap = 0;
+        int n_page = wv.n;
+        if (getenv("MG_OCR_DEBUG"))
+            for (int i = 0; i < nb; i++)
+                fprintf(stderr, "region %d: %d,%d - %d,%d\n", i, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1);
+        for (int i = 0; i < nb && !rc; i++) {
+            /* text the page pass read already: not again */
+            if (covered_by_words(&boxes[i], wv.v, n_page, W, H) >= 0.5) continue;
+            /* pad, then scale so the region's height becomes ~48 px (2x..0.5x) */
+            int bh = boxes[i].y1 - boxes[i].y0, pad = bh / 3 + 2;
+            int x0 = boxes[i].x0 - pad, y0 = boxes[i].y0 - pad, x1 = boxes[i].x1 + pad, y1 = boxes[i].y1 + pad;
+            if (x0 < 0) x0 = 0;
+            if (y0 < 0) y0 = 0;
+            if (x1 > W) x1 = W;
+            if (y1 > H) y1 = H;
+            int cw = x1 - x0, ch = y1 - y0;
+            double sc = 48.0 / bh;
+            if (sc > 3) sc = 3;
+            if (sc < 0.5) sc = 0.5;
+            if (sc > 0.9 && sc < 1.1) sc = 1;
+            int dw = (int)lround(cw * sc), dh = (int)lround(ch * sc);
+            if (dw < 8 || dh < 8) continue;
+            if ((size_t)dw * dh > crop_cap) {
+                uint8_t *nc = realloc(crop, (size_t)dw * dh);
+                if (!nc) {
+                    rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+                    break;
+                }
+                crop = nc;
+                crop_cap = (size_t)dw * dh;
+            }
+            resize_gray(img + (size_t)y0 * istride + x0, cw, ch, istride, crop, dw, dh);
+            TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
+            TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
+            TessBaseAPISetSourceResolution(o->api, 300);
+            if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 1, x0, y0, 1.0 / sc, W, H, &wv) != 0)
+                rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+            TessBaseAPIClear(o->api);
+            out->n_regions++;
+        }
+        free(crop);
+        free(boxes);
+    }
+    out->region_ms = (mg_now() - t1) * 1e3;
+    free(own);
+    if (!rc && finish(&wv, out) != 0) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+    if (rc) {
+        free(wv.v);
+        out->words = NULL;
+        mg_ocr_result_free(out);
+    }
+    return rc;
+}
+
+int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) {
+    memset(out, 0, sizeof *out);
+    mg_image_params ip = mg_image_default_params();
+    ip.shrink_target = o->p.max_side * 3 / 8; /* decoded at >= 3/4 of max_side on the short side */
+    mg_image img;
+    int rc = mg_image_load(path, &ip, &img, err);
+    if (rc) return rc;
+    size_t n = (size_t)img.width * img.height;
+    uint8_t *g = malloc(n ? n : 1), *rgb = malloc(n * 3 ? n * 3 : 1);
+    if (!g || !rgb) {
+        free(g);
+        free(rgb);
+        mg_image_free(&img);
+        return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
+    }
+    mg_image_to_rgb(&img, rgb);
+    for (size_t i = 0; i < n; i++) /* Rec. 601 luma, as Leptonica and Pillow's "L" */
+        g[i] = (uint8_t)((299 * rgb[3 * i] + 587 * rgb[3 * i + 1] + 114 * rgb[3 * i + 2] + 500) / 1000);
+    free(rgb);
+    rc = mg_ocr_gray(o, g, img.width, img.height, img.width, out, err);
+    if (rc) mg_err_prefix(err, "%s", path);
+    free(g);
+    mg_image_free(&img);
+    return rc;
+}
