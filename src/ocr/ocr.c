@@ -208,16 +208,14 @@ static int clean_word(char *t, float conf, float min_conf) {
     t[n - a] = 0;
     n -= a;
     if (!n || conf < min_conf) return 0;
-    int alnum = 0, digit = 0, chars = 0;
+    int alnum = 0, chars = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)t[i];
         if ((ch & 0xC0) == 0x80) continue; /* UTF-8 continuation */
         chars++;
         if (ch >= 0x80 || isalnum(ch)) alnum++;
-        if (isdigit(ch)) digit++;
     }
     if (alnum * 2 < chars) return 0;
-    (void)digit;
     return alnum >= 2; /* a lone character is what texture reads as most often */
 }
 
@@ -397,9 +395,6 @@ int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr
         uint8_t *crop = NULL;
         size_t crop_cap = 0;
         int n_page = wv.n;
-        if (getenv("MG_OCR_DEBUG"))
-            for (int i = 0; i < nb; i++)
-                fprintf(stderr, "region %d: %d,%d - %d,%d\n", i, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1);
         for (int i = 0; i < nb && !rc; i++) {
             /* text the page pass read already: not again */
             if (covered_by_words(&boxes[i], wv.v, n_page, W, H) >= 0.25) continue;

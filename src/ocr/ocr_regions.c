@@ -24,7 +24,6 @@
  */
 #include "ocr/ocr.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +106,6 @@ int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_bo
             }
             c[(size_t)y * W + x] = (uint8_t)(mx - mn);
         }
-    int dbg = getenv("MG_OCR_DEBUG") && getenv("MG_OCR_DEBUG")[0] == '2';
     int th = otsu(c, N);
     if (th < 28) th = 28;
     if (th > 110) th = 110;
@@ -164,14 +162,7 @@ int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_bo
                         }
                 }
                 int bw = bx1 - bx0 + 1, bh = by1 - by0 + 1;
-                if (dbg && bh >= 6 && bw >= 30) {
-                    int64_t e2 = 0;
-                    for (int y = by0; y <= by1; y++)
-                        for (int x = bx0; x <= bx1; x++) e2 += b[(size_t)y * W + x];
-                    fprintf(stderr, "comp %d,%d %dx%d fill %.2f dens %.2f th %d\n", bx0 * f, by0 * f, bw * f, bh * f,
-                            (double)n / ((double)bw * bh), (double)e2 / ((double)bw * bh), th);
-                }
-                if (bh < 6 || bh > H / 3 || 2 * bw < 3 * bh || (int64_t)bw * bh < 120) continue;
+                    if (bh < 6 || bh > H / 3 || 2 * bw < 3 * bh || (int64_t)bw * bh < 120) continue;
                 if ((double)n / ((double)bw * bh) < FILL_MIN) continue;
                 int64_t edges = 0;
                 for (int y = by0; y <= by1; y++)

@@ -133,7 +133,6 @@ enum MHD_Result srv_do_status(mg_server *s, struct MHD_Connection *c, req *r) {
     store_counts sc;
     slot *sl = srv_slot_take(s);
     counts_get(sl->store, &sc);
-    srv_slot_give(s, sl);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "store", json_object_new_string(s->store_dir));
     json_object_object_add(o, "files_ok", json_object_new_int64(sc.ok));
@@ -162,7 +161,6 @@ enum MHD_Result srv_do_status(mg_server *s, struct MHD_Connection *c, req *r) {
         json_object_object_add(o, "index", ji);
     }
     /* indexed folders that cannot be seen now (their files are offline) */
-    sl = srv_slot_take(s);
     mg_error rerr = {0};
     if (mg_roots_status_json(mg_store_catalog(sl->store), 20, o, &rerr) != MG_OK)
         json_object_object_add(o, "roots_error", json_object_new_string(rerr.msg));
