@@ -693,6 +693,7 @@ int mg_cli_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "decode")) return bench_decode(argc, argv);
     if (!strcmp(argv[1], "index")) return mg_cli_bench_index(argc, argv);
     if (!strcmp(argv[1], "search")) return mg_cli_bench_search(argc, argv);
+    if (!strcmp(argv[1], "ocr")) return mg_cli_bench_ocr(argc, argv);
     fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode, index, search)\n", argv[1]);
     return 2;
 }
