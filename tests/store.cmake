@@ -10,7 +10,7 @@ mg_test(NAME test_store SOURCES test_store.c LIBS mg_store mg_vindex mg_core LAB
 if(MG_SANITIZE_TESTS)
   add_executable(test_store_asan test_store.c
     ${CMAKE_SOURCE_DIR}/src/store/vecfile.c ${CMAKE_SOURCE_DIR}/src/store/catalog.c
-    ${CMAKE_SOURCE_DIR}/src/store/store.c ${CMAKE_SOURCE_DIR}/src/store/filehash.c
+    ${CMAKE_SOURCE_DIR}/src/store/store.c ${CMAKE_SOURCE_DIR}/src/store/filehash.c ${CMAKE_SOURCE_DIR}/src/store/texts.c
     ${CMAKE_SOURCE_DIR}/src/store/vindex.cpp ${CMAKE_SOURCE_DIR}/src/core/threadpool.c)
   target_compile_options(test_store_asan PRIVATE ${MG_SAN_FLAGS})
   target_compile_features(test_store_asan PRIVATE cxx_std_17)

@@ -1,40 +1,45 @@
 /*
  * indexer.h - the pipeline behind `mediagrep index`: walk roots, decide per
- * file (new, changed, unchanged, gone) against the store's catalog, decode
- * and preprocess on worker threads, batch, encode, and write to the store
- * with periodic checkpoints; then remove vanished files, compact, and bring
- * the FAISS index up to date.
+ * file (new, changed, unchanged, gone; which analyzers it still needs)
+ * against the store's catalog, decode each file once on worker threads,
+ * run every analyzer it needs (analyzer.h: the CLIP image encoder always,
+ * OCR and others when given), and write to the store with periodic
+ * checkpoints; then remove vanished files, compact, and bring the FAISS
+ * index up to date.
  *
- *   walker (caller's thread) --jobs--> decode workers --samples--> encoders
- *        (catalog reader)              (hash, decode,               (batches of
- *                                       resize+crop                  B, partial
- *                                       to 8-bit RGB)                flush; one
- *                                                                    or more per
- *                                                                    device)
- *                                          writer <--vectors----------'
- *                                          (store: put/checkpoint)
+ *   walker --jobs--> decode workers --slots--> [image encoder stage] --+
+ *   (caller's        (hash, decode once,  \--> [OCR stage]  ...     ---+--> writer
+ *    thread)          prepare per analyzer)     (pool, queue, workers)    (store: put,
+ *                                                                           checkpoint)
  *
- * Memory is bounded by a fixed pool of sample slots (preprocessed pixels +
- * vector), sized from mem_limit: a decoder needs a free slot to emit a
- * sample, so a slow encoder throttles decoding, and nothing grows with the
+ * Memory is bounded by one fixed pool of sample slots per analyzer, sized
+ * from mem_limit (the image encoder's holds crops and vectors; OCR's a few
+ * gray images of max_side): a decoder needs a free slot of an analyzer to
+ * hand it a sample, so a slow analyzer throttles decoding once its pool is
+ * full and no other analyzer's memory grows, and nothing grows with the
  * number of files. Every queue is bounded.
  *
- * A file is written only when all its samples are encoded, in one store put;
- * a failed file is recorded with its reason and never stops the run.
- * Cancellation (*cancel set, e.g. from SIGINT) stops feeding, drops
- * unfinished files, commits finished ones and returns MG_EINTERRUPTED.
+ * A file is written only when every analyzer it needed is done, in one
+ * store transaction: its row, its vectors, and each analyzer's record
+ * (texts.h: analyzer, version, settings, status) and text. A file that
+ * fails to decode is recorded with its reason and never stops the run; an
+ * analyzer that fails on a file (OCR) is recorded for that file and
+ * analyzer, and the file keeps its vectors. A file whose content is
+ * unchanged but which lacks an analyzer's results (an analyzer enabled on
+ * an existing store, or its settings changed) is decoded for that analyzer
+ * alone: its vectors are not computed again. Cancellation (*cancel set,
+ * e.g. from SIGINT) stops feeding, drops unfinished files, commits
+ * finished ones and returns MG_EINTERRUPTED.
  *
  * Several devices: with p->models (one model per device, e.g. one per GPU)
- * every device gets mg_model_max_callers(model) encoder threads (CUDA: 2, on
- * two streams). The encoders share the decoders' sample queue and take
- * turns forming batches: whichever encoder is free takes the next batch, so
- * a slow device simply takes fewer and never holds the others up (the
- * dynamic balance work stealing gives, with one shared pool as the deque).
- * Each batch is normalized on the device from 8-bit pixels
- * (mg_encode_images_u8): the host ships 3 bytes per pixel, not 12.
+ * every device gets mg_model_max_callers(model) encoder workers (CUDA: 2,
+ * on two streams), sharing the image encoder's queue: whichever is free
+ * takes the next batch, so a slow device simply takes fewer.
  *
  * Threading: mg_index_run blocks its caller; it starts and joins its own
- * threads. A model's backend is used by its encoder threads only.
+ * threads. A model's backend is used by its encoder workers only; an
+ * analyzer passed in p->analyzers is used by the run's threads until it
+ * returns.
  */
 #ifndef MG_INDEXER_H
 #define MG_INDEXER_H
@@ -45,6 +50,7 @@
 #include "core/common.h"
 #include "media/media.h"
 #include "model/clip.h"
+#include "pipeline/analyzer.h"
 #include "pipeline/walk.h"
 #include "store/roots.h"
 #include "store/store.h"
@@ -81,12 +87,30 @@ typedef struct mg_index_params {
     void (*batch_hook)(void *arg, int encoder, int n); /* NULL; else called by encoder thread `encoder`
                                    (0-based) before it encodes each batch of n samples (tracing, tests) */
     void *batch_hook_arg;
+    mg_analyzer *const *analyzers; /* NULL; else n_analyzers analyzers besides the image encoder (OCR),
+                                   e.g. from mg_an_ocr_open. Not owned (the caller closes them). */
+    int n_analyzers;            /* 0..MG_AN_MAX-1 */
+    const char *analyzers_json; /* NULL; else recorded as the store's enabled analyzers (texts.h) */
+    const char *drop_text_of;   /* NULL; else this analyzer's texts and records are deleted first ("ocr") */
 } mg_index_params;
 
 #define MG_INDEX_MAX_MODELS 16
 #define MG_INDEX_MAX_ENCODERS 32
 
 mg_index_params mg_index_default_params(void);
+
+/* One analyzer's work in a run. */
+typedef struct mg_index_analyzer_stats {
+    char name[16];
+    int64_t items;              /* samples analyzed */
+    int64_t skipped;            /* samples passed over (a video frame like the one before) */
+    int64_t failed_items;
+    int64_t files_ok, files_failed; /* analysis records written */
+    int64_t results;            /* vectors or text segments written */
+    double busy_s;              /* inside the analyzer, summed over its workers */
+    double slot_wait_s;         /* decoders' wait for a free slot of its pool */
+    int max_queue, workers;
+} mg_index_analyzer_stats;
 
 /* What became of one root in a run. */
 typedef struct mg_index_root_report {
@@ -114,6 +138,8 @@ typedef struct mg_index_stats {
     int64_t removals_withheld;  /* removals held back by the mass-delete guard */
     mg_index_root_report *roots;/* n_root_reports entries, one per root given; mg_index_stats_free */
     int n_root_reports;
+    int64_t files_analyzed;     /* unchanged files that only had other analyzers run (e.g. OCR added) */
+    int64_t files_text_dropped; /* files whose text drop_text_of deleted */
     int64_t checkpoints, compacted_rows;
     double seconds;             /* wall time of the whole run */
     double pipeline_seconds;    /* first job to last write */
@@ -130,6 +156,8 @@ typedef struct mg_index_stats {
         int64_t frames, batches;
         double busy_s;          /* time inside mg_encode_images_u8 */
     } encoders[MG_INDEX_MAX_ENCODERS];
+    int n_analyzers;            /* 0: the image encoder; then p->analyzers */
+    mg_index_analyzer_stats analyzers[MG_AN_MAX];
 } mg_index_stats;
 
 /* Removal protocol (nothing is removed by accident). Before the walk every

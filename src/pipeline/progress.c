@@ -66,6 +66,11 @@ void mg_progress_update(mg_progress *p, const mg_progress_state *s, int force) {
         if (f > 0 && f <= 1) mg_format_duration(s->elapsed_s * (1 - f) / f, eta, sizeof eta);
     }
     mg_format_duration(s->elapsed_s, el, sizeof el);
+    char extra[256] = "";
+    for (int i = 0, o = 0; i < s->n_extra && i < 4 && o < (int)sizeof extra - 64; i++)
+        o += snprintf(extra + o, sizeof extra - (size_t)o, "%s%s %lld (%.1f/s, queue %d)", p->mode == MG_PROGRESS_BAR ? "  " : ", ",
+                      s->extra[i].name, (long long)s->extra[i].items,
+                      s->elapsed_s > 0 ? (double)s->extra[i].items / s->elapsed_s : 0.0, s->extra[i].depth);
     char total[32];
     snprintf(total, sizeof total, s->walk_done ? "%lld" : "%lld+", (long long)s->files_found);
     if (p->mode == MG_PROGRESS_BAR) {
@@ -77,12 +82,13 @@ void mg_progress_update(mg_progress *p, const mg_progress_state *s, int force) {
         bar[20] = 0;
         char errs[48] = "";
         if (s->files_failed) snprintf(errs, sizeof errs, "  %lld errors", (long long)s->files_failed);
-        fprintf(p->out, "\r\033[K[%s] %lld/%s files  %lld frames  %.1f frames/s  %s  ETA %s%s", bar,
-                (long long)s->files_done, total, (long long)s->frames, p->rate, el, eta, errs);
+        fprintf(p->out, "\r\033[K[%s] %lld/%s files  %lld frames  %.1f frames/s%s  %s  ETA %s%s", bar,
+                (long long)s->files_done, total, (long long)s->frames, p->rate, extra, el, eta, errs);
         p->bar_shown = 1;
     } else {
-        fprintf(p->out, "index: %lld/%s files, %lld frames, %.1f frames/s, %lld errors, elapsed %s, ETA %s\n",
-                (long long)s->files_done, total, (long long)s->frames, p->rate, (long long)s->files_failed, el, eta);
+        fprintf(p->out, "index: %lld/%s files, %lld frames, %.1f frames/s%s, %lld errors, elapsed %s, ETA %s\n",
+                (long long)s->files_done, total, (long long)s->frames, p->rate, extra, (long long)s->files_failed, el,
+                eta);
     }
     fflush(p->out);
     p->last = now;

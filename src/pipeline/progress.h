@@ -24,6 +24,14 @@ typedef struct mg_progress_state {
     int64_t frames;         /* samples encoded */
     int64_t items;          /* vectors written */
     double elapsed_s;
+    /* analyzers other than the image encoder (OCR...): shown after the frames */
+    int n_extra;
+    struct {
+        char name[16];
+        int64_t items;      /* samples analyzed */
+        int depth;          /* its queue now */
+        double busy_s;
+    } extra[4];
 } mg_progress_state;
 
 enum { MG_PROGRESS_QUIET = 0, MG_PROGRESS_AUTO = 1, MG_PROGRESS_LINES = 2, MG_PROGRESS_BAR = 3 };

@@ -31,7 +31,30 @@ struct mg_catalog {
     " sample TEXT, files INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'available', reason TEXT," \
     " run_id INTEGER, checked_at REAL);"
 
-static const char *MIGRATE_1_2 = "ALTER TABLE media ADD COLUMN dev INTEGER;" ROOTS_TABLE;
+/* Version 3: per-file, per-analyzer records and the recognised text with
+ * its two full-text indexes (texts.h). External-content FTS5 tables kept in
+ * step by triggers: a text row is only ever inserted or deleted. */
+#define TEXT_TABLES \
+    "CREATE TABLE IF NOT EXISTS analyses(media_id INTEGER NOT NULL, analyzer TEXT NOT NULL, version TEXT NOT NULL," \
+    " settings TEXT NOT NULL, status TEXT NOT NULL, error TEXT, n_results INTEGER NOT NULL DEFAULT 0, run_id INTEGER," \
+    " done_at REAL, PRIMARY KEY(media_id, analyzer)) WITHOUT ROWID;" \
+    "CREATE TABLE IF NOT EXISTS texts(id INTEGER PRIMARY KEY AUTOINCREMENT, media_id INTEGER NOT NULL," \
+    " analyzer TEXT NOT NULL, start_ms INTEGER NOT NULL DEFAULT 0, end_ms INTEGER NOT NULL DEFAULT 0, lang TEXT," \
+    " text TEXT NOT NULL, words TEXT);" \
+    "CREATE INDEX IF NOT EXISTS texts_media ON texts(media_id);" \
+    "CREATE VIRTUAL TABLE IF NOT EXISTS texts_fts USING fts5(text, content='texts', content_rowid='id'," \
+    " tokenize='unicode61 remove_diacritics 2');" \
+    "CREATE VIRTUAL TABLE IF NOT EXISTS texts_tri USING fts5(text, content='texts', content_rowid='id'," \
+    " tokenize='trigram');" \
+    "CREATE TRIGGER IF NOT EXISTS texts_ai AFTER INSERT ON texts BEGIN" \
+    " INSERT INTO texts_fts(rowid, text) VALUES (new.id, new.text);" \
+    " INSERT INTO texts_tri(rowid, text) VALUES (new.id, new.text); END;" \
+    "CREATE TRIGGER IF NOT EXISTS texts_ad AFTER DELETE ON texts BEGIN" \
+    " INSERT INTO texts_fts(texts_fts, rowid, text) VALUES ('delete', old.id, old.text);" \
+    " INSERT INTO texts_tri(texts_tri, rowid, text) VALUES ('delete', old.id, old.text); END;"
+
+static const char *MIGRATE_1_2 = "ALTER TABLE media ADD COLUMN dev INTEGER;" ROOTS_TABLE TEXT_TABLES;
+static const char *MIGRATE_2_3 = TEXT_TABLES;
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -56,7 +79,7 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS runs("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL, ended REAL, status TEXT NOT NULL, config TEXT,"
     " config_hash TEXT, model_id INTEGER, pid INTEGER, counters TEXT);"
-    ROOTS_TABLE;
+    ROOTS_TABLE TEXT_TABLES;
 
 static double wall_now(void) {
     struct timespec ts;
@@ -146,12 +169,12 @@ int mg_catalog_open(const char *path, int readonly, mg_catalog **out, mg_error *
          * a process killed while creating a store leaves either no schema
          * (version 0, completed by the next writer) or all of it. */
         char *msg = NULL;
-        const char *setup = ver == 0 ? SCHEMA : ver == 1 ? MIGRATE_1_2 : NULL;
+        const char *setup = ver == 0 ? SCHEMA : ver == 1 ? MIGRATE_1_2 : ver == 2 ? MIGRATE_2_3 : NULL;
         if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                          NULL, NULL, &msg) != SQLITE_OK ||
             (setup && (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
                        sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
-                       sqlite3_exec(c->db, "PRAGMA user_version=2; COMMIT", NULL,
+                       sqlite3_exec(c->db, "PRAGMA user_version=3; COMMIT", NULL,
                                     NULL, &msg) != SQLITE_OK))) {
             mg_err_set(err, MG_EIO, "%s: cannot set up the catalog: %s", path, msg ? msg : "?");
             sqlite3_free(msg);
@@ -463,6 +486,8 @@ static const char *SQL_TOMB_ITEMS =
     "INSERT OR IGNORE INTO tombstones(model_id, vec_row) SELECT model_id, vec_row FROM items WHERE media_id=?";
 static const char *SQL_DEL_ITEMS = "DELETE FROM items WHERE media_id=?";
 static const char *SQL_DEL_MEDIA = "DELETE FROM media WHERE id=?";
+static const char *SQL_DEL_TEXTS = "DELETE FROM texts WHERE media_id=?";
+static const char *SQL_DEL_ANALYSES = "DELETE FROM analyses WHERE media_id=?";
 
 int mg_catalog_delete_media(mg_catalog *c, int64_t id, int keep_media_row, int64_t *n_tomb, mg_error *err) {
     sqlite3_stmt *st = stmt(c, SQL_TOMB_ITEMS, err);
@@ -474,6 +499,15 @@ int mg_catalog_delete_media(mg_catalog *c, int64_t id, int keep_media_row, int64
     if (!(st = stmt(c, SQL_DEL_ITEMS, err))) return err ? err->code : MG_EIO;
     sqlite3_bind_int64(st, 1, id);
     if ((rc = step_done(c, st, err, "deleting items"))) return rc;
+    /* a replaced or removed file's text and analysis records go in the same transaction */
+    if (c->ver >= 3) {
+        if (!(st = stmt(c, SQL_DEL_TEXTS, err))) return err ? err->code : MG_EIO;
+        sqlite3_bind_int64(st, 1, id);
+        if ((rc = step_done(c, st, err, "deleting texts"))) return rc;
+        if (!(st = stmt(c, SQL_DEL_ANALYSES, err))) return err ? err->code : MG_EIO;
+        sqlite3_bind_int64(st, 1, id);
+        if ((rc = step_done(c, st, err, "deleting analyses"))) return rc;
+    }
     if (keep_media_row) return MG_OK;
     if (!(st = stmt(c, SQL_DEL_MEDIA, err))) return err ? err->code : MG_EIO;
     sqlite3_bind_int64(st, 1, id);

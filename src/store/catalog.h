@@ -14,6 +14,11 @@
  *        'crashed', config JSON, config_hash, model_id, pid, counters JSON)
  *   roots(path PRIMARY KEY, is_dir, dev, ino, sample JSON, files, state,
  *         reason, run_id, checked_at)  -- identities of indexed roots (roots.h)
+ *   analyses(media_id, analyzer, version, settings, status, error, n_results,
+ *            run_id, done_at)       -- which analyzer made a file's results (texts.h)
+ *   texts(id, media_id, analyzer, start_ms, end_ms, lang, text, words JSON)
+ *   texts_fts, texts_tri            -- FTS5 over texts.text: unicode61 without
+ *                                      diacritics, and trigram (substrings)
  *
  * This module owns the schema and the SQL; store.c owns the protocol that
  * ties the catalog to the vector file. Item ids are stable (never reused,
@@ -35,9 +40,11 @@
 typedef struct mg_catalog mg_catalog;
 typedef struct sqlite3 sqlite3;
 
-/* 2: roots table and media.dev (a version-1 catalog is migrated by the
- * first writable open, in one transaction; readers accept both). */
-#define MG_CATALOG_SCHEMA_VERSION 2
+/* 2: roots table and media.dev. 3: analyses, texts and their FTS5 indexes
+ * (texts.h). An older catalog is migrated by the first writable open, in
+ * one transaction; readers accept every version (a reader of an older one
+ * sees no text). */
+#define MG_CATALOG_SCHEMA_VERSION 3
 
 /* Opens (creating the file and schema unless readonly) path. A readonly
  * open of a database without a schema returns MG_EEMPTY when it holds

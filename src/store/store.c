@@ -287,6 +287,25 @@ int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const
     return MG_OK;
 }
 
+int mg_store_put_analysis(mg_store *s, const mg_analysis_rec *a, const char *lang, const mg_text_seg *segs, int n,
+                          mg_error *err) {
+    MG_ASSERT(s->writing);
+    sqlite3 *db = mg_catalog_db(s->cat);
+    if (sqlite3_exec(db, "SAVEPOINT analysis", NULL, NULL, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_EIO, "%s: savepoint: %s", s->dir, sqlite3_errmsg(db));
+    int rc = mg_texts_put(s->cat, a, lang, segs, n, err);
+    sqlite3_exec(db, rc ? "ROLLBACK TO analysis; RELEASE analysis" : "RELEASE analysis", NULL, NULL, NULL);
+    if (!rc) s->pending++;
+    return rc;
+}
+
+int mg_store_drop_analyzer(mg_store *s, const char *analyzer, int64_t *n_files, mg_error *err) {
+    MG_ASSERT(s->writing);
+    int rc = mg_texts_drop_analyzer(s->cat, analyzer, n_files, err);
+    if (!rc) s->pending++;
+    return rc;
+}
+
 int mg_store_touch(mg_store *s, int64_t media_id, int64_t size, int64_t mtime_ns, mg_error *err) {
     MG_ASSERT(s->writing);
     int rc = mg_catalog_touch_media(s->cat, media_id, size, mtime_ns, err);

@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include "core/common.h"
 #include "store/catalog.h"
+#include "store/texts.h"
 #include "store/vecfile.h"
 #include "store/vindex.h"
 
@@ -94,6 +95,14 @@ typedef struct mg_store_item {
  * no trace in the transaction or the vector file. Fills m->id. */
 int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const float *vecs, int n,
                  mg_error *err);
+/* Records analyzer a->analyzer's result for file a->media_id and its text
+ * segments (texts.h), replacing that analyzer's earlier ones, in the open
+ * transaction (all or nothing). */
+int mg_store_put_analysis(mg_store *s, const mg_analysis_rec *a, const char *lang, const mg_text_seg *segs, int n,
+                          mg_error *err);
+/* Deletes every text and record of analyzer (texts.h) in the open
+ * transaction; *n_files (may be NULL) gets the files that had one. */
+int mg_store_drop_analyzer(mg_store *s, const char *analyzer, int64_t *n_files, mg_error *err);
 /* Same content, new size/mtime (the hash matched). */
 int mg_store_touch(mg_store *s, int64_t media_id, int64_t size, int64_t mtime_ns, mg_error *err);
 /* Records the device a file is on now (st_dev; unchanged content). */

@@ -1,0 +1,125 @@
+/*
+ * indexer_internal.h - the state the indexer's stages share (indexer.c:
+ * the run and the walk; index_decode.c: decode workers; index_write.c: the
+ * writer; index_monitor.c: progress and metrics). Not a public interface.
+ *
+ * Messages on the results queue are either analyzer slots (analyzer.h,
+ * tag MG_AN_SLOT_TAG) from the analyzers' workers, or `msg`s: END (one per
+ * file, from its decoder, with how many samples each analyzer got),
+ * REMOVE (a vanished file) and SETDEV (an unchanged file on a new st_dev)
+ * from the walker. The writer completes a file when its END has arrived and
+ * every analyzer's samples are back, in whatever order they came.
+ */
+#ifndef MG_INDEXER_INTERNAL_H
+#define MG_INDEXER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "pipeline/analyzer.h"
+#include "pipeline/indexer.h"
+#include "pipeline/progress.h"
+#include "pipeline/queue.h"
+#include "pipeline/stage.h"
+#include "store/filehash.h"
+
+#define MG_MSG_TAG 0x6d736721
+typedef enum { MSG_END = 1, MSG_REMOVE, MSG_SETDEV } msg_type;
+
+typedef struct job {
+    char *path;
+    int64_t size, mtime_ns;
+    uint64_t dev;                 /* st_dev from the walk */
+    int64_t prev_id;              /* catalog row to replace (or to add results to), 0 if new */
+    char prev_hash[MG_HASH_STR];
+    int prev_ok;
+    unsigned need;                /* bit a: analyzer a runs on this file (bit 0: the image encoder) */
+    unsigned need_same;           /* what runs when the content turns out unchanged (hash equal) */
+    /* set by the decoder */
+    char hash[MG_HASH_STR];
+    mg_media_kind kind;
+    int width, height;
+    int64_t duration_ms;
+    int n_samples;
+    int n_in[MG_AN_MAX];          /* samples sent to each analyzer */
+    int an_failed[MG_AN_MAX];     /* the decoder could not prepare this analyzer's input */
+    char an_error[MG_AN_MAX][256];
+    int touch_only;               /* content unchanged: only mtime moved */
+    int aborted;                  /* cancelled before finishing */
+    int failed_code;
+    char error[512];
+    char warnings[512];
+    /* writer side */
+    int ended;                    /* END arrived */
+    int n_back[MG_AN_MAX];        /* samples back from each analyzer */
+    int dropped;                  /* some sample was not analyzed (cancel) */
+    void *fstate[MG_AN_MAX];      /* each analyzer's collected results */
+} job;
+
+typedef struct msg {
+    int tag;                      /* MG_MSG_TAG */
+    msg_type type;
+    job *job;
+    int64_t media_id;             /* MSG_REMOVE, MSG_SETDEV */
+    uint64_t dev;                 /* MSG_SETDEV */
+} msg;
+
+/* Per-analyzer counters the writer keeps (under busy_mu). */
+typedef struct {
+    int64_t files_ok, files_failed;
+    int64_t results;              /* vectors or text segments written */
+} an_count;
+
+typedef struct ctx {
+    mg_model *model;
+    mg_store *store;
+    const mg_index_params *p;
+    mg_index_stats *st;
+    int threads;                  /* decode workers */
+    mg_media_params mp;           /* as given; sizes are set per file from what it needs */
+
+    mg_analyzer *an[MG_AN_MAX];   /* 0: the image encoder; then p->analyzers */
+    mg_stage *stage[MG_AN_MAX];
+    int n_an;
+    an_count anc[MG_AN_MAX];
+
+    mg_queue *jobs, *results;
+
+    atomic_int stop;              /* cancel observed or fatal error */
+    atomic_llong files_found, files_done, files_failed, frames, items;
+    atomic_int walk_done;
+    atomic_llong media_walked, media_total; /* for the ETA (index_monitor.c) */
+    pthread_mutex_t busy_mu;
+    double decode_busy, write_busy;
+    double decode_cpu;            /* CPU seconds of the decode threads (busy is wall time) */
+
+    mg_error fatal;
+    int has_fatal;
+    pthread_mutex_t fatal_mu;
+
+    mg_progress *prog;
+    pthread_mutex_t log_mu;
+    FILE *metrics;
+    double t0;
+} ctx;
+
+int mg_ix_cancelled(ctx *c);
+void mg_ix_set_fatal(ctx *c, const mg_error *e);
+void mg_ix_add_busy(ctx *c, double *acc, double dt);
+void mg_ix_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mg_ix_free_job(ctx *c, job *j);
+double mg_ix_decode_slot_wait(ctx *c);
+
+void *mg_ix_decode_main(void *arg);   /* index_decode.c */
+void *mg_ix_write_main(void *arg);    /* index_write.c */
+void *mg_ix_monitor_main(void *arg);  /* index_monitor.c: arg is a monitor_arg */
+void mg_ix_write_metrics(ctx *c, const char *type);
+void mg_ix_fill_state(ctx *c, mg_progress_state *ps);
+
+typedef struct {
+    ctx *c;
+    atomic_int done;
+} monitor_arg;
+
+#endif
