@@ -24,7 +24,9 @@
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 #include "core/threadpool.h"
+#include "ocr/ocr.h"
 #include "pipeline/indexer.h"
+#include "store/texts.h"
 #include "store/store.h"
 
 static volatile sig_atomic_t g_cancel;
@@ -87,6 +89,15 @@ static void usage(FILE *f) {
             "  --allow-root-change accept a folder that is now on another filesystem with none of its\n"
             "                      recorded entries (e.g. copied to a new drive)\n"
             "  --checkpoint SEC    seconds between commits (default 2)\n"
+            "  --ocr               also read the text in photos and video frames (Tesseract), searchable\n"
+            "                      with `mediagrep search`; the store remembers it, so later runs keep it up\n"
+            "                      to date. On a store indexed without it, only OCR runs (no re-encoding)\n"
+            "  --ocr-lang L        OCR languages: eng (default), eng+deu, ... (installed tessdata)\n"
+            "  --ocr-threads N     OCR worker threads (default: one per 4 CPUs, at least 1)\n"
+            "  --ocr-device D      cpu (the only one: Tesseract runs on CPU threads)\n"
+            "  --ocr-max-side N    longest side images are read at (default 2048)\n"
+            "  --no-ocr            turn OCR off for this and later runs; the text already stored stays\n"
+            "                      searchable (a changed file loses its old text); add --drop-text to delete it\n"
             "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
             "  --json              print the summary as JSON on stdout\n"
@@ -133,8 +144,27 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_ok);
         I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
         I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
-        I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld);
+        I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld); I(files_analyzed);
+        I(files_text_dropped);
 #undef I
+        json_object *ja = json_object_new_array();
+        for (int a = 0; a < st->n_analyzers; a++) {
+            const mg_index_analyzer_stats *x = &st->analyzers[a];
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "name", json_object_new_string(x->name));
+            json_object_object_add(e, "items", json_object_new_int64(x->items));
+            json_object_object_add(e, "skipped", json_object_new_int64(x->skipped));
+            json_object_object_add(e, "files_ok", json_object_new_int64(x->files_ok));
+            json_object_object_add(e, "files_failed", json_object_new_int64(x->files_failed));
+            json_object_object_add(e, "results", json_object_new_int64(x->results));
+            json_object_object_add(e, "busy_s", json_object_new_double(x->busy_s));
+            json_object_object_add(e, "items_per_s", json_object_new_double(st->pipeline_seconds > 0 ? (double)x->items / st->pipeline_seconds : 0));
+            json_object_object_add(e, "slot_wait_s", json_object_new_double(x->slot_wait_s));
+            json_object_object_add(e, "max_queue", json_object_new_int(x->max_queue));
+            json_object_object_add(e, "workers", json_object_new_int(x->workers));
+            json_object_array_add(ja, e);
+        }
+        json_object_object_add(o, "analyzers", ja);
         json_object *jr = json_object_new_array();
         for (int i = 0; i < st->n_root_reports; i++) {
             const mg_index_root_report *r = &st->roots[i];
@@ -203,12 +233,76 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         for (int i = 0; i < st->n_encoders; i++)
             fprintf(f, "  encoder %d on %s: %lld frames in %lld batches, %.1f s busy\n", i, st->encoders[i].device,
                     (long long)st->encoders[i].frames, (long long)st->encoders[i].batches, st->encoders[i].busy_s);
+    for (int a = 1; a < st->n_analyzers; a++) {
+        const mg_index_analyzer_stats *x = &st->analyzers[a];
+        fprintf(f, "  %s: %lld files (%lld text segments), %lld samples read, %lld skipped as repeats, %.1f s busy on "
+                   "%d threads (%.2f samples/s)",
+                x->name, (long long)x->files_ok, (long long)x->results, (long long)x->items, (long long)x->skipped,
+                x->busy_s, x->workers, st->pipeline_seconds > 0 ? (double)x->items / st->pipeline_seconds : 0);
+        if (x->files_failed) fprintf(f, "; %lld files FAILED (recorded)", (long long)x->files_failed);
+        fprintf(f, "\n");
+    }
+    if (st->files_analyzed)
+        fprintf(f, "  %lld unchanged files got only the analyzers they lacked (their vectors were kept)\n",
+                (long long)st->files_analyzed);
+    if (st->files_text_dropped) fprintf(f, "  text of %lld files deleted (--drop-text)\n", (long long)st->files_text_dropped);
     if (st->index_summary[0]) fprintf(f, "  %s\n", st->index_summary);
     if (rc == MG_EINTERRUPTED)
         fprintf(f, "  %lld files in flight were dropped; run the same command again to resume (finished files are "
                    "kept)\n",
                 (long long)st->files_aborted);
     fprintf(f, "  store %s, run %lld\n", store, (long long)st->run_id);
+}
+
+static int64_t analyzer_failures(const mg_index_stats *st) {
+    int64_t n = 0;
+    for (int a = 1; a < st->n_analyzers; a++) n += st->analyzers[a].files_failed;
+    return n;
+}
+
+/* OCR on or off for this run: on_flag 1/0 from --ocr/--no-ocr, -1 as the
+ * store's enabled analyzers say (texts.h), whose settings also fill what
+ * the flags leave open. Opens the analyzer (a missing language is a usage
+ * error naming the Debian package) and writes the enabled list to an_json.
+ * Returns an exit code (0 ok). */
+static int setup_ocr(mg_store *store, int on_flag, const char *lang, int max_side, int threads, const char *device,
+                     mg_analyzer **out, char *an_json, size_t cap) {
+    *out = NULL;
+    char cur[1024];
+    mg_error err = {0};
+    if (mg_analyzers_get(mg_store_catalog(store), cur, sizeof cur, &err) != MG_OK) {
+        fprintf(stderr, "mediagrep index: %s\n", err.msg);
+        return 1;
+    }
+    json_object *j = json_tokener_parse(cur), *o = NULL;
+    int stored_on = j && json_object_object_get_ex(j, "ocr", &o);
+    int on = on_flag >= 0 ? on_flag : stored_on;
+    char lang_buf[64] = "eng";
+    int side = 0;
+    if (stored_on) {
+        json_object *v;
+        if (json_object_object_get_ex(o, "lang", &v)) snprintf(lang_buf, sizeof lang_buf, "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "max_side", &v)) side = json_object_get_int(v);
+    }
+    json_object_put(j);
+    if (lang) snprintf(lang_buf, sizeof lang_buf, "%s", lang);
+    if (max_side) side = max_side;
+    if (!on) {
+        snprintf(an_json, cap, "{}");
+        if (stored_on)
+            fprintf(stderr, "mediagrep index: OCR is off from now on; the text already stored stays searchable "
+                            "(--drop-text deletes it)\n");
+        return 0;
+    }
+    mg_ocr_params op = mg_ocr_default_params();
+    op.lang = lang_buf;
+    if (side) op.max_side = side;
+    if (mg_an_ocr_open(&op, threads, device, out, &err) != MG_OK) {
+        fprintf(stderr, "mediagrep index: %s\n", err.msg);
+        return 2;
+    }
+    snprintf(an_json, cap, "{\"ocr\":{\"lang\":\"%s\",\"max_side\":%d}}", lang_buf, op.max_side);
+    return 0;
 }
 
 int mg_cli_index(int argc, char **argv) {
@@ -225,6 +319,10 @@ int mg_cli_index(int argc, char **argv) {
     const char **roots = calloc((size_t)argc, sizeof *roots);
     const char **inc = calloc((size_t)argc + 1, sizeof *inc), **exc = calloc((size_t)argc + 1, sizeof *exc);
     int n_roots = 0, n_inc = 0, n_exc = 0, json = 0, fp16 = 0, exact = 0;
+    int ocr_on = -1, drop_text = 0, ocr_threads = 0, ocr_max_side = 0; /* ocr_on -1: as the store says */
+    const char *ocr_lang = NULL, *ocr_device = NULL;
+    mg_analyzer *ocr_an = NULL;
+    char an_json[512] = "{}";
     mg_index_params p = mg_index_default_params();
     int rc = 2;
     if (!roots || !inc || !exc) goto done;
@@ -305,6 +403,13 @@ int mg_cli_index(int argc, char **argv) {
                 goto done;
             }
         } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--ocr")) ocr_on = 1;
+        else if (!strcmp(a, "--no-ocr")) ocr_on = 0;
+        else if (!strcmp(a, "--drop-text")) drop_text = 1;
+        else if (!strcmp(a, "--ocr-lang")) { NEED_VALUE(); ocr_lang = v; }
+        else if (!strcmp(a, "--ocr-device")) { NEED_VALUE(); ocr_device = v; }
+        else if (!strcmp(a, "--ocr-threads")) { if ((ocr_threads = mg_cli_int(a, v, 1, 256)) < 0) goto done; i++; }
+        else if (!strcmp(a, "--ocr-max-side")) { if ((ocr_max_side = mg_cli_int(a, v, 256, 16384)) < 0) goto done; i++; }
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "mediagrep index: unknown option '%s' (see --help)\n", a);
             goto done;
@@ -313,6 +418,10 @@ int mg_cli_index(int argc, char **argv) {
     }
     if (!n_roots) {
         usage(stderr);
+        goto done;
+    }
+    if (drop_text && ocr_on != 0) {
+        fprintf(stderr, "mediagrep index: --drop-text goes with --no-ocr\n");
         goto done;
     }
     /* a path that exists nowhere is a usage error, before any store is made */
@@ -396,6 +505,20 @@ int mg_cli_index(int argc, char **argv) {
         p.models = models;
         p.n_models = n_models;
     }
+    /* analyzers besides the image encoder: what the store has enabled, changed by the flags */
+    if ((rc = setup_ocr(store, ocr_on, ocr_lang, ocr_max_side, ocr_threads, ocr_device, &ocr_an, an_json,
+                        sizeof an_json))) {
+        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+        mg_model_close(model);
+        mg_store_close(store);
+        goto done;
+    }
+    if (ocr_an) {
+        p.analyzers = &ocr_an;
+        p.n_analyzers = 1;
+    }
+    p.analyzers_json = an_json;
+    if (drop_text) p.drop_text_of = "ocr";
     /* the run's configuration, recorded with a hash in the runs table */
     json_object *cfg = json_object_new_object();
     json_object *jr = json_object_new_array();
@@ -417,6 +540,7 @@ int mg_cli_index(int argc, char **argv) {
     json_object_object_add(cfg, "include", ji);
     json_object_object_add(cfg, "exclude", je);
     json_object_object_add(cfg, "index_type", json_object_new_string(mg_vindex_type_name(p.index.type)));
+    json_object_object_add(cfg, "analyzers", json_tokener_parse(an_json));
     p.config_json = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 
     p.cancel = &g_cancel;
@@ -438,13 +562,14 @@ int mg_cli_index(int argc, char **argv) {
                             "--allow-mass-delete)\n", (long long)st.removals_withheld);
     }
     json_object_put(cfg);
+    mg_analyzer_close(ocr_an);
     for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
     mg_model_close(model);
     mg_store_close(store);
     rc = rc ? mg_cli_exit_code(rc)
             : st.roots_unavailable || st.files_kept ? 6
             : st.removals_withheld ? 7
-            : st.files_failed ? 3 : 0;
+            : st.files_failed || analyzer_failures(&st) ? 3 : 0;
     mg_index_stats_free(&st);
 done:
     sigaction(SIGINT, &old_int, NULL);

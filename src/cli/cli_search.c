@@ -38,6 +38,10 @@ static void usage(FILE *f) {
             "  --larger-than SIZE, --smaller-than SIZE   file size bounds (e.g. 500K, 2M)\n"
             "  --after DATE, --before DATE   modification date bounds (YYYY-MM-DD)\n"
             "  --no-cutoff         keep results below the adaptive relevance cutoff\n"
+            "  --only visual|text  rank by one list only: what files show (CLIP) or the text read in them\n"
+            "                      (OCR, `index --ocr`). Default: both, fused by reciprocal rank (k = 60;\n"
+            "                      weights visual 1, text 1.5; see README \"Search\")\n"
+            "  --text-weight W, --visual-weight W   the fusion weights\n"
             "  --exact             scan every vector even when an approximate index exists\n"
             "  --json              JSON output;  --paths  one path per line\n"
             "  --store PATH        store (default ./.mediagrep);  --model M  model (default: the store's)\n"
@@ -120,6 +124,24 @@ int mg_cli_search(int argc, char **argv) {
             int64_t t = parse_date(v);
             if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
             if (a[2] == 'a') p.mtime_after = t; else p.mtime_before = t + 86400;
+        } else if (!strcmp(a, "--only")) {
+            VALUE();
+            if (!strcmp(v, "visual")) p.only = MG_SEARCH_VISUAL;
+            else if (!strcmp(v, "text")) p.only = MG_SEARCH_TEXT;
+            else {
+                fprintf(stderr, "mediagrep search: --only is visual or text\n");
+                goto done;
+            }
+        } else if (!strcmp(a, "--text-weight") || !strcmp(a, "--visual-weight")) {
+            VALUE();
+            char *e;
+            float w = strtof(v, &e);
+            if (*e || !(w >= 0 && w <= 100)) {
+                fprintf(stderr, "mediagrep search: %s: '%s' is not a weight from 0 to 100\n", a, v);
+                goto done;
+            }
+            if (a[2] == 't') p.text_weight = w;
+            else p.visual_weight = w;
         } else if (!strcmp(a, "--no-cutoff")) p.cutoff = 0;
         else if (!strcmp(a, "--exact")) p.exact = 1;
         else if (!strcmp(a, "--json")) json = 1;
@@ -194,6 +216,7 @@ int mg_cli_search(int argc, char **argv) {
         json_object_object_add(o, "no_good_match", json_object_new_boolean(info.no_good_match));
         json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(info.dropped_by_cutoff));
         json_object_object_add(o, "method", json_object_new_string(info.method ? info.method : ""));
+        json_object_object_add(o, "text_hits", json_object_new_int(info.text_hits));
         json_object_object_add(o, "search_ms", json_object_new_double(info.seconds * 1000));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -211,9 +234,11 @@ int mg_cli_search(int argc, char **argv) {
                 fmt_ms(h->peak_ms, a, sizeof a);
                 fmt_ms(h->start_ms, b, sizeof b);
                 fmt_ms(h->end_ms, c, sizeof c);
-                printf("  at %s (%s-%s, %d frame%s)", a, b, c, h->frames, h->frames == 1 ? "" : "s");
+                if (h->text_rank) printf("  text at %s-%s", b, c);
+                else printf("  at %s (%s-%s, %d frame%s)", a, b, c, h->frames, h->frames == 1 ? "" : "s");
             }
             printf("\n");
+            if (h->text_rank) printf("     text: %s\n", h->snippet);
         }
         if (!n_hits)
             printf(info.no_good_match ? "no good match: %d candidates scored below the relevance cutoff "

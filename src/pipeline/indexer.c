@@ -484,7 +484,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             if (e.dev && prev->dev != e.dev && push_msg(c, MSG_SETDEV, prev->id, e.dev) != 0) break;
             if (!need_same) continue;
         }
-        if (same && !p->retry_failed) {
+        if (same && !prev_ok && !p->retry_failed) {
             stats->files_skipped_failed++;
             continue;
         }

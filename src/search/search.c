@@ -3,6 +3,7 @@
  * and video moments, filters and the relevance cutoff (see search.h).
  */
 #include "search/search.h"
+#include "search/textsearch.h"
 
 #include <fnmatch.h>
 #include <json-c/json.h>
@@ -69,6 +70,8 @@ mg_search_params mg_search_default_params(void) {
     p.cutoff = 1;
     p.z_min = 3;
     p.moment_tolerance = 0.02f;
+    p.visual_weight = 1.0f;
+    p.text_weight = 1.5f;
     return p;
 }
 
@@ -909,11 +912,155 @@ int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search
               int *n_hits, mg_search_info *info, mg_error *err) {
     float *q = malloc((size_t)s->dim * sizeof(float));
     if (!q) return mg_err_set(err, MG_ENOMEM, "out of memory");
-    int text_only = 0;
-    int rc = mg_search_embed(s, terms, n, q, &text_only, err);
-    if (!rc) rc = mg_search_vector(s, q, text_only, p, hits, n_hits, info, err);
+    int text_only = 0, rc = MG_OK;
+    *n_hits = 0;
+    if (info) memset(info, 0, sizeof *info);
+    if (p->only != MG_SEARCH_TEXT) {
+        rc = mg_search_embed(s, terms, n, q, &text_only, err);
+        if (!rc) rc = mg_search_vector(s, q, text_only, p, hits, n_hits, info, err);
+    } else if ((rc = refresh(s, err)) == MG_OK) {
+        if (info) info->method = "text";
+    }
+    if (!rc && p->only != MG_SEARCH_VISUAL)
+        rc = mg_search_fuse(s, terms, n, p->only == MG_SEARCH_TEXT ? NULL : q, p, hits, n_hits, info, err);
     free(q);
     return rc;
+}
+
+/* The media row of a text hit, as a search hit (filters applied): 1 kept. */
+static int text_hit_media(mg_searcher *s, const mg_text_hit *t, const float *q, const mg_search_params *p,
+                          mg_search_hit *h) {
+    sqlite3 *db = mg_catalog_db(mg_store_catalog(s->store));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.path, m.kind, m.size, m.mtime_ns, m.width, m.height, m.duration_ms,"
+                           " (SELECT i.id FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
+                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1),"
+                           " (SELECT i.vec_row FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
+                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1),"
+                           " (SELECT i.frame_index FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
+                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1)"
+                           " FROM media m WHERE m.id = ?1 AND m.status = 'ok'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, t->media_id);
+    sqlite3_bind_int64(st, 2, t->start_ms);
+    int ok = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        item_row r;
+        memset(&r, 0, sizeof r);
+        r.media_id = t->media_id;
+        snprintf(r.path, sizeof r.path, "%s", (const char *)sqlite3_column_text(st, 0));
+        const unsigned char *k = sqlite3_column_text(st, 1);
+        snprintf(r.kind, sizeof r.kind, "%s", k ? (const char *)k : "");
+        r.size = sqlite3_column_int64(st, 2);
+        r.mtime_ns = sqlite3_column_int64(st, 3);
+        r.width = sqlite3_column_int(st, 4);
+        r.height = sqlite3_column_int(st, 5);
+        r.duration_ms = sqlite3_column_int64(st, 6);
+        r.item_id = sqlite3_column_int64(st, 7);
+        r.vec_row = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+        r.frame_index = sqlite3_column_int64(st, 9);
+        float score = q && r.vec_row >= 0 && r.vec_row < s->n_rows ? row_dot(s, r.vec_row, q) : 0.0f;
+        mg_search_params pf = *p;
+        pf.min_score = -2; /* the text found it: the visual floor does not apply */
+        if (passes_filters(&r, score, &pf)) {
+            memset(h, 0, sizeof *h);
+            h->media_id = r.media_id;
+            h->item_id = r.item_id;
+            snprintf(h->path, sizeof h->path, "%s", r.path);
+            snprintf(h->kind, sizeof h->kind, "%s", r.kind);
+            h->score = score;
+            h->width = r.width;
+            h->height = r.height;
+            h->duration_ms = r.duration_ms;
+            h->size = r.size;
+            h->mtime_ns = r.mtime_ns;
+            ok = 1;
+        }
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static void set_text(mg_search_hit *h, const mg_text_hit *t, int rank) {
+    h->text_rank = rank;
+    h->text_score = t->score;
+    h->text_substring = t->substring;
+    snprintf(h->snippet, sizeof h->snippet, "%s", t->snippet);
+    h->n_boxes = t->n_boxes < 8 ? t->n_boxes : 8;
+    memcpy(h->boxes, t->boxes, sizeof(float) * 4 * (size_t)h->n_boxes);
+    h->text_start_ms = t->start_ms;
+    h->text_end_ms = t->end_ms;
+    if (!strcmp(h->kind, "video")) { /* the moment is where the text is on screen */
+        h->start_ms = t->start_ms;
+        h->end_ms = t->end_ms;
+        h->peak_ms = t->start_ms;
+    }
+}
+
+static int cmp_fused(const void *a, const void *b) {
+    const mg_search_hit *x = a, *y = b;
+    if (x->fused != y->fused) return x->fused < y->fused ? 1 : -1;
+    int rx = x->visual_rank ? x->visual_rank : 1 << 30, ry = y->visual_rank ? y->visual_rank : 1 << 30;
+    if (rx != ry) return rx < ry ? -1 : 1;
+    return (x->text_rank > y->text_rank) - (x->text_rank < y->text_rank);
+}
+
+int mg_search_fuse(mg_searcher *s, const mg_query_term *terms, int n, const float *q, const mg_search_params *p,
+                   mg_search_hit *hits, int *n_hits, mg_search_info *info, mg_error *err) {
+    int nv = *n_hits;
+    for (int i = 0; i < nv; i++) hits[i].visual_rank = i + 1;
+    /* the text of the positive text terms */
+    char text[2048] = "";
+    for (int i = 0; i < n; i++)
+        if (terms[i].kind == MG_TERM_TEXT && terms[i].weight > 0 && terms[i].value) {
+            size_t l = strlen(text);
+            snprintf(text + l, sizeof text - l, "%s%s", l ? " " : "", terms[i].value);
+        }
+    mg_text_query tq;
+    mg_error perr;
+    if (!text[0] || mg_text_query_parse(text, &tq, &perr) != MG_OK) return MG_OK;
+    int want = p->k * 2 > 20 ? p->k * 2 : 20;
+    mg_text_hit *th = calloc((size_t)want, sizeof *th);
+    mg_search_hit *all = calloc((size_t)(nv + want), sizeof *all);
+    if (!th || !all) {
+        free(th);
+        free(all);
+        return mg_err_set(err, MG_ENOMEM, "out of memory");
+    }
+    int nt = 0;
+    int rc = mg_text_search(mg_catalog_db(mg_store_catalog(s->store)), &tq, want, th, &nt, err);
+    if (rc || nt == 0) { /* no text hits: exactly the visual order */
+        free(th);
+        free(all);
+        return rc;
+    }
+    memcpy(all, hits, (size_t)nv * sizeof *all);
+    int na = nv, rank = 0;
+    for (int t = 0; t < nt; t++) {
+        int found = -1;
+        for (int i = 0; i < nv; i++)
+            if (all[i].media_id == th[t].media_id) found = i;
+        if (found >= 0) {
+            set_text(&all[found], &th[t], ++rank);
+        } else if (text_hit_media(s, &th[t], q, p, &all[na])) {
+            set_text(&all[na], &th[t], ++rank);
+            na++;
+        }
+    }
+    if (info) info->text_hits = rank;
+    for (int i = 0; i < na; i++)
+        all[i].fused = (all[i].visual_rank ? p->visual_weight / (MG_RRF_K + all[i].visual_rank) : 0) +
+                       (all[i].text_rank ? p->text_weight / (MG_RRF_K + all[i].text_rank) : 0);
+    qsort(all, (size_t)na, sizeof *all, cmp_fused);
+    int k = na < p->k ? na : p->k;
+    memcpy(hits, all, (size_t)k * sizeof *hits);
+    *n_hits = k;
+    if (info && k) info->no_good_match = 0;
+    free(th);
+    free(all);
+    return MG_OK;
 }
 
 struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank) {
@@ -934,5 +1081,27 @@ struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank) {
     json_object_object_add(j, "width", json_object_new_int(h->width));
     json_object_object_add(j, "height", json_object_new_int(h->height));
     json_object_object_add(j, "size", json_object_new_int64(h->size));
+    if (h->visual_rank || h->text_rank) {
+        json_object_object_add(j, "fused", json_object_new_double(h->fused));
+        json_object_object_add(j, "visual_rank", json_object_new_int(h->visual_rank));
+        json_object_object_add(j, "text_rank", json_object_new_int(h->text_rank));
+    }
+    if (h->text_rank) {
+        json_object *t = json_object_new_object(), *bx = json_object_new_array();
+        json_object_object_add(t, "snippet", json_object_new_string(h->snippet));
+        json_object_object_add(t, "score", json_object_new_double(h->text_score));
+        json_object_object_add(t, "substring", json_object_new_boolean(h->text_substring));
+        for (int i = 0; i < h->n_boxes; i++) {
+            json_object *b = json_object_new_array();
+            for (int k = 0; k < 4; k++) json_object_array_add(b, json_object_new_double(round(h->boxes[i][k] * 1e4) / 1e4));
+            json_object_array_add(bx, b);
+        }
+        json_object_object_add(t, "boxes", bx);
+        if (!strcmp(h->kind, "video")) {
+            json_object_object_add(t, "start_ms", json_object_new_int64(h->text_start_ms));
+            json_object_object_add(t, "end_ms", json_object_new_int64(h->text_end_ms));
+        }
+        json_object_object_add(j, "text", t);
+    }
     return j;
 }

@@ -58,7 +58,13 @@ typedef struct mg_search_params {
     int64_t mtime_after, mtime_before; /* seconds since the epoch; 0 = no bound */
     int exact;              /* 1: ignore the FAISS index, scan every vector */
     int ef_search, nprobe;  /* FAISS search knobs; 0 = index defaults */
+    int only;               /* MG_SEARCH_BOTH (0), MG_SEARCH_VISUAL or MG_SEARCH_TEXT: one list only */
+    float visual_weight;    /* fusion weight of the CLIP list (1.0) */
+    float text_weight;      /* fusion weight of the text (BM25) list (1.5): see mg_search_fuse */
 } mg_search_params;
+
+enum { MG_SEARCH_BOTH = 0, MG_SEARCH_VISUAL = 1, MG_SEARCH_TEXT = 2 };
+#define MG_RRF_K 60
 
 mg_search_params mg_search_default_params(void);
 
@@ -72,6 +78,16 @@ typedef struct mg_search_hit {
     int frames;             /* matching frames merged into the moment */
     int width, height;
     int64_t duration_ms, size, mtime_ns;
+    /* fusion (mg_search_fuse): the ranks in each list (1-based, 0 = not in it) and the fused score */
+    int visual_rank, text_rank;
+    float fused;
+    /* the text match, when text_rank > 0 */
+    float text_score;       /* -BM25 of its best segment (higher is better) */
+    int text_substring;     /* matched as substrings only (trigram index) */
+    char snippet[320];      /* matched words in [brackets] */
+    int n_boxes;
+    float boxes[8][4];      /* the matched words' boxes, 0..1 (x0, y0, x1, y1) */
+    int64_t text_start_ms, text_end_ms; /* videos: when the text is on screen */
 } mg_search_hit;
 
 typedef struct mg_search_info {
@@ -80,6 +96,7 @@ typedef struct mg_search_info {
     int dropped_by_cutoff;  /* hits the relevance cutoff removed */
     int no_good_match;      /* candidates existed but none passed the cutoff */
     const char *method;     /* "exact", "hnsw", "ivfpq" */
+    int text_hits;          /* files the text list found (mg_search_fuse) */
     double seconds;
 } mg_search_info;
 
@@ -143,7 +160,21 @@ int mg_search_many(mg_searcher *s, int nq, const float *Q, const int *text_only,
 struct json_object;
 struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank);
 
-/* Both steps. */
+/* Fuses the visual hits in hits[0..*n_hits) (from mg_search_vector with
+ * the same p; capacity p->k) with the text list of the query's positive
+ * text terms (textsearch.h: FTS5, BM25, every term must match) by
+ * reciprocal rank fusion: fused = visual_weight / (60 + visual rank) +
+ * text_weight / (60 + text rank), a list the file is not in adding 0. The
+ * text list weighs 1.5 by default: a file whose text holds every query
+ * word ranks above one that only looks like it, unless the look-alike is
+ * also a good text match. With no text hits the visual hits stay exactly as
+ * they were; with p->only MG_SEARCH_TEXT pass *n_hits = 0. q (may be NULL)
+ * is the query vector, used to give text-only hits their visual score.
+ * Filters (kind, glob, size, mtime) apply to text hits too. */
+int mg_search_fuse(mg_searcher *s, const mg_query_term *terms, int n, const float *q, const mg_search_params *p,
+                   mg_search_hit *hits, int *n_hits, mg_search_info *info, mg_error *err);
+
+/* Both steps, then the fusion (or one list with p->only). */
 int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search_params *p, mg_search_hit *hits,
               int *n_hits, mg_search_info *info, mg_error *err);
 
