@@ -1,7 +1,8 @@
 /*
  * ocr.c - the OCR engine (see ocr.h): Tesseract's C API behind one handle
- * per thread, the page and region passes, the merge of their words, the
- * junk filter, and the gray preparation of image files.
+ * per thread, the text-likelihood gate, the page and region passes, the
+ * merge of their words, the junk filter, and the gray preparation of image
+ * files (a small decode for the gate, the max_side decode when it passes).
  */
 #include "ocr/ocr.h"
 
@@ -35,6 +36,7 @@ mg_ocr_params mg_ocr_default_params(void) {
     p.region_pass = 1;
     p.max_regions = 48;
     p.min_conf = 60;
+    p.gate = 1;
     return p;
 }
 
@@ -340,100 +342,145 @@ static double covered_by_words(const mg_ocr_box *b, const mg_ocr_word *w, int n,
 
 /* ---------------- passes ---------------- */
 
-int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err) {
+/* A region whose text score (ocr_regions.c step 7) reaches this looks like
+ * text; the gate passes an image with at least one. Measured on the n=8
+ * corpus: every doc, screen and sign image with a readable word has a region
+ * at 0.66 or more, text-free photos have none above 0 (texture fails the
+ * glyph test and scores 0). */
+#define GATE_SCORE 0.5f
+
+static int gate_pass(const float *scores, int n) {
+    for (int i = 0; i < n; i++)
+        if (scores[i] >= GATE_SCORE) return 1;
+    return 0;
+}
+
+/* Whole-page layout analysis and recognition into wv. Tesseract's layout
+ * analysis depends on the resolution it is told, and no one value reads
+ * every page: a page that gives few words at the first is read again at the
+ * other, and the reading with more words is kept (measured on the corpus: a
+ * rotated page gave 215 of 1046 words at 70 dpi and 569+ at 300; the
+ * tesseract command gave 0). */
+static int page_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, wordvec *wv, mg_error *err) {
+    int rc = MG_OK;
+    int dpis[2] = {o->p.page_dpi > 0 ? o->p.page_dpi : 70, o->p.page_dpi > 0 ? 0 : 300};
+    for (int k = 0; k < 2 && !rc && dpis[k]; k++) {
+        if (k && wv->n >= 30) break;
+        wordvec try_ = {0};
+        TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+        TessBaseAPISetImage(o->api, img, W, H, 1, istride);
+        TessBaseAPISetSourceResolution(o->api, dpis[k]);
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 0, 0, 0, 1.0, W, H, &try_) != 0)
+            rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+        TessBaseAPIClear(o->api);
+        if (try_.n > wv->n) {
+            free(wv->v);
+            *wv = try_;
+        } else {
+            free(try_.v);
+        }
+    }
+    return rc;
+}
+
+/* Each candidate region the page pass did not read, padded and scaled so
+ * its height becomes ~48 px (0.5x..3x), recognised as one block. */
+static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, const mg_ocr_box *boxes, int nb,
+                       wordvec *wv, int *n_regions, mg_error *err) {
+    uint8_t *crop = NULL;
+    size_t crop_cap = 0;
+    int n_page = wv->n, rc = MG_OK;
+    for (int i = 0; i < nb && !rc; i++) {
+        /* text the page pass read already: not again */
+        if (covered_by_words(&boxes[i], wv->v, n_page, W, H) >= 0.25) continue;
+        int bh = boxes[i].y1 - boxes[i].y0, pad = bh / 3 + 2;
+        int x0 = boxes[i].x0 - pad, y0 = boxes[i].y0 - pad, x1 = boxes[i].x1 + pad, y1 = boxes[i].y1 + pad;
+        if (x0 < 0) x0 = 0;
+        if (y0 < 0) y0 = 0;
+        if (x1 > W) x1 = W;
+        if (y1 > H) y1 = H;
+        int cw = x1 - x0, ch = y1 - y0;
+        double sc = 48.0 / bh;
+        if (sc > 3) sc = 3;
+        if (sc < 0.5) sc = 0.5;
+        if (sc > 0.9 && sc < 1.1) sc = 1;
+        int dw = (int)lround(cw * sc), dh = (int)lround(ch * sc);
+        if (dw < 8 || dh < 8) continue;
+        if ((size_t)dw * dh > crop_cap) {
+            uint8_t *nc = realloc(crop, (size_t)dw * dh);
+            if (!nc) {
+                rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+                break;
+            }
+            crop = nc;
+            crop_cap = (size_t)dw * dh;
+        }
+        resize_gray(img + (size_t)y0 * istride + x0, cw, ch, istride, crop, dw, dh);
+        TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
+        TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
+        TessBaseAPISetSourceResolution(o->api, 300);
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 1, x0, y0, 1.0 / sc, W, H, wv) != 0)
+            rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+        TessBaseAPIClear(o->api);
+        (*n_regions)++;
+    }
+    free(crop);
+    return rc;
+}
+
+/* The working image: gray itself when it fits in max_side, else a resized
+ * copy (*own, to free). */
+static int working_image(const mg_ocr *o, const uint8_t *gray, int w, int h, int stride, const uint8_t **img,
+                         int *W, int *H, int *istride, uint8_t **own) {
+    *img = gray, *W = w, *H = h, *istride = stride, *own = NULL;
+    if (w <= o->p.max_side && h <= o->p.max_side) return 0;
+    double s = (double)o->p.max_side / (w > h ? w : h);
+    *W = (int)lround(w * s);
+    *H = (int)lround(h * s);
+    if (*W < 1) *W = 1;
+    if (*H < 1) *H = 1;
+    if (!(*own = malloc((size_t)*W * *H))) return -1;
+    resize_gray(gray, w, h, stride, *own, *W, *H);
+    *img = *own;
+    *istride = *W;
+    return 0;
+}
+
+/* The passes on one image; gate: 1 to test the regions first, 0 when the
+ * caller's test passed already. */
+static int ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, int gate, mg_ocr_result *out,
+                    mg_error *err) {
     memset(out, 0, sizeof *out);
     if (!o || !gray || w <= 0 || h <= 0 || stride < w) return mg_err_set(err, MG_EINVAL, "ocr: bad image");
     limit_omp();
-    /* the working image: at most max_side on the long side */
-    int W = w, H = h;
-    uint8_t *own = NULL;
-    const uint8_t *img = gray;
-    int istride = stride;
-    if (w > o->p.max_side || h > o->p.max_side) {
-        double s = (double)o->p.max_side / (w > h ? w : h);
-        W = (int)lround(w * s);
-        H = (int)lround(h * s);
-        if (W < 1) W = 1;
-        if (H < 1) H = 1;
-        if (!(own = malloc((size_t)W * H))) return mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-        resize_gray(gray, w, h, stride, own, W, H);
-        img = own;
-        istride = W;
-    }
+    const uint8_t *img;
+    int W, H, istride;
+    uint8_t *own;
+    if (working_image(o, gray, w, h, stride, &img, &W, &H, &istride, &own))
+        return mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
     wordvec wv = {0};
-    int rc = MG_OK;
+    int rc = MG_OK, nb = 0;
     double t0 = mg_now();
-    if (o->p.page_pass) {
-        /* Tesseract's layout analysis depends on the resolution it is told,
-         * and no one value reads every page: a page that gives few words at
-         * the first is read again at the other, and the reading with more
-         * words is kept (measured on the corpus: a rotated page gave 215 of
-         * 1046 words at 70 dpi and 569+ at 300; the tesseract command gave 0) */
-        int dpis[2] = {o->p.page_dpi > 0 ? o->p.page_dpi : 70, o->p.page_dpi > 0 ? 0 : 300};
-        for (int k = 0; k < 2 && !rc && dpis[k]; k++) {
-            if (k && wv.n >= 30) break;
-            wordvec try_ = {0};
-            TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
-            TessBaseAPISetImage(o->api, img, W, H, 1, istride);
-            TessBaseAPISetSourceResolution(o->api, dpis[k]);
-            if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 0, 0, 0, 1.0, W, H, &try_) != 0)
-                rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-            TessBaseAPIClear(o->api);
-            if (try_.n > wv.n) {
-                free(wv.v);
-                wv = try_;
-            } else {
-                free(try_.v);
-            }
-        }
+    /* the regions first: the gate reads their scores, the region pass their boxes */
+    mg_ocr_box *boxes = NULL;
+    float *scores = NULL;
+    if (o->p.region_pass || (gate && o->p.gate)) {
+        boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
+        scores = malloc((size_t)o->p.max_regions * sizeof *scores);
+        if (!boxes || !scores) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+        else nb = mg_ocr_find_regions_scored(img, W, H, istride, boxes, scores, o->p.max_regions);
     }
     double t1 = mg_now();
-    out->page_ms = (t1 - t0) * 1e3;
-    if (!rc && o->p.region_pass) {
-        mg_ocr_box *boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
-        int nb = boxes ? mg_ocr_find_regions(img, W, H, istride, boxes, o->p.max_regions) : 0;
-        uint8_t *crop = NULL;
-        size_t crop_cap = 0;
-        int n_page = wv.n;
-        for (int i = 0; i < nb && !rc; i++) {
-            /* text the page pass read already: not again */
-            if (covered_by_words(&boxes[i], wv.v, n_page, W, H) >= 0.25) continue;
-            /* pad, then scale so the region's height becomes ~48 px (2x..0.5x) */
-            int bh = boxes[i].y1 - boxes[i].y0, pad = bh / 3 + 2;
-            int x0 = boxes[i].x0 - pad, y0 = boxes[i].y0 - pad, x1 = boxes[i].x1 + pad, y1 = boxes[i].y1 + pad;
-            if (x0 < 0) x0 = 0;
-            if (y0 < 0) y0 = 0;
-            if (x1 > W) x1 = W;
-            if (y1 > H) y1 = H;
-            int cw = x1 - x0, ch = y1 - y0;
-            double sc = 48.0 / bh;
-            if (sc > 3) sc = 3;
-            if (sc < 0.5) sc = 0.5;
-            if (sc > 0.9 && sc < 1.1) sc = 1;
-            int dw = (int)lround(cw * sc), dh = (int)lround(ch * sc);
-            if (dw < 8 || dh < 8) continue;
-            if ((size_t)dw * dh > crop_cap) {
-                uint8_t *nc = realloc(crop, (size_t)dw * dh);
-                if (!nc) {
-                    rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-                    break;
-                }
-                crop = nc;
-                crop_cap = (size_t)dw * dh;
-            }
-            resize_gray(img + (size_t)y0 * istride + x0, cw, ch, istride, crop, dw, dh);
-            TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
-            TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
-            TessBaseAPISetSourceResolution(o->api, 300);
-            if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 1, x0, y0, 1.0 / sc, W, H, &wv) != 0)
-                rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-            TessBaseAPIClear(o->api);
-            out->n_regions++;
-        }
-        free(crop);
-        free(boxes);
-    }
-    out->region_ms = (mg_now() - t1) * 1e3;
+    out->gate_ms = (t1 - t0) * 1e3;
+    if (!rc && gate && o->p.gate && !gate_pass(scores, nb)) out->gated = 1;
+    if (!rc && !out->gated && o->p.page_pass) rc = page_pass(o, img, W, H, istride, &wv, err);
+    double t2 = mg_now();
+    out->page_ms = (t2 - t1) * 1e3;
+    if (!rc && !out->gated && o->p.region_pass)
+        rc = region_pass(o, img, W, H, istride, boxes, nb, &wv, &out->n_regions, err);
+    out->region_ms = (mg_now() - t2) * 1e3;
+    free(boxes);
+    free(scores);
     free(own);
     if (!rc && finish(&wv, out) != 0) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
     if (rc) {
@@ -444,28 +491,98 @@ int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr
     return rc;
 }
 
-int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) {
-    memset(out, 0, sizeof *out);
+int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err) {
+    return ocr_gray(o, gray, w, h, stride, 1, out, err);
+}
+
+/* Decodes path (shrink-on-load to a short side >= 2 * shrink) into a gray
+ * image (*g, w x h, to free); *shrunk: 1 when the decoder gave a smaller
+ * image than the stored one. */
+static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, int *shrunk, mg_error *err) {
+    *g = NULL;
     mg_image_params ip = mg_image_default_params();
-    ip.shrink_target = o->p.max_side * 3 / 8; /* decoded at >= 3/4 of max_side on the short side */
+    ip.shrink_target = shrink;
     mg_image img;
     int rc = mg_image_load(path, &ip, &img, err);
     if (rc) return rc;
     size_t n = (size_t)img.width * img.height;
-    uint8_t *g = malloc(n > 0 ? n : 1), *rgb = malloc(n > 0 ? 3 * n : 1);
-    if (!g || !rgb) {
-        free(g);
+    uint8_t *rgb = img.mode == MG_PIX_L ? NULL : malloc(n > 0 ? 3 * n : 1);
+    *g = malloc(n > 0 ? n : 1);
+    if (!*g || (img.mode != MG_PIX_L && !rgb)) {
+        free(*g);
         free(rgb);
+        *g = NULL;
         mg_image_free(&img);
         return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
     }
-    mg_image_to_rgb(&img, rgb);
-    for (size_t i = 0; i < n; i++) /* Rec. 601 luma, as Leptonica and Pillow's "L" */
-        g[i] = (uint8_t)((299 * rgb[3 * i] + 587 * rgb[3 * i + 1] + 114 * rgb[3 * i + 2] + 500) / 1000);
-    free(rgb);
-    rc = mg_ocr_gray(o, g, img.width, img.height, img.width, out, err);
-    if (rc) mg_err_prefix(err, "%s", path);
-    free(g);
+    if (img.mode == MG_PIX_L) {
+        memcpy(*g, img.pixels, n);
+    } else {
+        mg_image_to_rgb(&img, rgb);
+        for (size_t i = 0; i < n; i++) /* Rec. 601 luma, as Leptonica and Pillow's "L" */
+            (*g)[i] = (uint8_t)((299 * rgb[3 * i] + 587 * rgb[3 * i + 1] + 114 * rgb[3 * i + 2] + 500) / 1000);
+        free(rgb);
+    }
+    *w = img.width;
+    *h = img.height;
+    *shrunk = (int64_t)img.width * img.height < (int64_t)img.src_width * img.src_height;
     mg_image_free(&img);
+    return MG_OK;
+}
+
+/* The gate's decode: JPEG DCT scaling to a short side >= 512 (a 4000x3000
+ * photo: 1000x750, about what ocr_regions.c works at, for a fifth of the
+ * full decode's time). */
+#define GATE_SHRINK 256
+#define GATE_MIN_SIDE 960 /* a smaller gate image than this: decoded again at max_side for the test */
+
+/* The gate alone on a gray image: *pass 1 when a region looks like text. */
+static int gate_gray(const mg_ocr *o, const uint8_t *g, int w, int h, int *pass, mg_error *err) {
+    mg_ocr_box *boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
+    float *scores = malloc((size_t)o->p.max_regions * sizeof *scores);
+    int rc = MG_OK;
+    if (!boxes || !scores) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+    else *pass = gate_pass(scores, mg_ocr_find_regions_scored(g, w, h, w, boxes, scores, o->p.max_regions));
+    free(boxes);
+    free(scores);
+    return rc;
+}
+
+int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!o || !path) return mg_err_set(err, MG_EINVAL, "ocr: bad arguments");
+    double t0 = mg_now(), gate_ms = 0;
+    int full = o->p.max_side * 3 / 8; /* decoded at >= 3/4 of max_side on the short side */
+    uint8_t *g = NULL;
+    int w = 0, h = 0, shrunk = 0, rc, gate = 1;
+    rc = load_gray(path, o->p.gate ? GATE_SHRINK : full, &g, &w, &h, &shrunk, err);
+    if (rc) return rc;
+    if (o->p.gate && shrunk) {
+        /* a large image: the gate on the small decode (unless too small to
+         * judge), decoded again at max_side only when it passes */
+        int pass = 1;
+        if ((w > h ? w : h) >= GATE_MIN_SIDE) {
+            rc = gate_gray(o, g, w, h, &pass, err);
+            gate = 0;
+        }
+        free(g);
+        g = NULL;
+        gate_ms = (mg_now() - t0) * 1e3;
+        if (!rc && !pass) {
+            wordvec none = {0};
+            out->gated = 1;
+            out->gate_ms = gate_ms;
+            return finish(&none, out) ? mg_err_set(err, MG_ENOMEM, "%s: out of memory", path) : MG_OK;
+        }
+        if (!rc) rc = load_gray(path, full, &g, &w, &h, &shrunk, err);
+        if (rc) {
+            if (rc == MG_ENOMEM) mg_err_prefix(err, "%s", path);
+            return rc;
+        }
+    }
+    rc = ocr_gray(o, g, w, h, w, gate, out, err);
+    if (rc) mg_err_prefix(err, "%s", path);
+    else if (!gate) out->gate_ms += gate_ms;
+    free(g);
     return rc;
 }

@@ -11,6 +11,11 @@
  *                recognised as a block (PSM 6): short text on photos (a
  *                sign, a label) that the page pass misses.
  *
+ * A gate runs first (mg_ocr_params.gate): the region detector's candidates
+ * are scored for ink glyphs of one height on a flat ground, and an image
+ * with no such region (a photo without text) skips both passes; a large
+ * file is decoded small for this test and at max_side only when it passes.
+ *
  * Words from both passes are merged (an overlapping box keeps the more
  * confident reading) and junk is filtered by confidence and character
  * classes (see mg_ocr_params). Boxes are normalised to 0..1 of the image.
@@ -41,6 +46,10 @@ typedef struct mg_ocr_params {
     float min_conf;         /* words below this confidence (0-100) are dropped (60) */
     int page_dpi;           /* resolution told to Tesseract for the page pass; 0 (default): 70, and
                                300 again when 70 gives fewer than 30 words (the better reading is kept) */
+    int gate;               /* 1 (default): when no candidate region looks like text (ink glyphs of one
+                               height on a flat ground, ocr_regions.c step 7), both passes are skipped and
+                               the result is empty; mg_ocr_file then decodes a large image at ~1024 px
+                               for this test and again at max_side only when it passes. 0: always run */
 } mg_ocr_params;
 
 mg_ocr_params mg_ocr_default_params(void);
@@ -60,6 +69,9 @@ typedef struct mg_ocr_result {
     int n_lines;
     int n_regions;          /* candidate regions the region pass recognised */
     double page_ms, region_ms;
+    double gate_ms;         /* the text-likelihood gate: region detection and scores (mg_ocr_file: with
+                               the small decode it needed) */
+    int gated;              /* 1 when the gate found no text and both passes were skipped */
 } mg_ocr_result;
 
 int mg_ocr_open(const mg_ocr_params *p, mg_ocr **out, mg_error *err);
@@ -83,5 +95,9 @@ int mg_ocr_languages(const char *tessdata, char *buf, size_t cap, mg_error *err)
  * boxes in pixels (x0, y0, x1, y1 exclusive), at most max; returns the count. */
 typedef struct mg_ocr_box { int x0, y0, x1, y1; } mg_ocr_box;
 int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, int max);
+/* The same boxes, each with a text score in scores[i] (0..1: ink on a flat
+ * ground; texture scores low), which the gate in ocr.c reads. */
+int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, float *scores,
+                               int max);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * ocr_regions.c - candidate text regions of a gray image, for the region
- * pass of the OCR analyzer (ocr.h). Text is a row of strokes with strong
- * edges in both directions, whatever its polarity, so:
+ * pass of the OCR analyzer (ocr.h), and a text score per region that the
+ * analyzer's gate uses. Text is a row of strokes with strong edges in both
+ * directions, whatever its polarity, so:
  *
  *   1. scale to a working copy of at most 1024 px on the long side (box
  *      average);
@@ -17,13 +18,19 @@
  *      outline joins its text into one mostly empty box), an edge density of
  *      8-75% before closing, and enough stroke crossings along its middle
  *      row (>= 0.6 per box height of width);
- *   6. the largest boxes first, mapped back to the image's pixels.
+ *   6. the largest boxes first, mapped back to the image's pixels;
+ *   7. (scored variant) each box's text score from its gray levels: text
+ *      is ink on a flat ground, so the box's Otsu split must separate two
+ *      well-apart levels (high between-class share of the variance) with
+ *      the majority level (the ground) flat; texture that passed the shape
+ *      tests (fur, foliage, a photo's clutter) has no flat ground.
  *
- * Memory: three bytes per working pixel plus a label stack, per call (a
- * 1024 x 768 copy: about 3 MB). Threading: reentrant.
+ * Memory: four bytes per working pixel plus a label stack, per call (a
+ * 1024 x 768 copy: about 4 MB). Threading: reentrant.
  */
 #include "ocr/ocr.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +41,15 @@ typedef struct {
     int x0, y0, x1, y1;
     int64_t area;
 } comp_box;
+
+typedef struct {
+    int W, H;
+    size_t N;
+    uint8_t *gray, *grad, *edge, *closed, *seen;
+    int *stack;
+    comp_box *cb;
+    int n, cap;
+} work;
 
 static int cmp_area(const void *a, const void *b) {
     const comp_box *x = a, *y = b;
@@ -53,9 +69,7 @@ static void shrink(const uint8_t *g, int w, int h, int stride, int f, uint8_t *o
         }
 }
 
-static int otsu(const uint8_t *v, size_t n) {
-    int64_t hist[256] = {0};
-    for (size_t i = 0; i < n; i++) hist[v[i]]++;
+static int otsu_hist(const int64_t *hist, int64_t n) {
     double sum = 0;
     for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
     double sb = 0, wb = 0, best = -1;
@@ -72,142 +86,281 @@ static int otsu(const uint8_t *v, size_t n) {
     return t;
 }
 
-int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, int max) {
-    if (!gray || w < 8 || h < 8 || max <= 0) return 0;
-    int f = 1;
-    while ((w + f - 1) / f > WORK_SIDE || (h + f - 1) / f > WORK_SIDE) f++;
-    int W = (w + f - 1) / f, H = (h + f - 1) / f;
-    size_t N = (size_t)W * H;
-    uint8_t *g = malloc(N), *t = malloc(N), *b = malloc(N), *c = malloc(N);
-    int *stack = malloc(N * sizeof *stack);
-    int cap_boxes = 256, n_boxes = 0;
-    comp_box *cb = malloc((size_t)cap_boxes * sizeof *cb);
-    int found = 0;
-    if (!g || !t || !b || !c || !stack || !cb) goto out;
-    shrink(gray, w, h, stride, f, g, W, H);
-    /* gradient: horizontal 3-max/min into t (max) and b (min), then vertical */
+static int otsu(const uint8_t *v, size_t n) {
+    int64_t hist[256] = {0};
+    for (size_t i = 0; i < n; i++) hist[v[i]]++;
+    return otsu_hist(hist, (int64_t)n);
+}
+
+/* 3x3 max - 3x3 min of wk->gray into wk->grad (edge and closed as scratch). */
+static void gradient(work *wk) {
+    int W = wk->W, H = wk->H;
+    const uint8_t *g = wk->gray;
+    uint8_t *mxr = wk->edge, *mnr = wk->closed;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             const uint8_t *r = g + (size_t)y * W;
             uint8_t mx = r[x], mn = r[x];
             if (x > 0) { if (r[x - 1] > mx) mx = r[x - 1]; if (r[x - 1] < mn) mn = r[x - 1]; }
             if (x + 1 < W) { if (r[x + 1] > mx) mx = r[x + 1]; if (r[x + 1] < mn) mn = r[x + 1]; }
-            t[(size_t)y * W + x] = mx;
-            b[(size_t)y * W + x] = mn;
+            mxr[(size_t)y * W + x] = mx;
+            mnr[(size_t)y * W + x] = mn;
         }
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            uint8_t mx = t[(size_t)y * W + x], mn = b[(size_t)y * W + x];
+            uint8_t mx = mxr[(size_t)y * W + x], mn = mnr[(size_t)y * W + x];
             for (int dy = -1; dy <= 1; dy += 2) {
                 int yy = y + dy;
                 if (yy < 0 || yy >= H) continue;
-                if (t[(size_t)yy * W + x] > mx) mx = t[(size_t)yy * W + x];
-                if (b[(size_t)yy * W + x] < mn) mn = b[(size_t)yy * W + x];
+                if (mxr[(size_t)yy * W + x] > mx) mx = mxr[(size_t)yy * W + x];
+                if (mnr[(size_t)yy * W + x] < mn) mn = mnr[(size_t)yy * W + x];
             }
-            c[(size_t)y * W + x] = (uint8_t)(mx - mn);
+            wk->grad[(size_t)y * W + x] = (uint8_t)(mx - mn);
         }
-    int th = otsu(c, N);
+}
+
+/* Edges at threshold th into wk->edge; closed horizontally (gaps up to gap
+ * px), then by one pixel vertically, into wk->closed (wk->seen as scratch). */
+static void close_edges(work *wk, int th, int gap) {
+    int W = wk->W, H = wk->H;
+    size_t N = wk->N;
+    uint8_t *b = wk->edge, *t = wk->seen, *c = wk->closed;
+    for (size_t i = 0; i < N; i++) b[i] = wk->grad[i] >= th;
+    memcpy(t, b, N);
+    for (int y = 0; y < H; y++) {
+        uint8_t *r = t + (size_t)y * W;
+        int last = -1;
+        for (int x = 0; x < W; x++) {
+            if (!b[(size_t)y * W + x]) continue;
+            if (last >= 0 && x - last <= gap)
+                for (int k = last + 1; k < x; k++) r[k] = 1;
+            last = x;
+        }
+    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            c[(size_t)y * W + x] = t[(size_t)y * W + x] || (y > 0 && t[(size_t)(y - 1) * W + x]) ||
+                                   (y + 1 < H && t[(size_t)(y + 1) * W + x]);
+}
+
+/* 1 when a component's box looks like text (step 5's tests past the shape's). */
+static int text_like(const work *wk, int bx0, int by0, int bx1, int by1, int64_t n) {
+    int W = wk->W, H = wk->H, bw = bx1 - bx0 + 1, bh = by1 - by0 + 1;
+    const uint8_t *b = wk->edge;
+    if (bh < 6 || bh > H / 3 || 2 * bw < 3 * bh || (int64_t)bw * bh < 120) return 0;
+    if ((double)n / ((double)bw * bh) < FILL_MIN) return 0;
+    int64_t edges = 0;
+    for (int y = by0; y <= by1; y++)
+        for (int x = bx0; x <= bx1; x++) edges += b[(size_t)y * W + x];
+    double dens = (double)edges / ((double)bw * bh);
+    if (dens < 0.08 || dens > 0.75) return 0;
+    /* strokes: edge runs crossed along the middle rows */
+    int crossings = 0;
+    for (int yy = by0 + bh / 3; yy <= by0 + 2 * bh / 3; yy += bh / 6 > 0 ? bh / 6 : 1) {
+        int cr = 0;
+        for (int x = bx0 + 1; x <= bx1; x++) cr += b[(size_t)yy * W + x] && !b[(size_t)yy * W + x - 1];
+        if (cr > crossings) crossings = cr;
+    }
+    return (double)crossings >= 0.6 * (double)bw / bh;
+}
+
+/* Components of wk->closed that look like text, appended to wk->cb. */
+static void label(work *wk) {
+    int W = wk->W, H = wk->H;
+    const uint8_t *c = wk->closed;
+    uint8_t *t = wk->seen;
+    int *stack = wk->stack;
+    memset(t, 0, wk->N);
+    for (int y0 = 0; y0 < H; y0++)
+        for (int x0 = 0; x0 < W; x0++) {
+            size_t i0 = (size_t)y0 * W + x0;
+            if (!c[i0] || t[i0]) continue;
+            int sp = 0;
+            stack[sp++] = (int)i0;
+            t[i0] = 1;
+            int bx0 = x0, bx1 = x0, by0 = y0, by1 = y0;
+            int64_t n = 0;
+            while (sp) {
+                int i = stack[--sp];
+                int x = i % W, y = i / W;
+                n++;
+                if (x < bx0) bx0 = x;
+                if (x > bx1) bx1 = x;
+                if (y < by0) by0 = y;
+                if (y > by1) by1 = y;
+                const int nb[4] = {x > 0 ? i - 1 : -1, x + 1 < W ? i + 1 : -1, y > 0 ? i - W : -1,
+                                   y + 1 < H ? i + W : -1};
+                for (int k = 0; k < 4; k++)
+                    if (nb[k] >= 0 && c[nb[k]] && !t[nb[k]]) {
+                        t[nb[k]] = 1;
+                        stack[sp++] = nb[k];
+                    }
+            }
+            if (!text_like(wk, bx0, by0, bx1, by1, n)) continue;
+            if (wk->n == wk->cap) {
+                comp_box *nb2 = realloc(wk->cb, (size_t)wk->cap * 2 * sizeof *wk->cb);
+                if (!nb2) return;
+                wk->cb = nb2;
+                wk->cap *= 2;
+            }
+            wk->cb[wk->n++] = (comp_box){bx0, by0, bx1 + 1, by1 + 1, (int64_t)(bx1 - bx0 + 1) * (by1 - by0 + 1)};
+        }
+}
+
+typedef struct {
+    double border_share; /* share of the ink in components touching the box's border */
+    int comps, glyphs;   /* ink components of 4+ px; those inside and >= 0.3 box heights tall */
+    double hcv;          /* the glyphs' height spread (standard deviation over mean) */
+} glyph_stats;
+
+/* Ink components (8-neighbour) of a box, ink = gray above t when dark_ground
+ * (ink_hi), else at or below it; wk->seen and wk->stack as scratch. */
+static void glyphs(const work *wk, const comp_box *b, int t, int ink_hi, glyph_stats *gs) {
+    int W = wk->W, bh = b->y1 - b->y0;
+    memset(gs, 0, sizeof *gs);
+    for (int y = b->y0; y < b->y1; y++) memset(wk->seen + (size_t)y * W + b->x0, 0, (size_t)(b->x1 - b->x0));
+    int64_t ink = 0, border = 0;
+    double hs = 0, hq = 0;
+    for (int y0 = b->y0; y0 < b->y1; y0++)
+        for (int x0 = b->x0; x0 < b->x1; x0++) {
+            size_t i0 = (size_t)y0 * W + x0;
+            if (wk->seen[i0] || (wk->gray[i0] > t) != ink_hi) continue;
+            int sp = 0, n = 0, touch = 0, cy0 = y0, cy1 = y0;
+            wk->stack[sp++] = (int)i0;
+            wk->seen[i0] = 1;
+            while (sp) {
+                int i = wk->stack[--sp], x = i % W, y = i / W;
+                n++;
+                if (y < cy0) cy0 = y;
+                if (y > cy1) cy1 = y;
+                touch |= x == b->x0 || x == b->x1 - 1 || y == b->y0 || y == b->y1 - 1;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int xx = x + dx, yy = y + dy;
+                        if (xx < b->x0 || xx >= b->x1 || yy < b->y0 || yy >= b->y1) continue;
+                        size_t j = (size_t)yy * W + xx;
+                        if (wk->seen[j] || (wk->gray[j] > t) != ink_hi) continue;
+                        wk->seen[j] = 1;
+                        wk->stack[sp++] = (int)j;
+                    }
+            }
+            ink += n;
+            if (touch) border += n;
+            if (n < 4) continue;
+            gs->comps++;
+            int ch = cy1 - cy0 + 1;
+            if (touch || 10 * ch < 3 * bh || ch < 4) continue;
+            gs->glyphs++;
+            hs += ch;
+            hq += (double)ch * ch;
+        }
+    gs->border_share = ink ? (double)border / ink : 1;
+    if (gs->glyphs > 1) {
+        double m = hs / gs->glyphs, v = hq / gs->glyphs - m * m;
+        gs->hcv = sqrt(v > 0 ? v : 0) / m;
+    }
+}
+
+/* Step 7: 0..1, how much the box's gray levels look like ink on a flat
+ * ground: the between-class share of the variance at the Otsu split, times
+ * the ground's flatness (1 - its spread over the contrast, floored at 0). */
+static float text_score(const work *wk, const comp_box *b) {
+    int64_t hist[256] = {0}, n = 0;
+    for (int y = b->y0; y < b->y1; y++) {
+        const uint8_t *r = wk->gray + (size_t)y * wk->W;
+        for (int x = b->x0; x < b->x1; x++) hist[r[x]]++;
+        n += b->x1 - b->x0;
+    }
+    if (n < 16) return 0;
+    int t = otsu_hist(hist, n);
+    double s[2] = {0, 0}, q[2] = {0, 0}, c[2] = {0, 0};
+    for (int i = 0; i < 256; i++) {
+        int k = i > t;
+        c[k] += (double)hist[i];
+        s[k] += (double)i * hist[i];
+        q[k] += (double)i * i * hist[i];
+    }
+    if (c[0] == 0 || c[1] == 0) return 0;
+    double m0 = s[0] / c[0], m1 = s[1] / c[1], mean = (s[0] + s[1]) / n;
+    double var = (q[0] + q[1]) / n - mean * mean;
+    double between = c[0] * c[1] / ((double)n * n) * (m1 - m0) * (m1 - m0);
+    int gk = c[1] >= c[0]; /* the ground: the majority level */
+    double gv = q[gk] / c[gk] - (s[gk] / c[gk]) * (s[gk] / c[gk]);
+    double eta = var > 0 ? between / var : 0, flat = 1 - sqrt(gv > 0 ? gv : 0) / (m1 - m0);
+    glyph_stats gs, g2; /* ink is the minority level, or (bold type in a tight box) the majority */
+    glyphs(wk, b, t, !gk, &gs);
+    glyphs(wk, b, t, gk, &g2);
+    if (g2.glyphs > gs.glyphs) gs = g2;
+    /* three glyphs of about one height; or two (big letters, a short code)
+     * of one height on a very flat ground */
+    int ok = (gs.glyphs >= 3 && gs.hcv <= 0.35) || (gs.glyphs == 2 && gs.hcv <= 0.1 && eta >= 0.9 && flat >= 0.85);
+    if (!ok) return 0;
+    return (float)(eta * (flat > 0 ? flat : 0));
+}
+
+int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, float *scores,
+                               int max) {
+    if (!gray || w < 8 || h < 8 || max <= 0) return 0;
+    int f = 1;
+    while ((w + f - 1) / f > WORK_SIDE || (h + f - 1) / f > WORK_SIDE) f++;
+    work wk;
+    memset(&wk, 0, sizeof wk);
+    wk.W = (w + f - 1) / f;
+    wk.H = (h + f - 1) / f;
+    wk.N = (size_t)wk.W * wk.H;
+    wk.gray = malloc(wk.N);
+    wk.grad = malloc(wk.N);
+    wk.edge = malloc(wk.N);
+    wk.closed = malloc(wk.N);
+    wk.seen = malloc(wk.N);
+    wk.stack = malloc(wk.N * sizeof *wk.stack);
+    wk.cap = 256;
+    wk.cb = malloc((size_t)wk.cap * sizeof *wk.cb);
+    int found = 0;
+    if (!wk.gray || !wk.grad || !wk.edge || !wk.closed || !wk.seen || !wk.stack || !wk.cb) goto out;
+    shrink(gray, w, h, stride, f, wk.gray, wk.W, wk.H);
+    gradient(&wk);
+    int th = otsu(wk.grad, wk.N);
     if (th < 28) th = 28;
     if (th > 110) th = 110;
-    memcpy(g, c, N); /* g: the gradient from here on */
     /* two thresholds: Otsu's, and twice it, where the edges of texture
      * (wood, fur, foliage) fall away and a label's high-contrast strokes
-     * stand alone instead of joining the texture around them */
-    int ths[2] = {th, th * 2 < 160 ? th * 2 : 160};
+     * stand alone instead of joining the texture around them; the closing
+     * gap at the high threshold: letters join, a label's border does not */
+    int ths[2] = {th, th * 2 < 160 ? th * 2 : 160}, gaps[2] = {wk.H / 120 + 2, 3};
     for (int pass = 0; pass < 2; pass++) {
-        th = ths[pass];
-        for (size_t i = 0; i < N; i++) b[i] = g[i] >= th; /* b: edges */
-        /* closing: horizontal gaps up to gap px, then one pixel vertically */
-        int gap = pass ? 3 : H / 120 + 2; /* at the high threshold: letters join, a label's border does not */
-        memcpy(t, b, N);
-        for (int y = 0; y < H; y++) {
-            uint8_t *r = t + (size_t)y * W;
-            int last = -1;
-            for (int x = 0; x < W; x++) {
-                if (!b[(size_t)y * W + x]) continue;
-                if (last >= 0 && x - last <= gap)
-                    for (int k = last + 1; k < x; k++) r[k] = 1;
-                last = x;
-            }
-        }
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++)
-                c[(size_t)y * W + x] = t[(size_t)y * W + x] || (y > 0 && t[(size_t)(y - 1) * W + x]) ||
-                                       (y + 1 < H && t[(size_t)(y + 1) * W + x]);
-        /* components of c */
-        memset(t, 0, N); /* visited */
-        for (int y0 = 0; y0 < H; y0++)
-            for (int x0 = 0; x0 < W; x0++) {
-                size_t i0 = (size_t)y0 * W + x0;
-                if (!c[i0] || t[i0]) continue;
-                int sp = 0;
-                stack[sp++] = (int)i0;
-                t[i0] = 1;
-                int bx0 = x0, bx1 = x0, by0 = y0, by1 = y0;
-                int64_t n = 0;
-                while (sp) {
-                    int i = stack[--sp];
-                    int x = i % W, y = i / W;
-                    n++;
-                    if (x < bx0) bx0 = x;
-                    if (x > bx1) bx1 = x;
-                    if (y < by0) by0 = y;
-                    if (y > by1) by1 = y;
-                    const int nb[4] = {x > 0 ? i - 1 : -1, x + 1 < W ? i + 1 : -1, y > 0 ? i - W : -1,
-                                       y + 1 < H ? i + W : -1};
-                    for (int k = 0; k < 4; k++)
-                        if (nb[k] >= 0 && c[nb[k]] && !t[nb[k]]) {
-                            t[nb[k]] = 1;
-                            stack[sp++] = nb[k];
-                        }
-                }
-                int bw = bx1 - bx0 + 1, bh = by1 - by0 + 1;
-                    if (bh < 6 || bh > H / 3 || 2 * bw < 3 * bh || (int64_t)bw * bh < 120) continue;
-                if ((double)n / ((double)bw * bh) < FILL_MIN) continue;
-                int64_t edges = 0;
-                for (int y = by0; y <= by1; y++)
-                    for (int x = bx0; x <= bx1; x++) edges += b[(size_t)y * W + x];
-                double dens = (double)edges / ((double)bw * bh);
-                if (dens < 0.08 || dens > 0.75) continue;
-                /* strokes: edge runs crossed along the middle rows */
-                int crossings = 0;
-                for (int yy = by0 + bh / 3; yy <= by0 + 2 * bh / 3; yy += bh / 6 > 0 ? bh / 6 : 1) {
-                    int cr = 0;
-                    for (int x = bx0 + 1; x <= bx1; x++) cr += b[(size_t)yy * W + x] && !b[(size_t)yy * W + x - 1];
-                    if (cr > crossings) crossings = cr;
-                }
-                if ((double)crossings < 0.6 * (double)bw / bh) continue;
-                if (n_boxes == cap_boxes) {
-                    comp_box *nb2 = realloc(cb, (size_t)cap_boxes * 2 * sizeof *cb);
-                    if (!nb2) goto sort;
-                    cb = nb2;
-                    cap_boxes *= 2;
-                }
-                cb[n_boxes++] = (comp_box){bx0, by0, bx1 + 1, by1 + 1, (int64_t)bw * bh};
-            }
+        close_edges(&wk, ths[pass], gaps[pass]);
+        label(&wk);
     }
-sort:
-    qsort(cb, (size_t)n_boxes, sizeof *cb, cmp_area);
-    for (int i = 0; i < n_boxes && found < max; i++) {
+    qsort(wk.cb, (size_t)wk.n, sizeof *wk.cb, cmp_area);
+    for (int i = 0; i < wk.n && found < max; i++) {
+        const comp_box *a = &wk.cb[i];
         int dup = 0; /* the same region found at both thresholds */
         for (int k = 0; k < i && !dup; k++) {
-            int ix = (cb[i].x1 < cb[k].x1 ? cb[i].x1 : cb[k].x1) - (cb[i].x0 > cb[k].x0 ? cb[i].x0 : cb[k].x0);
-            int iy = (cb[i].y1 < cb[k].y1 ? cb[i].y1 : cb[k].y1) - (cb[i].y0 > cb[k].y0 ? cb[i].y0 : cb[k].y0);
-            if (ix > 0 && iy > 0 && (int64_t)ix * iy * 10 > cb[i].area * 7) dup = 1;
+            const comp_box *o = &wk.cb[k];
+            int ix = (a->x1 < o->x1 ? a->x1 : o->x1) - (a->x0 > o->x0 ? a->x0 : o->x0);
+            int iy = (a->y1 < o->y1 ? a->y1 : o->y1) - (a->y0 > o->y0 ? a->y0 : o->y0);
+            if (ix > 0 && iy > 0 && (int64_t)ix * iy * 10 > a->area * 7) dup = 1;
         }
         if (dup) continue;
+        if (scores) scores[found] = text_score(&wk, a);
         mg_ocr_box *o = &boxes[found++];
-        o->x0 = cb[i].x0 * f;
-        o->y0 = cb[i].y0 * f;
-        o->x1 = cb[i].x1 * f < w ? cb[i].x1 * f : w;
-        o->y1 = cb[i].y1 * f < h ? cb[i].y1 * f : h;
+        o->x0 = a->x0 * f;
+        o->y0 = a->y0 * f;
+        o->x1 = a->x1 * f < w ? a->x1 * f : w;
+        o->y1 = a->y1 * f < h ? a->y1 * f : h;
     }
 out:
-    free(g);
-    free(t);
-    free(b);
-    free(c);
-    free(stack);
-    free(cb);
+    free(wk.gray);
+    free(wk.grad);
+    free(wk.edge);
+    free(wk.closed);
+    free(wk.seen);
+    free(wk.stack);
+    free(wk.cb);
     return found;
+}
+
+int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, int max) {
+    return mg_ocr_find_regions_scored(gray, w, h, stride, boxes, NULL, max);
 }
