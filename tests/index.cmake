@@ -20,3 +20,11 @@ foreach(case basic unreadable otherfs forget)
   set_tests_properties(test_roots_${case} PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77
                        LABELS index)
 endforeach()
+
+# OCR as an analyzer of `index` (test_ocr_index.c): made-up words on photos
+# found by search with a random CLIP model, OCR added to an existing store
+# without re-encoding, settings changes, --no-ocr/--drop-text, a video
+# caption as a timed segment, per-analyzer failures, SIGKILLs with OCR on.
+mg_test(NAME test_ocr_index SOURCES test_ocr_index.c storedump.c LIBS libmediagrep LABELS "ocr;index")
+add_dependencies(test_ocr_index mediagrep)
+set_tests_properties(test_ocr_index PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77 TIMEOUT 900)

@@ -95,6 +95,49 @@ char *mg_test_dump_store_ex(const char *dir, int check_index) {
     }
     sqlite3_finalize(st);
     free(v);
+    /* what the other analyzers recorded, and the text (schema 3) */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.path, a.analyzer, a.version, a.settings, a.status, a.error, a.n_results FROM analyses a"
+                           " JOIN media m ON m.id = a.media_id ORDER BY m.path, a.analyzer",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *e = sqlite3_column_text(st, 5);
+            sb_printf(&b, "A %s|%s|%s|%s|%s|%s|%d\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                      sqlite3_column_text(st, 2), sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
+                      e ? (const char *)e : "", sqlite3_column_int(st, 6));
+        }
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.path, t.analyzer, t.start_ms, t.end_ms, t.lang, t.text, t.words FROM texts t"
+                           " JOIN media m ON m.id = t.media_id ORDER BY m.path, t.analyzer, t.start_ms, t.id",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *l = sqlite3_column_text(st, 4), *w = sqlite3_column_text(st, 6);
+            sb_printf(&b, "T %s|%s|%lld|%lld|%s|%s|%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                      sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), l ? (const char *)l : "",
+                      sqlite3_column_text(st, 5), w ? (const char *)w : "");
+        }
+        sqlite3_finalize(st);
+        /* the FTS indexes hold exactly the text rows */
+        CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s), "SELECT count(*) FROM texts_fts"),
+                     mg_catalog_count(mg_store_catalog(s), "SELECT count(*) FROM texts"));
+        CHECK_EQ_INT(mg_catalog_count(mg_store_catalog(s),
+                                      "SELECT count(*) FROM texts WHERE media_id NOT IN (SELECT id FROM media)"), 0);
+        /* FTS5's own check that both indexes match the text rows (it needs a
+         * writable connection; it changes nothing) */
+        sqlite3 *rw = NULL;
+        if (sqlite3_open_v2(mg_catalog_path(mg_store_catalog(s)), &rw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+            char *fe = NULL;
+            int ic = sqlite3_exec(rw,
+                                  "INSERT INTO texts_fts(texts_fts, rank) VALUES ('integrity-check', 1);"
+                                  "INSERT INTO texts_tri(texts_tri, rank) VALUES ('integrity-check', 1);",
+                                  NULL, NULL, &fe);
+            CHECK_MSG(ic == SQLITE_OK || ic == SQLITE_BUSY, "text index integrity: %s", fe ? fe : "?");
+            sqlite3_free(fe);
+        }
+        sqlite3_close(rw);
+    }
     /* integrity: no row used twice; rows + tombstones cover the file */
     char q[256];
     snprintf(q, sizeof q, "SELECT count(*) - count(DISTINCT vec_row) FROM items WHERE model_id=%lld", (long long)m.id);

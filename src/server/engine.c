@@ -55,7 +55,8 @@ static int same_params(const mg_search_params *a, const mg_search_params *b) {
            same_str(a->path_glob, b->path_glob) && a->min_score == b->min_score && a->cutoff == b->cutoff &&
            a->z_min == b->z_min && a->moment_tolerance == b->moment_tolerance && a->min_size == b->min_size &&
            a->max_size == b->max_size && a->mtime_after == b->mtime_after && a->mtime_before == b->mtime_before &&
-           a->exact == b->exact && a->ef_search == b->ef_search && a->nprobe == b->nprobe;
+           a->exact == b->exact && a->ef_search == b->ef_search && a->nprobe == b->nprobe && a->only == b->only &&
+           a->text_weight == b->text_weight && a->visual_weight == b->visual_weight;
 }
 
 static void run_batch(mg_server *s, search_job **jobs, int n) {
@@ -133,6 +134,15 @@ static void run_batch(mg_server *s, search_job **jobs, int n) {
         nu++;
     }
     if (nu) mg_search_many(sl->searcher, nu, Q, text_only, pp, hits, n_hits, infos, rcs, errs);
+    /* the text list of each unique query, fused with its visual list (search.h) */
+    for (int u = 0; u < nu; u++) {
+        search_job *j = jobs[which[uniq[u]]];
+        if (rcs[u]) continue;
+        if (pp[u]->only == MG_SEARCH_TEXT) n_hits[u] = 0;
+        if (pp[u]->only != MG_SEARCH_VISUAL)
+            rcs[u] = mg_search_fuse(sl->searcher, j->terms, j->n_terms, pp[u]->only == MG_SEARCH_TEXT ? NULL : Q + (size_t)u * dim,
+                                    pp[u], hits[u], &n_hits[u], &infos[u], &errs[u]);
+    }
     srv_slot_give(s, sl);
     for (int b = 0; b < nb; b++) {
         search_job *j = jobs[which[b]];
@@ -264,6 +274,7 @@ enum MHD_Result srv_search_reply(mg_server *s, struct MHD_Connection *c, req *r)
     json_object_object_add(o, "no_good_match", json_object_new_boolean(j->info.no_good_match));
     json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(j->info.dropped_by_cutoff));
     json_object_object_add(o, "method", json_object_new_string(j->info.method ? j->info.method : ""));
+    json_object_object_add(o, "text_hits", json_object_new_int(j->info.text_hits));
     json_object_object_add(o, "search_ms", json_object_new_double(j->info.seconds * 1000));
     json_object_object_add(o, "batch", json_object_new_int(j->batch));
     json_object_object_add(o, "coalesced", json_object_new_boolean(j->coalesced));

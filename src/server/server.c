@@ -298,6 +298,12 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
         p.cutoff = !strcmp(cut, "1") || !strcmp(cut, "true");
     }
     if (srv_arg_float(a, "min_score", &p.min_score)) return srv_reply_error(c, r, 400, "min_score must be a number");
+    const char *only = srv_arg_str(a, "only");
+    if (only && *only) {
+        if (!strcmp(only, "visual")) p.only = MG_SEARCH_VISUAL;
+        else if (!strcmp(only, "text")) p.only = MG_SEARCH_TEXT;
+        else if (strcmp(only, "both")) return srv_reply_error(c, r, 400, "only must be visual, text or both");
+    }
 
     search_job *j = calloc(1, sizeof *j);
     if (!j) return srv_reply_error(c, r, 500, "out of memory");
