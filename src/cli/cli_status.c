@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "store/roots.h"
 #include "store/store.h"
+#include "store/texts.h"
 
 static int64_t q1(sqlite3 *db, const char *sql, int64_t model_id) {
     sqlite3_stmt *st;
@@ -144,6 +145,7 @@ int mg_cli_status(int argc, char **argv) {
     /* roots: checked now, as the next index run will (roots.h) */
     int64_t offline = 0, n_unavail = 0;
     json_object *jroots = NULL, *tmp;
+    if (mg_texts_status_json(mg_store_catalog(s), o, &err) != MG_OK) fprintf(stderr, "mediagrep status: %s\n", err.msg);
     if (mg_roots_status_json(mg_store_catalog(s), offline_all ? -1 : 20, o, &err) != MG_OK)
         fprintf(stderr, "mediagrep status: %s\n", err.msg);
     if (json_object_object_get_ex(o, "roots", &tmp)) jroots = tmp;
@@ -228,6 +230,20 @@ int mg_cli_status(int argc, char **argv) {
         }
         printf("vectors: %lld frame/image vectors, %lld pooled video vectors, %lld tombstoned rows\n",
                (long long)frames, (long long)pooled, (long long)tomb);
+        {
+            json_object *jo, *an, *x;
+            int64_t tok = 0, tbad = 0, tseg = 0;
+            if (json_object_object_get_ex(o, "ocr", &jo)) {
+                if (json_object_object_get_ex(jo, "files_ok", &x)) tok = json_object_get_int64(x);
+                if (json_object_object_get_ex(jo, "files_failed", &x)) tbad = json_object_get_int64(x);
+                if (json_object_object_get_ex(jo, "segments", &x)) tseg = json_object_get_int64(x);
+            }
+            int on = json_object_object_get_ex(o, "analyzers", &an) && json_object_object_get_ex(an, "ocr", &x);
+            if (on || tok || tbad)
+                printf("text:    OCR %s: %lld files read (%lld text segments), %lld failed%s\n", on ? "on" : "off",
+                       (long long)tok, (long long)tseg, (long long)tbad,
+                       on ? "" : " (kept from earlier runs; `index --ocr` turns it on)");
+        }
         if (has_model)
             printf("index:   %s, %lld vectors%s%s\n", m.index_type[0] ? m.index_type : "none",
                    (long long)m.index_items, m.index_dirty ? ", stale (files removed since)" : "",

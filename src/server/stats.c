@@ -14,6 +14,7 @@
 #include "search/classify.h"
 #include "server/server_internal.h"
 #include "store/roots.h"
+#include "store/texts.h"
 
 /* ---- /api/classify ---- */
 
@@ -162,6 +163,9 @@ enum MHD_Result srv_do_status(mg_server *s, struct MHD_Connection *c, req *r) {
     }
     /* indexed folders that cannot be seen now (their files are offline) */
     mg_error rerr = {0};
+    mg_error terr;
+    if (mg_texts_status_json(mg_store_catalog(sl->store), o, &terr) != MG_OK) { /* the counts stay out */
+    }
     if (mg_roots_status_json(mg_store_catalog(sl->store), 20, o, &rerr) != MG_OK)
         json_object_object_add(o, "roots_error", json_object_new_string(rerr.msg));
     srv_slot_give(s, sl);

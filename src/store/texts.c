@@ -5,6 +5,7 @@
  */
 #include "store/texts.h"
 
+#include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,4 +192,20 @@ int mg_analyzers_set(mg_catalog *c, const char *json, mg_error *err) {
     if (rc) return rc;
     sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
     return run_done(c, st, err, "recording the analyzers");
+}
+
+int mg_texts_status_json(mg_catalog *c, json_object *out, mg_error *err) {
+    char buf[1024];
+    int rc = mg_analyzers_get(c, buf, sizeof buf, err);
+    if (rc && mg_catalog_version(c) >= 3) return rc;
+    json_object *an = json_tokener_parse(rc ? "{}" : buf);
+    json_object_object_add(out, "analyzers", an ? an : json_object_new_object());
+    int64_t ok = 0, failed = 0, segs = 0;
+    if ((rc = mg_texts_counts(c, "ocr", &ok, &failed, &segs, err))) return rc;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "files_ok", json_object_new_int64(ok));
+    json_object_object_add(o, "files_failed", json_object_new_int64(failed));
+    json_object_object_add(o, "segments", json_object_new_int64(segs));
+    json_object_object_add(out, "ocr", o);
+    return MG_OK;
 }

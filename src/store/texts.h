@@ -66,4 +66,10 @@ int mg_texts_counts(mg_catalog *c, const char *analyzer, int64_t *ok, int64_t *f
 int mg_analyzers_get(mg_catalog *c, char *buf, size_t cap, mg_error *err);
 int mg_analyzers_set(mg_catalog *c, const char *json, mg_error *err);
 
+/* Adds "analyzers" (the enabled ones, an object) and "ocr": {files_ok,
+ * files_failed, segments} to out (a json-c object), for `status` and
+ * GET /api/status. */
+struct json_object;
+int mg_texts_status_json(mg_catalog *c, struct json_object *out, mg_error *err);
+
 #endif
