@@ -8,12 +8,14 @@ cmake -S "$src/fuzz" -B "$build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYP
 cmake --build "$build/fuzz" -j2 > "$build/fuzz-build.log"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{image,safetensors,config,tokenizer}
+mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery}
 find "$src/tests/data/images" -type f -size -200k -exec cp {} "$work/image/" \; 2>/dev/null || true
 cp "$src"/tests/golden/models/tiny-p16-gelu.safetensors "$work/safetensors/"
 printf '{"text_config":{"hidden_size":48,"num_attention_heads":3},"vision_config":{"patch_size":16}}' > "$work/config/seed.json"
 head -c 4000 "$src/tests/data/tokenizer_corpus.txt" > "$work/tokenizer/seed.txt"
-for t in image safetensors config tokenizer; do
+printf 'harbor museum' > "$work/textquery/a"; printf '"gate office" INV-2041' > "$work/textquery/b"
+printf 'caf\xc3\xa9 "un closed NEAR(a b) text:x* -y ^z' > "$work/textquery/c"
+for t in image safetensors config tokenizer textquery; do
   echo "== fuzz_$t (${secs}s)"
   rc=0
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
