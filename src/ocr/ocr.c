@@ -221,8 +221,28 @@ static int clean_word(char *t, float conf, float min_conf) {
     return alnum >= 2; /* a lone character is what texture reads as most often */
 }
 
-/* Reads the words of the last recognition; (ox, oy) and scale map the
- * recognised image's pixels back to the working image (W x H). */
+/* A region word (cleaned) is kept: 3+ characters; a dictionary word at
+ * confidence >= 70, a word not in the dictionary (a name, a code) >= 88.
+ * In a region scored as text (text: 1), where texture does not get, a
+ * dictionary word of 5+ characters needs only >= 60 (short ones are what a
+ * region cut inside a word reads: "stat" of "station"), and a code mixing
+ * letters and digits ("MX-9496") >= 65. */
+static int region_word_ok(const mg_ocr_word *w, int dict, int text) {
+    size_t n = strlen(w->text);
+    if (n < 3) return 0;
+    int letters = 0, digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)w->text[i];
+        letters += isalpha(c) != 0;
+        digits += isdigit(c) != 0;
+    }
+    float need = dict ? (text && n >= 5 ? 60 : 70) : (text && letters && digits ? 65 : 88);
+    return w->conf >= need;
+}
+
+/* Reads the words of the last recognition (pass: 0 page, 1 region, 2 a
+ * region scored as text); (ox, oy) and scale map the recognised image's
+ * pixels back to the working image (W x H). */
 static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int W, int H, wordvec *wv) {
     TessResultIterator *it = TessBaseAPIGetIterator(o->api);
     if (!it) return 0;
@@ -239,16 +259,13 @@ static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int 
         int l, tp, r, b;
         if (!TessPageIteratorBoundingBox(pi, RIL_WORD, &l, &tp, &r, &b)) continue;
         if (!clean_word(w.text, w.conf, o->p.min_conf)) continue;
-        /* a region is a guess: a word read there must be confident, and a
-         * word not in the dictionary (a name, a code) very confident */
-        if (pass == 1 && (w.conf < 70 || strlen(w.text) < 3 ||
-                          (!TessResultIteratorWordIsFromDictionary(it) && w.conf < 88)))
-            continue;
+        /* a region is a guess: a word read there must be confident */
+        if (pass >= 1 && !region_word_ok(&w, TessResultIteratorWordIsFromDictionary(it), pass == 2)) continue;
         w.x0 = (float)((ox + l * scale) / W);
         w.y0 = (float)((oy + tp * scale) / H);
         w.x1 = (float)((ox + r * scale) / W);
         w.y1 = (float)((oy + b * scale) / H);
-        w.pass = pass;
+        w.pass = pass ? 1 : 0;
         if (push_word(wv, &w)) {
             rc = -1;
             break;
@@ -279,6 +296,26 @@ static int cmp_word_line(const void *a, const void *b) {
     return (x->x0 > y->x0) - (x->x0 < y->x0);
 }
 
+/* Share of b's box inside a's. */
+static float inside(const mg_ocr_word *a, const mg_ocr_word *b) {
+    float ix = fminf(a->x1, b->x1) - fmaxf(a->x0, b->x0), iy = fminf(a->y1, b->y1) - fmaxf(a->y0, b->y0);
+    float ab = (b->x1 - b->x0) * (b->y1 - b->y0);
+    return ix > 0 && iy > 0 && ab > 0 ? ix * iy / ab : 0;
+}
+
+/* Of two readings of one place: the more confident; but a longer word
+ * whose box holds the other's (>= 80%) at a confidence within 5 wins (a
+ * region cut inside a word reads a fragment as confidently as the word:
+ * "cla" and "classic" both at 96). */
+static int better(const mg_ocr_word *a, const mg_ocr_word *b) {
+    size_t la = strlen(a->text), lb = strlen(b->text);
+    if (fabsf(a->conf - b->conf) <= 5) {
+        if (la > lb && inside(a, b) >= 0.8f) return 1;
+        if (lb > la && inside(b, a) >= 0.8f) return 0;
+    }
+    return a->conf > b->conf;
+}
+
 static int finish(wordvec *wv, mg_ocr_result *out) {
     /* merge: of two overlapping words keep the more confident */
     int k = 0;
@@ -286,7 +323,7 @@ static int finish(wordvec *wv, mg_ocr_result *out) {
         int keep = 1;
         for (int j = 0; j < k && keep; j++)
             if (iou(&wv->v[i], &wv->v[j]) > 0.3f) {
-                if (wv->v[i].conf > wv->v[j].conf) wv->v[j] = wv->v[i];
+                if (better(&wv->v[i], &wv->v[j])) wv->v[j] = wv->v[i];
                 keep = 0;
             }
         if (keep) wv->v[k++] = wv->v[i];
@@ -385,8 +422,8 @@ static int page_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, w
 
 /* Each candidate region the page pass did not read, padded and scaled so
  * its height becomes ~48 px (0.5x..3x), recognised as one block. */
-static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, const mg_ocr_box *boxes, int nb,
-                       wordvec *wv, int *n_regions, mg_error *err) {
+static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, const mg_ocr_box *boxes,
+                       const float *scores, int nb, wordvec *wv, int *n_regions, mg_error *err) {
     uint8_t *crop = NULL;
     size_t crop_cap = 0;
     int n_page = wv->n, rc = MG_OK;
@@ -419,7 +456,8 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
         TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
         TessBaseAPISetSourceResolution(o->api, 300);
-        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 1, x0, y0, 1.0 / sc, W, H, wv) != 0)
+        int pass = scores[i] >= GATE_SCORE ? 2 : 1;
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, pass, x0, y0, 1.0 / sc, W, H, wv) != 0)
             rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
         TessBaseAPIClear(o->api);
         (*n_regions)++;
@@ -477,7 +515,7 @@ static int ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, in
     double t2 = mg_now();
     out->page_ms = (t2 - t1) * 1e3;
     if (!rc && !out->gated && o->p.region_pass)
-        rc = region_pass(o, img, W, H, istride, boxes, nb, &wv, &out->n_regions, err);
+        rc = region_pass(o, img, W, H, istride, boxes, scores, nb, &wv, &out->n_regions, err);
     out->region_ms = (mg_now() - t2) * 1e3;
     free(boxes);
     free(scores);
