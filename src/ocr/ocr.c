@@ -221,7 +221,8 @@ static int clean_word(char *t, float conf, float min_conf) {
     return alnum >= 2; /* a lone character is what texture reads as most often */
 }
 
-/* A region word (cleaned) is kept: 3+ characters; a dictionary word at
+/* A region word (cleaned) is kept: 3+ characters (3: a dictionary word;
+ * a cut line reads short non-words confidently, "mou"); a dictionary word at
  * confidence >= 70, a word not in the dictionary (a name, a code) >= 88.
  * In a region scored as text (text: 1), where texture does not get, a
  * dictionary word of 5+ characters needs only >= 60 (short ones are what a
@@ -229,7 +230,7 @@ static int clean_word(char *t, float conf, float min_conf) {
  * letters and digits ("MX-9496") >= 65. */
 static int region_word_ok(const mg_ocr_word *w, int dict, int text) {
     size_t n = strlen(w->text);
-    if (n < 3) return 0;
+    if (n < 3 || (n == 3 && !dict)) return 0;
     int letters = 0, digits = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)w->text[i];

@@ -49,6 +49,8 @@ typedef struct {
     int *stack;
     comp_box *cb;
     int n, cap;
+    comp_box *kb; /* the boxes kept (max), with their scores */
+    float *ks;
 } work;
 
 static int cmp_area(const void *a, const void *b) {
@@ -298,6 +300,43 @@ static float text_score(const work *wk, const comp_box *b) {
     return (float)(eta * (flat > 0 ? flat : 0));
 }
 
+/* Same-line text boxes (both scored), close enough to be one line: the
+ * high threshold's short closing cuts a line, even a word, into pieces that
+ * read as fragments ("ition" of "station"). */
+static int same_line(const comp_box *a, const comp_box *b) {
+    int ha = a->y1 - a->y0, hb = b->y1 - b->y0, lo = ha < hb ? ha : hb, hi = ha > hb ? ha : hb;
+    int ov = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    int gap = (a->x0 > b->x0 ? a->x0 : b->x0) - (a->x1 < b->x1 ? a->x1 : b->x1);
+    return 10 * ov >= 6 * lo && 10 * hi <= 16 * lo && 2 * gap <= 3 * hi;
+}
+
+/* Appends the unions of same-line text boxes (scored, chained: a union
+ * joins the next piece) to kb while there is room, or in place of the
+ * smallest unscored boxes; returns the new count. */
+static int merge_lines(comp_box *kb, float *ks, int n, int max) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i && ks[i] > 0; j++) {
+            if (ks[j] <= 0 || !same_line(&kb[i], &kb[j])) continue;
+            comp_box u = {kb[i].x0 < kb[j].x0 ? kb[i].x0 : kb[j].x0, kb[i].y0 < kb[j].y0 ? kb[i].y0 : kb[j].y0,
+                          kb[i].x1 > kb[j].x1 ? kb[i].x1 : kb[j].x1, kb[i].y1 > kb[j].y1 ? kb[i].y1 : kb[j].y1, 0};
+            u.area = (int64_t)(u.x1 - u.x0) * (u.y1 - u.y0);
+            int known = 0;
+            for (int k = 0; k < n && !known; k++)
+                known = kb[k].x0 == u.x0 && kb[k].y0 == u.y0 && kb[k].x1 == u.x1 && kb[k].y1 == u.y1;
+            if (known) continue;
+            int at = n;
+            if (n == max) { /* full: the smallest unscored box makes room */
+                for (at = n - 1; at >= 0 && ks[at] > 0; at--) {}
+                if (at < 0) return n;
+            } else {
+                n++;
+            }
+            kb[at] = u;
+            ks[at] = ks[i] > ks[j] ? ks[i] : ks[j];
+        }
+    return n;
+}
+
 int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, float *scores,
                                int max) {
     if (!gray || w < 8 || h < 8 || max <= 0) return 0;
@@ -316,8 +355,11 @@ int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg
     wk.stack = malloc(wk.N * sizeof *wk.stack);
     wk.cap = 256;
     wk.cb = malloc((size_t)wk.cap * sizeof *wk.cb);
+    wk.kb = malloc((size_t)max * sizeof *wk.kb);
+    wk.ks = malloc((size_t)max * sizeof *wk.ks);
     int found = 0;
-    if (!wk.gray || !wk.grad || !wk.edge || !wk.closed || !wk.seen || !wk.stack || !wk.cb) goto out;
+    if (!wk.gray || !wk.grad || !wk.edge || !wk.closed || !wk.seen || !wk.stack || !wk.cb || !wk.kb || !wk.ks)
+        goto out;
     shrink(gray, w, h, stride, f, wk.gray, wk.W, wk.H);
     gradient(&wk);
     int th = otsu(wk.grad, wk.N);
@@ -343,8 +385,14 @@ int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg
             if (ix > 0 && iy > 0 && (int64_t)ix * iy * 10 > a->area * 7) dup = 1;
         }
         if (dup) continue;
-        if (scores) scores[found] = text_score(&wk, a);
-        mg_ocr_box *o = &boxes[found++];
+        wk.kb[found] = *a;
+        wk.ks[found++] = text_score(&wk, a);
+    }
+    found = merge_lines(wk.kb, wk.ks, found, max);
+    for (int i = 0; i < found; i++) {
+        const comp_box *a = &wk.kb[i];
+        if (scores) scores[i] = wk.ks[i];
+        mg_ocr_box *o = &boxes[i];
         o->x0 = a->x0 * f;
         o->y0 = a->y0 * f;
         o->x1 = a->x1 * f < w ? a->x1 * f : w;
@@ -358,6 +406,8 @@ out:
     free(wk.seen);
     free(wk.stack);
     free(wk.cb);
+    free(wk.kb);
+    free(wk.ks);
     return found;
 }
 
