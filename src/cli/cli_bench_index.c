@@ -214,13 +214,15 @@ static void usage(FILE *f) {
             "  --baseline-images N, --baseline-videos N   sequential baseline subset (default 100, 5)\n"
             "  --rss-images N     also compare peak RSS on N and 10*N photos (default 1000; 0 = skip)\n"
             "  --seconds S        encoder-only timing (default 20)\n"
+            "  --ocr 1            also run the pipeline with --ocr (Tesseract beside CLIP) and report both\n"
+            "                     analyzers' throughput and the CLIP rate it keeps\n"
             "  --json FILE        write the results as JSON\n");
 }
 
 int mg_cli_bench_index(int argc, char **argv) {
     const char *dir = "/tmp/mediagrep-bench-index", *model_arg = NULL, *json_out = NULL, *precision = NULL,
                *device = NULL;
-    int n_img = 1000, n_vid = 50, B = 32, threads = 0, base_img = 100, base_vid = 5, rss_img = 1000;
+    int n_img = 1000, n_vid = 50, B = 32, threads = 0, base_img = 100, base_vid = 5, rss_img = 1000, ocr = 0;
     double seconds = 20;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -246,6 +248,7 @@ int mg_cli_bench_index(int argc, char **argv) {
         else if (!strcmp(a, "--rss-images")) rss_img = atoi(v);
         else if (!strcmp(a, "--seconds")) seconds = atof(v);
         else if (!strcmp(a, "--json")) json_out = v;
+        else if (!strcmp(a, "--ocr")) ocr = atoi(v);
         else {
             fprintf(stderr, "mediagrep bench index: unknown option '%s'\n", a);
             return 2;
@@ -281,6 +284,18 @@ int mg_cli_bench_index(int argc, char **argv) {
     snprintf(store, sizeof store, "%s/store", dir);
     index_result pr = run_index(self, store, roots, opts);
     if (!pr.summary) return fprintf(stderr, "mediagrep bench index: the index run failed (exit %d)\n", pr.rc), 1;
+
+    /* 1b. the same with OCR beside CLIP */
+    index_result orr = {NULL, 0, 0};
+    if (ocr) {
+        printf("\n== pipeline with --ocr: the same media, CLIP and OCR ==\n");
+        fflush(stdout);
+        char store2[PATH_MAX + 8], opts2[1100];
+        snprintf(store2, sizeof store2, "%s/store-ocr", dir);
+        snprintf(opts2, sizeof opts2, "%s --ocr", opts);
+        orr = run_index(self, store2, roots, opts2);
+        if (!orr.summary) return fprintf(stderr, "mediagrep bench index: the --ocr run failed (exit %d)\n", orr.rc), 1;
+    }
 
     /* 2. peak RSS on N and 10N photos */
     index_result r1 = {NULL, 0, 0}, r10 = {NULL, 0, 0};
@@ -339,6 +354,22 @@ int mg_cli_bench_index(int argc, char **argv) {
            jd(pr.summary, "walk_busy_s"), jd(pr.summary, "index_s"), bl.decode_s, bl.encode_s);
     printf("pipeline run: peak RSS %.0f MiB, wall %.1f s (incl. model load and index build)\n", pr.peak_rss_mb,
            jd(pr.summary, "seconds"));
+    if (orr.summary) {
+        json_object *arr = NULL;
+        double oit = 0, obusy = 0, ofiles = 0, osk = 0;
+        if (json_object_object_get_ex(orr.summary, "analyzers", &arr))
+            for (size_t k = 0; k < json_object_array_length(arr); k++) {
+                json_object *a = json_object_array_get_idx(arr, k), *nm;
+                if (json_object_object_get_ex(a, "name", &nm) && !strcmp(json_object_get_string(nm), "ocr")) {
+                    oit = jd(a, "items"), obusy = jd(a, "busy_s"), ofiles = jd(a, "files_ok"), osk = jd(a, "skipped");
+                }
+            }
+        double ofps = jd(orr.summary, "frames_per_s"), osec = jd(orr.summary, "pipeline_seconds");
+        printf("with --ocr: CLIP %.2f frames/s (%.1f%% of the run without OCR), OCR %.0f samples (%.0f repeats "
+               "skipped) of %.0f files in %.1f s busy = %.2f samples/s; pipeline %.1f s, peak RSS %.0f MiB\n",
+               ofps, pfps > 0 ? 100 * ofps / pfps : 0, oit, osk, ofiles, obusy, osec > 0 ? oit / osec : 0, osec,
+               orr.peak_rss_mb);
+    }
     if (rss_img > 0)
         printf("peak RSS: %d photos %.0f MiB, %d photos %.0f MiB (%+.1f%%)\n", rss_img, r1.peak_rss_mb, rss_img * 10,
                r10.peak_rss_mb, 100 * (r10.peak_rss_mb / r1.peak_rss_mb - 1));
@@ -352,10 +383,12 @@ int mg_cli_bench_index(int argc, char **argv) {
         json_object_object_add(j, "rss_small_mb", json_object_new_double(r1.peak_rss_mb));
         json_object_object_add(j, "rss_large_mb", json_object_new_double(r10.peak_rss_mb));
         json_object_object_add(j, "pipeline", json_object_get(pr.summary));
+        if (orr.summary) json_object_object_add(j, "pipeline_ocr", json_object_get(orr.summary));
         json_object_to_file_ext(json_out, j, JSON_C_TO_STRING_PRETTY);
         json_object_put(j);
     }
     json_object_put(pr.summary);
+    json_object_put(orr.summary);
     json_object_put(r1.summary);
     json_object_put(r10.summary);
     return 0;
