@@ -2,7 +2,7 @@
  * ocr.c - the OCR engine (see ocr.h): Tesseract's C API behind one handle
  * per thread, the text-likelihood gate, the page and region passes, the
  * merge of their words, the junk filter, and the gray preparation of image
- * files (a small decode for the gate, the max_side decode when it passes).
+ * files.
  */
 #include "ocr/ocr.h"
 
@@ -393,6 +393,35 @@ static int gate_pass(const float *scores, int n) {
     return 0;
 }
 
+/* The detector works at <= 1024 px, where a large image's small print
+ * (14 px type on a 4000 px photo: 4 px there) falls below its 6 px boxes;
+ * a large image that fails the gate is tested again in tiles of 1024 px
+ * (64 px overlap) at the working image's own scale. 1: two regions there
+ * look like text (small print comes in lines; one is what a photo's detail
+ * gives at that scale now and then). */
+#define GATE_TILE 1024
+static int gate_tiles(const mg_ocr *o, const uint8_t *img, int W, int H, int stride, int *err_nomem) {
+    mg_ocr_box *boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
+    float *scores = malloc((size_t)o->p.max_regions * sizeof *scores);
+    int pass = 0, found = 0;
+    *err_nomem = !boxes || !scores;
+    for (int y = 0; !*err_nomem && !pass && y < H; y += GATE_TILE - 64) {
+        int th = H - y < GATE_TILE ? H - y : GATE_TILE;
+        for (int x = 0; !pass && x < W; x += GATE_TILE - 64) {
+            int tw = W - x < GATE_TILE ? W - x : GATE_TILE;
+            int nb = mg_ocr_find_regions_scored(img + (size_t)y * stride + x, tw, th, stride, boxes, scores,
+                                                o->p.max_regions);
+            for (int i = 0; i < nb; i++) found += scores[i] >= GATE_SCORE;
+            pass = found >= 2;
+            if (x + tw >= W) break;
+        }
+        if (y + th >= H) break;
+    }
+    free(boxes);
+    free(scores);
+    return pass;
+}
+
 /* Whole-page layout analysis and recognition into wv. Tesseract's layout
  * analysis depends on the resolution it is told, and no one value reads
  * every page: a page that gives few words at the first is read again at the
@@ -485,10 +514,7 @@ static int working_image(const mg_ocr *o, const uint8_t *gray, int w, int h, int
     return 0;
 }
 
-/* The passes on one image; gate: 1 to test the regions first, 0 when the
- * caller's test passed already. */
-static int ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, int gate, mg_ocr_result *out,
-                    mg_error *err) {
+int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err) {
     memset(out, 0, sizeof *out);
     if (!o || !gray || w <= 0 || h <= 0 || stride < w) return mg_err_set(err, MG_EINVAL, "ocr: bad image");
     limit_omp();
@@ -503,15 +529,19 @@ static int ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, in
     /* the regions first: the gate reads their scores, the region pass their boxes */
     mg_ocr_box *boxes = NULL;
     float *scores = NULL;
-    if (o->p.region_pass || (gate && o->p.gate)) {
+    if (o->p.region_pass || o->p.gate) {
         boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
         scores = malloc((size_t)o->p.max_regions * sizeof *scores);
         if (!boxes || !scores) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
         else nb = mg_ocr_find_regions_scored(img, W, H, istride, boxes, scores, o->p.max_regions);
     }
+    if (!rc && o->p.gate && !gate_pass(scores, nb)) {
+        int nomem = 0, large = W > GATE_TILE * 3 / 2 || H > GATE_TILE * 3 / 2;
+        out->gated = large ? !gate_tiles(o, img, W, H, istride, &nomem) : 1;
+        if (nomem) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+    }
     double t1 = mg_now();
     out->gate_ms = (t1 - t0) * 1e3;
-    if (!rc && gate && o->p.gate && !gate_pass(scores, nb)) out->gated = 1;
     if (!rc && !out->gated && o->p.page_pass) rc = page_pass(o, img, W, H, istride, &wv, err);
     double t2 = mg_now();
     out->page_ms = (t2 - t1) * 1e3;
@@ -530,14 +560,9 @@ static int ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, in
     return rc;
 }
 
-int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err) {
-    return ocr_gray(o, gray, w, h, stride, 1, out, err);
-}
-
 /* Decodes path (shrink-on-load to a short side >= 2 * shrink) into a gray
- * image (*g, w x h, to free); *shrunk: 1 when the decoder gave a smaller
- * image than the stored one. */
-static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, int *shrunk, mg_error *err) {
+ * image (*g, w x h, to free). */
+static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, mg_error *err) {
     *g = NULL;
     mg_image_params ip = mg_image_default_params();
     ip.shrink_target = shrink;
@@ -545,11 +570,13 @@ static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, 
     int rc = mg_image_load(path, &ip, &img, err);
     if (rc) return rc;
     size_t n = (size_t)img.width * img.height;
-    uint8_t *rgb = img.mode == MG_PIX_L ? NULL : malloc(n > 0 ? 3 * n : 1);
+    int direct = img.mode == MG_PIX_L || img.mode == MG_PIX_RGB; /* pixels read as they are */
+    const uint8_t *rgb = img.pixels;
+    uint8_t *conv = direct ? NULL : malloc(n > 0 ? 3 * n : 1);
     *g = malloc(n > 0 ? n : 1);
-    if (!*g || (img.mode != MG_PIX_L && !rgb)) {
+    if (!*g || (!direct && !conv)) {
         free(*g);
-        free(rgb);
+        free(conv);
         *g = NULL;
         mg_image_free(&img);
         return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
@@ -557,71 +584,32 @@ static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, 
     if (img.mode == MG_PIX_L) {
         memcpy(*g, img.pixels, n);
     } else {
-        mg_image_to_rgb(&img, rgb);
+        if (conv) {
+            mg_image_to_rgb(&img, conv);
+            rgb = conv;
+        }
         for (size_t i = 0; i < n; i++) /* Rec. 601 luma, as Leptonica and Pillow's "L" */
             (*g)[i] = (uint8_t)((299 * rgb[3 * i] + 587 * rgb[3 * i + 1] + 114 * rgb[3 * i + 2] + 500) / 1000);
-        free(rgb);
+        free(conv);
     }
     *w = img.width;
     *h = img.height;
-    *shrunk = (int64_t)img.width * img.height < (int64_t)img.src_width * img.src_height;
     mg_image_free(&img);
     return MG_OK;
-}
-
-/* The gate's decode: JPEG DCT scaling to a short side >= 512 (a 4000x3000
- * photo: 1000x750, about what ocr_regions.c works at, for a fifth of the
- * full decode's time). */
-#define GATE_SHRINK 256
-#define GATE_MIN_SIDE 960 /* a smaller gate image than this: decoded again at max_side for the test */
-
-/* The gate alone on a gray image: *pass 1 when a region looks like text. */
-static int gate_gray(const mg_ocr *o, const uint8_t *g, int w, int h, int *pass, mg_error *err) {
-    mg_ocr_box *boxes = malloc((size_t)o->p.max_regions * sizeof *boxes);
-    float *scores = malloc((size_t)o->p.max_regions * sizeof *scores);
-    int rc = MG_OK;
-    if (!boxes || !scores) rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-    else *pass = gate_pass(scores, mg_ocr_find_regions_scored(g, w, h, w, boxes, scores, o->p.max_regions));
-    free(boxes);
-    free(scores);
-    return rc;
 }
 
 int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) {
     memset(out, 0, sizeof *out);
     if (!o || !path) return mg_err_set(err, MG_EINVAL, "ocr: bad arguments");
-    double t0 = mg_now(), gate_ms = 0;
-    int full = o->p.max_side * 3 / 8; /* decoded at >= 3/4 of max_side on the short side */
+    /* decoded at a short side >= 0.69 max_side (JPEG DCT scaling: a
+     * 4000x3000 photo at 1/2, 2000x1500, the working image itself with no
+     * resize; 5/8 and a resize to 2048 cost 3x as much) */
     uint8_t *g = NULL;
-    int w = 0, h = 0, shrunk = 0, rc, gate = 1;
-    rc = load_gray(path, o->p.gate ? GATE_SHRINK : full, &g, &w, &h, &shrunk, err);
+    int w = 0, h = 0;
+    int rc = load_gray(path, o->p.max_side * 11 / 32, &g, &w, &h, err);
     if (rc) return rc;
-    if (o->p.gate && shrunk) {
-        /* a large image: the gate on the small decode (unless too small to
-         * judge), decoded again at max_side only when it passes */
-        int pass = 1;
-        if ((w > h ? w : h) >= GATE_MIN_SIDE) {
-            rc = gate_gray(o, g, w, h, &pass, err);
-            gate = 0;
-        }
-        free(g);
-        g = NULL;
-        gate_ms = (mg_now() - t0) * 1e3;
-        if (!rc && !pass) {
-            wordvec none = {0};
-            out->gated = 1;
-            out->gate_ms = gate_ms;
-            return finish(&none, out) ? mg_err_set(err, MG_ENOMEM, "%s: out of memory", path) : MG_OK;
-        }
-        if (!rc) rc = load_gray(path, full, &g, &w, &h, &shrunk, err);
-        if (rc) {
-            if (rc == MG_ENOMEM) mg_err_prefix(err, "%s", path);
-            return rc;
-        }
-    }
-    rc = ocr_gray(o, g, w, h, w, gate, out, err);
+    rc = mg_ocr_gray(o, g, w, h, w, out, err);
     if (rc) mg_err_prefix(err, "%s", path);
-    else if (!gate) out->gate_ms += gate_ms;
     free(g);
     return rc;
 }

@@ -13,8 +13,7 @@
  *
  * A gate runs first (mg_ocr_params.gate): the region detector's candidates
  * are scored for ink glyphs of one height on a flat ground, and an image
- * with no such region (a photo without text) skips both passes; a large
- * file is decoded small for this test and at max_side only when it passes.
+ * with no such region (a photo without text) skips both passes.
  *
  * Words from both passes are merged (an overlapping box keeps the more
  * confident reading) and junk is filtered by confidence and character
@@ -47,9 +46,9 @@ typedef struct mg_ocr_params {
     int page_dpi;           /* resolution told to Tesseract for the page pass; 0 (default): 70, and
                                300 again when 70 gives fewer than 30 words (the better reading is kept) */
     int gate;               /* 1 (default): when no candidate region looks like text (ink glyphs of one
-                               height on a flat ground, ocr_regions.c step 7), both passes are skipped and
-                               the result is empty; mg_ocr_file then decodes a large image at ~1024 px
-                               for this test and again at max_side only when it passes. 0: always run */
+                               height on a flat ground, ocr_regions.c step 7; an image over 1536 px that
+                               fails is tested again in 1024 px tiles at its own scale, for small print),
+                               both passes are skipped and the result is empty. 0: always run them */
 } mg_ocr_params;
 
 mg_ocr_params mg_ocr_default_params(void);
@@ -69,8 +68,7 @@ typedef struct mg_ocr_result {
     int n_lines;
     int n_regions;          /* candidate regions the region pass recognised */
     double page_ms, region_ms;
-    double gate_ms;         /* the text-likelihood gate: region detection and scores (mg_ocr_file: with
-                               the small decode it needed) */
+    double gate_ms;         /* region detection with the gate's scores (and its tiles) */
     int gated;              /* 1 when the gate found no text and both passes were skipped */
 } mg_ocr_result;
 
@@ -81,8 +79,8 @@ void mg_ocr_close(mg_ocr *o); /* NULL is a no-op */
  * filled (free with mg_ocr_result_free) on MG_OK. */
 int mg_ocr_gray(mg_ocr *o, const uint8_t *gray, int w, int h, int stride, mg_ocr_result *out, mg_error *err);
 
-/* Decodes an image file (shrink-on-load to about max_side) and recognises
- * it. */
+/* Decodes an image file (shrink-on-load to a short side of at least
+ * 0.69 max_side) and recognises it. */
 int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err);
 
 void mg_ocr_result_free(mg_ocr_result *r);
