@@ -23,10 +23,15 @@
  *      is ink on a flat ground, so the box's Otsu split must separate two
  *      well-apart levels (high between-class share of the variance) with
  *      the majority level (the ground) flat; texture that passed the shape
- *      tests (fur, foliage, a photo's clutter) has no flat ground.
+ *      tests (fur, foliage, a photo's clutter) has no flat ground; and the
+ *      ink must form 3+ glyphs of about one height inside the box (2 on a
+ *      very flat ground), where texture's ink is a few shapeless blobs;
+ *   8. same-line text boxes (scored above 0) close together are joined into
+ *      one more candidate: the high threshold's short closing cuts lines
+ *      and words into pieces that read as fragments.
  *
- * Memory: four bytes per working pixel plus a label stack, per call (a
- * 1024 x 768 copy: about 4 MB). Threading: reentrant.
+ * Memory: five bytes per working pixel plus a 4-byte label stack, per call
+ * (a 1024 x 768 copy: about 7 MB). Threading: reentrant.
  */
 #include "ocr/ocr.h"
 
