@@ -241,10 +241,17 @@ static int region_word_ok(const mg_ocr_word *w, int dict, int text) {
     return w->conf >= need;
 }
 
+typedef struct {
+    int w;            /* the crop's width, in its own pixels */
+    int cut_l, cut_r; /* 1 where the crop's side lies inside the image */
+} crop_sides;
+
 /* Reads the words of the last recognition (pass: 0 page, 1 region, 2 a
  * region scored as text); (ox, oy) and scale map the recognised image's
- * pixels back to the working image (W x H). */
-static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int W, int H, wordvec *wv) {
+ * pixels back to the working image (W x H); cs: the crop's sides (regions
+ * only). */
+static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int W, int H, const crop_sides *cs,
+                   wordvec *wv) {
     TessResultIterator *it = TessBaseAPIGetIterator(o->api);
     if (!it) return 0;
     TessPageIterator *pi = TessResultIteratorGetPageIterator(it);
@@ -262,6 +269,9 @@ static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int 
         if (!clean_word(w.text, w.conf, o->p.min_conf)) continue;
         /* a region is a guess: a word read there must be confident */
         if (pass >= 1 && !region_word_ok(&w, TessResultIteratorWordIsFromDictionary(it), pass == 2)) continue;
+        /* a word at a side the crop cut through the image is a piece of a
+         * longer one ("ality" of "quality") */
+        if (cs && ((cs->cut_l && l <= 1) || (cs->cut_r && r >= cs->w - 1))) continue;
         w.x0 = (float)((ox + l * scale) / W);
         w.y0 = (float)((oy + tp * scale) / H);
         w.x1 = (float)((ox + r * scale) / W);
@@ -437,7 +447,7 @@ static int page_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, w
         TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
         TessBaseAPISetImage(o->api, img, W, H, 1, istride);
         TessBaseAPISetSourceResolution(o->api, dpis[k]);
-        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 0, 0, 0, 1.0, W, H, &try_) != 0)
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, 0, 0, 0, 1.0, W, H, NULL, &try_) != 0)
             rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
         TessBaseAPIClear(o->api);
         if (try_.n > wv->n) {
@@ -487,7 +497,8 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
         TessBaseAPISetSourceResolution(o->api, 300);
         int pass = scores[i] >= GATE_SCORE ? 2 : 1;
-        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, pass, x0, y0, 1.0 / sc, W, H, wv) != 0)
+        crop_sides cs = {dw, x0 > 0, x1 < W};
+        if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, pass, x0, y0, 1.0 / sc, W, H, &cs, wv) != 0)
             rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
         TessBaseAPIClear(o->api);
         (*n_regions)++;

@@ -382,16 +382,22 @@ int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg
     qsort(wk.cb, (size_t)wk.n, sizeof *wk.cb, cmp_area);
     for (int i = 0; i < wk.n && found < max; i++) {
         const comp_box *a = &wk.cb[i];
-        int dup = 0; /* the same region found at both thresholds */
+        /* the same region found at both thresholds: once; but text inside
+         * a box that is not text (a label joined with the texture around
+         * it at the low threshold) stays a region of its own */
+        int dup = 0;
+        float sc = -1;
         for (int k = 0; k < i && !dup; k++) {
             const comp_box *o = &wk.cb[k];
             int ix = (a->x1 < o->x1 ? a->x1 : o->x1) - (a->x0 > o->x0 ? a->x0 : o->x0);
             int iy = (a->y1 < o->y1 ? a->y1 : o->y1) - (a->y0 > o->y0 ? a->y0 : o->y0);
-            if (ix > 0 && iy > 0 && (int64_t)ix * iy * 10 > a->area * 7) dup = 1;
+            if (ix <= 0 || iy <= 0 || (int64_t)ix * iy * 10 <= a->area * 7) continue;
+            if (sc < 0) sc = text_score(&wk, a);
+            dup = !(sc > 0 && text_score(&wk, o) == 0);
         }
         if (dup) continue;
         wk.kb[found] = *a;
-        wk.ks[found++] = text_score(&wk, a);
+        wk.ks[found++] = sc >= 0 ? sc : text_score(&wk, a);
     }
     found = merge_lines(wk.kb, wk.ks, found, max);
     for (int i = 0; i < found; i++) {
