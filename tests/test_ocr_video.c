@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "media/media.h"
 #include "ocr/ocr_segments.h"
 #include "testlib.h"
 
@@ -284,6 +285,19 @@ static void test_segments(void) {
     CHECK(g[1].start_ms == 7000 && g[1].end_ms == 8000);
     mg_ocr_segments_free(g, n);
     seq_free(&s);
+    /* a one-word fragment joins the text whose word it shares a box with
+     * ("- -" only places "heel" under "hotel"), not text elsewhere */
+    add(&s, 0, "- - heel", 80);
+    add(&s, 1000, "science misegt hotel square", 90);
+    add(&s, 2000, "", 0);
+    add(&s, 3000, "heel", 80);
+    add(&s, 4000, "science misegt hotel square", 90);
+    REQUIRE_V(build(&s, 5000, &g, &n) == MG_OK);
+    REQUIRE_V(n == 3);
+    CHECK(g[0].start_ms == 0 && g[0].end_ms == 2000 && !strcmp(g[0].text, "science misegt hotel square"));
+    CHECK(!strcmp(g[1].text, "heel") && g[2].start_ms == 4000);
+    mg_ocr_segments_free(g, n);
+    seq_free(&s);
     /* fragments are not text; a skipped first frame carries nothing */
     add(&s, 0, NULL, 0);
     add(&s, 1000, "ce", 70);
@@ -404,6 +418,58 @@ static void check_video(json_object *truth_v, json_object *out, stats *st) {
     free(seg_used);
 }
 
+/* mg_ocr_video_gray through the C API on a frame of the first caption of a
+ * video: the caption read, the same reading with a padded stride. */
+static void test_video_gray(const char *path, json_object *cap) {
+    double t0 = json_object_get_double(json_object_object_get(cap, "start")) * 1000;
+    double t1 = json_object_get_double(json_object_object_get(cap, "end")) * 1000;
+    const char *text = json_object_get_string(json_object_object_get(cap, "text"));
+    mg_media_params mp = mg_media_default_params();
+    mp.video.policy = MG_VSAMPLE_EVERY;
+    mp.video.every_s = 1;
+    mp.video.target_short_side = 720;
+    mg_media *m = NULL;
+    mg_ocr *o = NULL;
+    mg_error err = {0};
+    REQUIRE_V(mg_media_open(path, &mp, &m, &err) == MG_OK && mg_media_get_kind(m) == MG_MEDIA_VIDEO);
+    mg_ocr_params op = mg_ocr_default_params();
+    REQUIRE_V(mg_ocr_open(&op, &o, &err) == MG_OK);
+    mg_media_sample s;
+    int done = 0;
+    while (!done && mg_media_next(m, &s, &err) == MG_OK) {
+        if (s.pts_ms > t0 && s.pts_ms < t1) {
+            int w = s.image.width, h = s.image.height, st = w + 13;
+            uint8_t *g = malloc((size_t)st * h);
+            REQUIRE_V(g && s.image.channels == 3);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    const uint8_t *p = s.image.pixels + 3 * ((size_t)y * w + x);
+                    g[(size_t)y * st + x] = (uint8_t)((299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
+                }
+            uint8_t *packed = malloc((size_t)w * h);
+            REQUIRE_V(packed);
+            for (int y = 0; y < h; y++) memcpy(packed + (size_t)y * w, g + (size_t)y * st, (size_t)w);
+            mg_ocr_result a, b;
+            CHECK(mg_ocr_video_gray(o, packed, w, h, w, &a, &err) == MG_OK);
+            CHECK(mg_ocr_video_gray(o, g, w, h, st, &b, &err) == MG_OK);
+            int nt = 0;
+            printf("frame at %lld ms: '%s' (caption '%s')\n", (long long)s.pts_ms, a.text, text);
+            CHECK(match(text, a.text, &nt) >= nt - MAX_CAPTION_MISSES && nt > 0);
+            CHECK(!strcmp(a.text, b.text));
+            CHECK(mg_ocr_video_gray(o, packed, w, h, w - 1, &b, &err) == MG_EINVAL); /* stride < width */
+            mg_ocr_result_free(&a);
+            mg_ocr_result_free(&b);
+            free(g);
+            free(packed);
+            done = 1;
+        }
+        mg_image_free(&s.image);
+    }
+    CHECK(done);
+    mg_ocr_close(o);
+    mg_media_close(m);
+}
+
 static void test_pipeline(const char *tmp) {
     char dir[4200], path[4400], out[4400];
     snprintf(dir, sizeof dir, "%s/videos", tmp);
@@ -414,6 +480,9 @@ static void test_pipeline(const char *tmp) {
     REQUIRE_V(truth);
     json_object *vids = json_object_object_get(truth, "videos");
     REQUIRE_V(vids && json_object_array_length(vids) == 3);
+    snprintf(path, sizeof path, "%s/cap_000.mp4", dir);
+    test_video_gray(path, json_object_array_get_idx(
+                              json_object_object_get(json_object_array_get_idx(vids, 0), "captions"), 0));
     stats st = {0};
     for (size_t i = 0; i < json_object_array_length(vids); i++) {
         json_object *v = json_object_array_get_idx(vids, i);

@@ -1,9 +1,11 @@
 /*
  * ocr_segments.c - text in videos: the 64x36 thumbs that tell a sampled
  * frame nearly identical to the last OCR'd one (so it is not recognised
- * again), the token similarity that tells two frames' readings apart from
- * "the same caption read twice", and the merging of consecutive frames
- * into timed text segments. The rules and thresholds are in ocr_segments.h.
+ * again), a frame's reading with a second pass over its light thin strokes
+ * (burnt-in captions), the token and trigram similarity that tells two
+ * frames' readings apart from "the same caption read twice", and the
+ * merging of consecutive frames into timed text segments. The rules and
+ * thresholds are in ocr_segments.h.
  */
 #include "ocr/ocr_segments.h"
 
@@ -90,12 +92,11 @@ static void tokenize(const mg_ocr_word *w, int n, tokens *out) {
     }
 }
 
-/* 1 when a and b are within the allowed edits (see ocr_segments.h). */
-static int tok_match(const char *a, const char *b) {
+/* 1 when a and b are at most maxd edits apart. */
+static int edit_within(const char *a, const char *b, int maxd) {
     if (!strcmp(a, b)) return 1;
-    int la = (int)strlen(a), lb = (int)strlen(b), mn = la < lb ? la : lb;
-    int maxd = mn >= 8 ? 2 : mn >= 3 ? 1 : 0;
-    if (!maxd || abs(la - lb) > maxd) return 0;
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (!maxd || abs(la - lb) > maxd || la > TOK_MAX || lb > TOK_MAX) return 0;
     int prev[TOK_MAX + 1], cur[TOK_MAX + 1];
     for (int j = 0; j <= lb; j++) prev[j] = j;
     for (int i = 1; i <= la; i++) {
@@ -112,6 +113,12 @@ static int tok_match(const char *a, const char *b) {
         memcpy(prev, cur, sizeof(int) * (size_t)(lb + 1));
     }
     return prev[lb] <= maxd;
+}
+
+/* 1 when a and b are within the allowed edits (see ocr_segments.h). */
+static int tok_match(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b), mn = la < lb ? la : lb;
+    return edit_within(a, b, mn >= 8 ? 2 : mn >= 3 ? 1 : 0);
 }
 
 static double tokens_similarity(const tokens *a, const tokens *b) {
@@ -176,6 +183,36 @@ static int tokens_are_text(const tokens *t) {
         n3 += l >= 3;
     }
     return n3 >= 2;
+}
+
+/* How much of the smaller box the two boxes share (0..1). */
+static float box_overlap(const mg_ocr_word *a, const mg_ocr_word *b) {
+    float ix = (a->x1 < b->x1 ? a->x1 : b->x1) - (a->x0 > b->x0 ? a->x0 : b->x0);
+    float iy = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    if (ix <= 0 || iy <= 0) return 0;
+    float sa = (a->x1 - a->x0) * (a->y1 - a->y0), sb = (b->x1 - b->x0) * (b->y1 - b->y0), mn = sa < sb ? sa : sb;
+    return mn > 0 ? ix * iy / mn : 1;
+}
+
+/* 1 when reading x is a fragment (one token) of reading y: within two
+ * edits of a word of y whose box it shares ("heel" where the next frame
+ * reads "hotel square"). */
+static int fragment_of(const mg_ocr_result *x, const tokens *tx, const mg_ocr_result *y) {
+    if (tx->n != 1 || !y) return 0;
+    const mg_ocr_word *xw = NULL;
+    tokens *one = malloc(sizeof *one);
+    if (!one) return 0;
+    for (int i = 0; i < x->n_words && !xw; i++) {
+        tokenize(&x->words[i], 1, one);
+        if (one->n) xw = &x->words[i];
+    }
+    int hit = 0;
+    for (int j = 0; xw && j < y->n_words && !hit; j++) {
+        tokenize(&y->words[j], 1, one);
+        hit = one->n && box_overlap(xw, &y->words[j]) >= 0.5f && edit_within(tx->t[0], one->t[0], 2);
+    }
+    free(one);
+    return hit;
 }
 
 static double text_similarity(const tokens *a, const tokens *b) {
@@ -265,6 +302,19 @@ static int emit(mg_ocr_segment **segs, int *n, int *cap, const mg_ocr_frame *f, 
     return MG_OK;
 }
 
+/* The open segment: its best and latest OCR'd readings with their tokens. */
+typedef struct open_seg {
+    const mg_ocr_result *best, *last; /* best == NULL: none open */
+    tokens tb, tl;
+} open_seg;
+
+/* 1 when reading x (tokens tx) shows the open segment's text. */
+static int same_text(const open_seg *g, const mg_ocr_result *x, const tokens *tx) {
+    return text_similarity(tx, &g->tb) >= MG_OCR_SAME_TEXT || text_similarity(tx, &g->tl) >= MG_OCR_SAME_TEXT ||
+           fragment_of(x, tx, g->best) || fragment_of(x, tx, g->last) || fragment_of(g->best, &g->tb, x) ||
+           fragment_of(g->last, &g->tl, x);
+}
+
 int mg_ocr_segments_build(const mg_ocr_frame *frames, int n, int64_t duration_ms, mg_ocr_segment **out,
                           int *n_out, mg_error *err) {
     if (!out || !n_out || n < 0 || (n > 0 && !frames))
@@ -273,64 +323,63 @@ int mg_ocr_segments_build(const mg_ocr_frame *frames, int n, int64_t duration_ms
     *n_out = 0;
     if (!n) return MG_OK;
     int64_t interval = median_interval(frames, n);
-    /* [0] best, [1] latest OCR'd in the segment, [2] this frame's (carried) reading, [3] the next one */
-    tokens *tk = malloc(sizeof *tk * 4);
-    if (interval < 0 || !tk) {
+    open_seg *g = malloc(sizeof *g);
+    tokens *tk = malloc(sizeof *tk * 2); /* [0] this frame's (carried) reading, [1] the next one */
+    if (interval < 0 || !g || !tk) {
+        free(g);
         free(tk);
         return mg_err_set(err, MG_ENOMEM, "ocr segments: out of memory");
     }
+    g->best = g->last = NULL;
     mg_ocr_segment *segs = NULL;
     int ns = 0, cap = 0, rc = MG_OK;
-    const mg_ocr_result *carried = NULL, *best = NULL; /* best != NULL: a segment is open */
+    const mg_ocr_result *carried = NULL;
     int first = 0, nocr = 0, carried_text = 0;
     for (int i = 0; i <= n && rc == MG_OK; i++) {
         const mg_ocr_result *r = NULL;
         int has = 0, same = 0;
         if (i < n && frames[i].r) {
             carried = frames[i].r;
-            tokenize(carried->words, carried->n_words, &tk[2]);
-            carried_text = tokens_are_text(&tk[2]);
+            tokenize(carried->words, carried->n_words, &tk[0]);
+            carried_text = tokens_are_text(&tk[0]);
         }
         if (i < n) {
             r = carried;
             has = r && carried_text;
         }
-        if (has && best) {
-            if (!frames[i].r) same = 1; /* skipped: shows what the latest OCR'd frame showed */
-            else
-                same = text_similarity(&tk[2], &tk[0]) >= MG_OCR_SAME_TEXT ||
-                       text_similarity(&tk[2], &tk[1]) >= MG_OCR_SAME_TEXT;
-        }
-        if (best && !same && i + 1 < n && frames[i + 1].r) {
+        if (has && g->best) /* a skipped frame shows what the latest OCR'd frame showed */
+            same = !frames[i].r || same_text(g, r, &tk[0]);
+        if (g->best && !same && i + 1 < n && frames[i + 1].r) {
             /* one frame misread (no text, or other text) between two readings of
              * the segment's text: an OCR dropout, not the text going away */
             const mg_ocr_result *nx = frames[i + 1].r;
-            tokenize(nx->words, nx->n_words, &tk[3]);
-            if (tokens_are_text(&tk[3]) && (text_similarity(&tk[3], &tk[0]) >= MG_OCR_SAME_TEXT ||
-                                            text_similarity(&tk[3], &tk[1]) >= MG_OCR_SAME_TEXT)) {
+            tokenize(nx->words, nx->n_words, &tk[1]);
+            if (tokens_are_text(&tk[1]) && same_text(g, nx, &tk[1])) {
                 if (frames[i].r) nocr++;
                 continue;
             }
         }
-        if (best && !same) { /* the open segment ends at frame i - 1 */
-            rc = emit(&segs, &ns, &cap, frames, n, first, i - 1, best, nocr, duration_ms, interval);
-            best = NULL;
+        if (g->best && !same) { /* the open segment ends at frame i - 1 */
+            rc = emit(&segs, &ns, &cap, frames, n, first, i - 1, g->best, nocr, duration_ms, interval);
+            g->best = g->last = NULL;
         }
         if (!has || rc) continue;
-        if (!best) {
-            best = r;
+        if (!g->best) {
+            g->best = g->last = r;
+            g->tb = g->tl = tk[0];
             first = i;
             nocr = 0;
-            tk[0] = tk[1] = tk[2];
         } else if (frames[i].r) {
-            tk[1] = tk[2];
-            if (better(best, r)) {
-                best = r;
-                tk[0] = tk[2];
+            g->last = r;
+            g->tl = tk[0];
+            if (better(g->best, r)) {
+                g->best = r;
+                g->tb = tk[0];
             }
         }
         if (frames[i].r) nocr++;
     }
+    free(g);
     free(tk);
     if (rc) {
         mg_ocr_segments_free(segs, ns);
@@ -415,15 +464,6 @@ static int cmp_word_yc(const void *pa, const void *pb) {
     const mg_ocr_word *a = pa, *b = pb;
     float ya = a->y0 + a->y1, yb = b->y0 + b->y1;
     return ya < yb ? -1 : ya > yb;
-}
-
-/* How much of the smaller box the two boxes share (0..1). */
-static float box_overlap(const mg_ocr_word *a, const mg_ocr_word *b) {
-    float ix = (a->x1 < b->x1 ? a->x1 : b->x1) - (a->x0 > b->x0 ? a->x0 : b->x0);
-    float iy = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
-    if (ix <= 0 || iy <= 0) return 0;
-    float sa = (a->x1 - a->x0) * (a->y1 - a->y0), sb = (b->x1 - b->x0) * (b->y1 - b->y0), mn = sa < sb ? sa : sb;
-    return mn > 0 ? ix * iy / mn : 1;
 }
 
 /* A word's claim when two readings overlap: its confidence plus 5 per
