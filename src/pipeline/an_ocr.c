@@ -3,7 +3,8 @@
  * OCR engine (ocr/ocr.h). Input: the sample as 8-bit gray, scaled down to
  * max_side (area average) on the decode thread; a video frame nearly
  * identical to the previous one sent for OCR is marked skip and not read
- * again (ocr/ocr_segments.h). Output per file: one text segment for an
+ * again (ocr/ocr_segments.h), and the others are read twice, as they are
+ * and as a mask of their light strokes (mg_ocr_video_gray). Output per file: one text segment for an
  * image; for a video, the frames' texts merged into timed segments. Each
  * worker thread owns one Tesseract handle (OpenMP bounded to one thread,
  * see ocr.h), runs at a lower priority than the image encoder so that it
@@ -144,7 +145,10 @@ static int ocr_run(mg_analyzer *a, void *w, mg_an_slot **batch, int n, mg_error 
         memset(r, 0, sizeof *r);
         if (s->skip) continue;
         mg_error e;
-        if (mg_ocr_gray(w, s->in, s->w, s->h, s->w, r, &e) != MG_OK) {
+        /* video frames are also read as a mask of their light strokes (burnt-in captions) */
+        int rc = s->video ? mg_ocr_video_gray(w, s->in, s->w, s->h, s->w, r, &e)
+                          : mg_ocr_gray(w, s->in, s->w, s->h, s->w, r, &e);
+        if (rc != MG_OK) {
             s->failed = 1;
             snprintf(s->error, sizeof s->error, "%s", e.msg);
             memset(r, 0, sizeof *r);

@@ -45,6 +45,7 @@ typedef struct mg_an_slot {
     int w, h;                /* its dimensions (analyzer-defined) */
     void *out;               /* out_bytes: the result, written by run */
     int64_t frame_index, pts_ms;
+    int video;               /* a frame of a video (set by the decoder before prepare) */
     int skip;                /* prepare: same as the previous sample, run passes it through */
     int dropped;             /* not analyzed (cancel, a fatal error) */
     int failed;              /* run failed on this sample; message in error */

@@ -53,6 +53,7 @@ static int feed(ctx *c, job *j, int a, const mg_media_sample *smp, void **dstate
     s->job = j;
     s->frame_index = smp->frame_index;
     s->pts_ms = smp->pts_ms;
+    s->video = j->kind == MG_MEDIA_VIDEO;
     mg_error err;
     mg_err_clear(&err);
     if (an->ops->prepare(an, &smp->image, dstate, s, &err) != MG_OK) {
