@@ -118,7 +118,7 @@ static const char *jstr(json_object *o, const char *k) {
 }
 
 /* Photos: four with a made-up word in a box (dark and light, two sizes),
- * four without text; a video with a caption from 2 s to 5 s. */
+ * four without text; a video of a still photo with a caption from 2 s to 5 s. */
 static int make_media(const char *d) {
     int rc = sh("mkdir -p %s/photos %s/videos", d, d);
     rc |= sh("/usr/bin/python3 - %s/photos <<'EOF'\n"
@@ -139,8 +139,10 @@ static int make_media(const char *d) {
              "    im.save(sys.argv[1]+'/word%%d.jpg'%%i, quality=92)\n"
              "EOF",
              d, WORDS[0], WORDS[1], WORDS[2], WORDS[3]);
-    rc |= sh("ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=10 -t 8 -vf "
-             "\"drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:text='PELVANTRO "
+    /* a still picture with the caption on from 2 s to 5 s: the frames between changes are repeats */
+    rc |= sh("ffmpeg -nostdin -loglevel error -y -loop 1 -framerate 10 -i "
+             "/usr/lib/python3/dist-packages/skimage/data/coffee.png -t 8 -vf "
+             "\"scale=640:360,drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:text='PELVANTRO "
              "HARBOUR':fontsize=40:fontcolor=white:box=1:boxcolor=black@0.9:boxborderw=12:x=(w-tw)/2:y=h-th-40:"
              "enable='between(t,2,5)'\" -c:v libx264 -g 10 -pix_fmt yuv420p %s/videos/caption.mp4",
              d);
