@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <tesseract/capi.h>
@@ -318,8 +319,30 @@ static float inside(const mg_ocr_word *a, const mg_ocr_word *b) {
  * whose box holds the other's (>= 80%) at a confidence within 5 wins (a
  * region cut inside a word reads a fragment as confidently as the word:
  * "cla" and "classic" both at 96). */
+static int contains_text(const char *hay, const char *needle) {
+    size_t n = strlen(hay), m = strlen(needle);
+    for (size_t i = 0; m && i + m <= n; i++)
+        if (!strncasecmp(hay + i, needle, m)) return 1;
+    return 0;
+}
+
+/* A word and a piece of it read at its place (a region cut inside the
+ * word, the page pass splitting it: "LAX" of "ZORBLAX", "KR" "IVOLTE"). */
+static int piece_of(const mg_ocr_word *whole, const mg_ocr_word *part) {
+    /* within the whole's width; on its line (the passes' boxes differ in
+     * height: the page pass's take in the ground below at times) */
+    float ix = fminf(whole->x1, part->x1) - fmaxf(whole->x0, part->x0);
+    float iy = fminf(whole->y1, part->y1) - fmaxf(whole->y0, part->y0);
+    float hw = whole->y1 - whole->y0, hp = part->y1 - part->y0, pw = part->x1 - part->x0;
+    return strlen(whole->text) > strlen(part->text) && pw > 0 && ix >= 0.8f * pw && iy >= 0.6f * fminf(hw, hp) &&
+           contains_text(whole->text, part->text);
+}
+
 static int better(const mg_ocr_word *a, const mg_ocr_word *b) {
     size_t la = strlen(a->text), lb = strlen(b->text);
+    /* the whole word over a piece of it read a little more confidently */
+    if (piece_of(a, b) && a->conf >= b->conf - 15) return 1;
+    if (piece_of(b, a) && b->conf >= a->conf - 15) return 0;
     if (fabsf(a->conf - b->conf) <= 5) {
         if (la > lb && inside(a, b) >= 0.8f) return 1;
         if (lb > la && inside(b, a) >= 0.8f) return 0;
@@ -328,16 +351,33 @@ static int better(const mg_ocr_word *a, const mg_ocr_word *b) {
 }
 
 static int finish(wordvec *wv, mg_ocr_result *out) {
-    /* merge: of two overlapping words keep the more confident */
+    /* merge: of two overlapping words (or a word and a piece of it) keep
+     * the better; a word better than every one it overlaps takes their
+     * place (a whole word read over two pieces of it replaces both) */
     int k = 0;
     for (int i = 0; i < wv->n; i++) {
-        int keep = 1;
-        for (int j = 0; j < k && keep; j++)
-            if (iou(&wv->v[i], &wv->v[j]) > 0.3f) {
-                if (better(&wv->v[i], &wv->v[j])) wv->v[j] = wv->v[i];
-                keep = 0;
+        mg_ocr_word w = wv->v[i];
+        int keep = 1, beats = 0;
+        for (int j = 0; j < k && keep; j++) {
+            const mg_ocr_word *o = &wv->v[j];
+            if (iou(&w, o) <= 0.3f && !piece_of(&w, o) && !piece_of(o, &w)) continue;
+            if (better(&w, o)) beats++;
+            else keep = 0;
+        }
+        if (!keep) continue;
+        if (beats) { /* drop the words it beat, put it at the first one's place */
+            int at = -1, m = 0;
+            for (int j = 0; j < k; j++) {
+                const mg_ocr_word *o = &wv->v[j];
+                int hit = iou(&w, o) > 0.3f || piece_of(&w, o) || piece_of(o, &w);
+                if (hit && at < 0) at = m;
+                if (!hit) wv->v[m++] = wv->v[j];
+                else if (at == m) wv->v[m++] = w;
             }
-        if (keep) wv->v[k++] = wv->v[i];
+            k = m;
+        } else {
+            wv->v[k++] = w;
+        }
     }
     wv->n = k;
     qsort(wv->v, (size_t)wv->n, sizeof *wv->v, cmp_word_y);
@@ -460,22 +500,255 @@ static int page_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, w
     return rc;
 }
 
+/* ---------------- plates ---------------- */
+
+/* A sign's text sits on a flat ground (the sign's plate) that ends at the
+ * plate's edge, where the photo begins. A crop that takes in that edge reads
+ * the border as junk and the word weakly ("'ZORBLAX |" at ~30 instead of
+ * "ZORBLAX" at 92), and the detector often finds only part of the plate's
+ * line (the letters next to the edge join it at the low threshold and fail
+ * the shape tests: "RVILTON" of "MERVILTON"). So a region on a plate is:
+ *
+ *   1. levelled: the box's Otsu split gives two levels; the ground is the
+ *      one the median of a ring just outside the box matches (the other one
+ *      is the ink), well apart (>= 48) and the ring near it;
+ *   2. extended along its line over the plate: a column next to the box
+ *      belongs to the plate while the 3 rows above or below the box there
+ *      are ground; the box grows to the last column with ink, up to a run
+ *      of one box height without ink (the line's end);
+ *   3. bounded: each side of the extended box moves outwards while the next
+ *      line is ground (>= 92% of its pixels within tol of the level); every
+ *      side must find 2+ px of ground (or meet the image's border), else
+ *      the region is not on a plate (a busy photo, a box cut through a
+ *      glyph) and is cropped as it is;
+ *   4. cropped with everything outside that flat rectangle set to the
+ *      ground, and inverted when the ink is the lighter level (dark
+ *      text on light ground, what the LSTM model reads best). */
+typedef struct { int x0, y0, x1, y1; } irect;
+
+typedef struct {
+    int g, ink, tol; /* ground and ink levels; a ground pixel is within tol of g */
+    int ftol;        /* the ring's own spread (a plate is flatter than tol): step 2's ground */
+} plate;
+
+static int ground_line_ok(const uint8_t *img, int istride, int x0, int y0, int x1, int y1, const plate *p) {
+    int n = 0, ok = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            int d = img[(size_t)y * istride + x] - p->g;
+            n++;
+            ok += d <= p->tol && d >= -p->tol;
+        }
+    return n > 0 && ok * 100 >= n * 92;
+}
+
+/* Step 1: 1 when box b looks like ink on a flat ground; *p its levels. */
+static int plate_levels(const uint8_t *img, int istride, int W, int H, const mg_ocr_box *b, plate *p) {
+    int bw = b->x1 - b->x0, bh = b->y1 - b->y0;
+    if (bw < 4 || bh < 4) return 0;
+    int hist[256] = {0}, rh[256] = {0}, n = 0, rn = 0;
+    for (int y = b->y0; y < b->y1; y++)
+        for (int x = b->x0; x < b->x1; x++) hist[img[(size_t)y * istride + x]]++, n++;
+    double sum = 0;
+    for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
+    double sb = 0, wb = 0, best = -1;
+    int t = 0;
+    for (int i = 0; i < 256; i++) {
+        wb += hist[i];
+        if (wb == 0) continue;
+        double wf = n - wb;
+        if (wf == 0) break;
+        sb += (double)i * hist[i];
+        double d = sb / wb - (sum - sb) / wf, bt = wb * wf * d * d;
+        if (bt > best) best = bt, t = i;
+    }
+    double c0 = 0, s0 = 0, c1 = 0, s1 = 0;
+    for (int i = 0; i < 256; i++) {
+        if (i <= t) c0 += hist[i], s0 += (double)i * hist[i];
+        else c1 += hist[i], s1 += (double)i * hist[i];
+    }
+    if (!c0 || !c1) return 0;
+    double m0 = s0 / c0, m1 = s1 / c1;
+    for (int y = b->y0 - 3; y < b->y1 + 3; y++) {
+        if (y < 0 || y >= H) continue;
+        for (int x = b->x0 - 3; x < b->x1 + 3; x++) {
+            if (x < 0 || x >= W || (x >= b->x0 && x < b->x1 && y >= b->y0 && y < b->y1)) continue;
+            rh[img[(size_t)y * istride + x]]++, rn++;
+        }
+    }
+    if (rn < 8) return 0;
+    int acc = 0, med = 0;
+    while (med < 255 && (acc += rh[med]) * 2 < rn) med++;
+    int ground_hi = fabs(med - m1) < fabs(med - m0);
+    double gm = ground_hi ? m1 : m0, ink = ground_hi ? m0 : m1;
+    if (fabs(med - ink) < 48 || fabs(med - gm) > 0.3 * fabs(med - ink)) return 0;
+    int dh[256] = {0}, mad = 0;
+    for (int i = 0; i < 256; i++) dh[abs(i - med)] += rh[i];
+    for (acc = 0; mad < 255 && (acc += dh[mad]) * 2 < rn; mad++) {}
+    p->g = med;
+    p->ink = (int)lround(ink);
+    p->ftol = 3 * mad + 6;
+    p->tol = (int)(0.22 * fabs(med - ink));
+    if (p->tol < 12) p->tol = 12;
+    if (p->ftol > p->tol) p->ftol = p->tol;
+    return 1;
+}
+
+/* Step 2: b extended left and right along its line over the plate. The
+ * plate's margins above and below the box are measured first (rows of
+ * ground over the box's width, up to a box height); a column is the
+ * plate's while those margins there (past the few % that round letters
+ * overshoot, short of the plate's blurred edge) are ground, one pixel
+ * aside each; three columns in a row that are not end it (the plate's
+ * edge, the photo). */
+static void plate_extend(const uint8_t *img, int istride, int W, int H, mg_ocr_box *b, const plate *p) {
+    int bh = b->y1 - b->y0, off = 1 + bh / 12, mt = 0, mb = 0;
+    while (mt < bh && b->y0 - mt - 1 >= 0 &&
+           ground_line_ok(img, istride, b->x0, b->y0 - mt - 1, b->x1, b->y0 - mt, p)) mt++;
+    while (mb < bh && b->y1 + mb < H && ground_line_ok(img, istride, b->x0, b->y1 + mb, b->x1, b->y1 + mb + 1, p))
+        mb++;
+    mt -= 2, mb -= 2; /* not the rows by the plate's edge, blurred into it */
+    if (mt < off + 3 || mb < off + 3) return;
+    for (int dir = -1; dir <= 1; dir += 2) {
+        int start = dir < 0 ? b->x0 - 1 : b->x1, last = dir < 0 ? b->x0 : b->x1 - 1, run = 0, bad = 0;
+        for (int x = start; x >= 0 && x < W && abs(x - start) < W / 2; x += dir) {
+            int top = 0, bot = 0, mark = 0;
+            for (int k = off; k < mt; k++) top += abs(img[(size_t)(b->y0 - 1 - k) * istride + x] - p->g) > p->ftol;
+            for (int k = off; k < mb; k++) bot += abs(img[(size_t)(b->y1 + k) * istride + x] - p->g) > p->ftol;
+            for (int y = b->y0; y < b->y1; y++) {
+                int v = img[(size_t)y * istride + x];
+                mark += abs(v - p->g) > p->tol;
+            }
+            if (top > 1 || bot > 1) {
+                if (++bad >= 3) break;
+                continue;
+            }
+            bad = 0;
+            if (mark >= 2) last = x, run = 0; /* ink, or a glyph's anti-aliased rim (not JPEG's ringing) */
+            else if (++run > bh) break;
+        }
+        if (dir < 0) b->x0 = last;
+        else b->x1 = last + 1;
+    }
+}
+
+/* Step 3: the flat rectangle *r around b within the window win. */
+static int plate_bounds(const uint8_t *img, int istride, int W, int H, const mg_ocr_box *b, const irect *win,
+                        const plate *p, irect *r) {
+    *r = (irect){b->x0, b->y0, b->x1, b->y1};
+    int grown[4] = {0, 0, 0, 0};
+    while (r->x0 > win->x0 && ground_line_ok(img, istride, r->x0 - 1, r->y0, r->x0, r->y1, p)) r->x0--, grown[0]++;
+    while (r->x1 < win->x1 && ground_line_ok(img, istride, r->x1, r->y0, r->x1 + 1, r->y1, p)) r->x1++, grown[1]++;
+    while (r->y0 > win->y0 && ground_line_ok(img, istride, r->x0, r->y0 - 1, r->x1, r->y0, p)) r->y0--, grown[2]++;
+    while (r->y1 < win->y1 && ground_line_ok(img, istride, r->x0, r->y1, r->x1, r->y1 + 1, p)) r->y1++, grown[3]++;
+    int at_edge[4] = {b->x0 <= 2, b->x1 >= W - 2, b->y0 <= 2, b->y1 >= H - 2};
+    for (int k = 0; k < 4; k++)
+        if (grown[k] < 2 && !at_edge[k]) return 0;
+    return 1;
+}
+
+static int ensure(uint8_t **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return 0;
+    uint8_t *nb = realloc(*buf, n);
+    if (!nb) return -1;
+    *buf = nb;
+    *cap = n;
+    return 0;
+}
+
+static int same_box(const mg_ocr_box *a, const mg_ocr_box *b) {
+    int ix = (a->x1 < b->x1 ? a->x1 : b->x1) - (a->x0 > b->x0 ? a->x0 : b->x0);
+    int iy = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    if (ix <= 0 || iy <= 0) return 0;
+    double in = (double)ix * iy, ua = (double)(a->x1 - a->x0) * (a->y1 - a->y0) +
+                                      (double)(b->x1 - b->x0) * (b->y1 - b->y0) - in;
+    return in >= 0.85 * ua;
+}
+
+/* 1 when the page pass's words in a plate's line b (their centres inside)
+ * are 1-3 and read only part of it: they leave 10% of its width unread,
+ * or two of them are closer than a quarter of its height (a word split). */
+static int page_piece(const mg_ocr_box *b, const mg_ocr_word *w, int n, int W, int H) {
+    int idx[4], k = 0;
+    for (int i = 0; i < n; i++) {
+        double cx = (w[i].x0 + w[i].x1) / 2 * W, cy = (w[i].y0 + w[i].y1) / 2 * H;
+        if (cx < b->x0 || cx >= b->x1 || cy < b->y0 || cy >= b->y1) continue;
+        if (k == 3) return 0;
+        idx[k++] = i;
+    }
+    if (!k) return 0;
+    for (int a = 1; a < k; a++) /* by x */
+        for (int c = a; c > 0 && w[idx[c]].x0 < w[idx[c - 1]].x0; c--) {
+            int t = idx[c];
+            idx[c] = idx[c - 1];
+            idx[c - 1] = t;
+        }
+    double bw = b->x1 - b->x0, bh = b->y1 - b->y0, cov = 0, end = b->x0;
+    for (int a = 0; a < k; a++) {
+        double x0 = fmax(w[idx[a]].x0 * W, end), x1 = fmin(w[idx[a]].x1 * W, b->x1);
+        if (x1 > x0) cov += x1 - x0;
+        if (x1 > end) end = x1;
+        if (a && (w[idx[a]].x0 - w[idx[a - 1]].x1) * W < 0.25 * bh) return 1;
+    }
+    return cov < 0.9 * bw;
+}
+
 /* Each candidate region the page pass did not read, padded and scaled so
- * its height becomes ~48 px (0.5x..3x), recognised as one block. */
+ * its height becomes ~48 px (0.5x..3x), recognised as one block; a region
+ * on a plate is extended, bounded and cleaned first (see "plates"), and
+ * one whose plate line was read already is not read again. */
 static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride, const mg_ocr_box *boxes,
                        const float *scores, int nb, wordvec *wv, int *n_regions, mg_error *err) {
-    uint8_t *crop = NULL;
-    size_t crop_cap = 0;
+    uint8_t *crop = NULL, *src = NULL;
+    size_t crop_cap = 0, src_cap = 0;
+    mg_ocr_box *done = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *done);
+    int n_done = 0;
     int n_page = wv->n, rc = MG_OK;
+    if (!done) return mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
     for (int i = 0; i < nb && !rc; i++) {
-        /* text the page pass read already: not again */
-        if (covered_by_words(&boxes[i], wv->v, n_page, W, H) >= 0.25) continue;
-        int bh = boxes[i].y1 - boxes[i].y0, pad = bh / 3 + 2;
-        int x0 = boxes[i].x0 - pad, y0 = boxes[i].y0 - pad, x1 = boxes[i].x1 + pad, y1 = boxes[i].y1 + pad;
+        /* text the page pass read already: not again, unless on a plate
+         * where it read only a piece of the line ("DRAVE" of "DRAVENTO")
+         * or split a word ("KR" "IVOLTE") */
+        int covered = covered_by_words(&boxes[i], wv->v, n_page, W, H) >= 0.25;
+        if (covered && scores[i] < GATE_SCORE) continue;
+        mg_ocr_box bx = boxes[i];
+        plate pl = {0, 0, 0, 0};
+        int on_plate = plate_levels(img, istride, W, H, &bx, &pl);
+        if (!on_plate && covered) continue;
+        if (on_plate) plate_extend(img, istride, W, H, &bx, &pl);
+        int bh = bx.y1 - bx.y0, pad = bh / 3 + 2;
+        int x0 = bx.x0 - pad, y0 = bx.y0 - pad, x1 = bx.x1 + pad, y1 = bx.y1 + pad;
         if (x0 < 0) x0 = 0;
         if (y0 < 0) y0 = 0;
         if (x1 > W) x1 = W;
         if (y1 > H) y1 = H;
+        irect win = {x0, y0, x1, y1}, fr = {0, 0, 0, 0};
+        int flat = 0;
+        /* the extension on both sides, on one, on none: the first bounded */
+        for (int c = 0; on_plate && !flat && c < 4; c++) {
+            mg_ocr_box t = bx;
+            if (c & 1) t.x0 = boxes[i].x0;
+            if (c & 2) t.x1 = boxes[i].x1;
+            if (c && t.x0 == bx.x0 && t.x1 == bx.x1) continue;
+            irect tw = {t.x0 - pad < 0 ? 0 : t.x0 - pad, y0, t.x1 + pad > W ? W : t.x1 + pad, y1};
+            if (plate_bounds(img, istride, W, H, &t, &tw, &pl, &fr)) flat = 1, bx = t, win = tw;
+        }
+        x0 = win.x0, x1 = win.x1;
+        if (!flat && on_plate) { /* not a plate after all: the region as found */
+            bx = boxes[i];
+            x0 = bx.x0 - pad, y0 = bx.y0 - pad, x1 = bx.x1 + pad, y1 = bx.y1 + pad;
+            if (x0 < 0) x0 = 0;
+            if (y0 < 0) y0 = 0;
+            if (x1 > W) x1 = W;
+            if (y1 > H) y1 = H;
+        }
+        if (covered && !(flat && page_piece(&bx, wv->v, n_page, W, H))) continue;
+        if (flat) {
+            int seen = 0;
+            for (int k = 0; k < n_done && !seen; k++) seen = same_box(&done[k], &bx);
+            if (seen) continue;
+            done[n_done++] = bx;
+        }
         int cw = x1 - x0, ch = y1 - y0;
         double sc = 48.0 / bh;
         if (sc > 3) sc = 3;
@@ -483,27 +756,36 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         if (sc > 0.9 && sc < 1.1) sc = 1;
         int dw = (int)lround(cw * sc), dh = (int)lround(ch * sc);
         if (dw < 8 || dh < 8) continue;
-        if ((size_t)dw * dh > crop_cap) {
-            uint8_t *nc = realloc(crop, (size_t)dw * dh);
-            if (!nc) {
-                rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
-                break;
-            }
-            crop = nc;
-            crop_cap = (size_t)dw * dh;
+        if (ensure(&crop, &crop_cap, (size_t)dw * dh) || (flat && ensure(&src, &src_cap, (size_t)cw * ch))) {
+            rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
+            break;
         }
-        resize_gray(img + (size_t)y0 * istride + x0, cw, ch, istride, crop, dw, dh);
+        if (flat) {
+            int inv = pl.ink > pl.g;
+            for (int y = 0; y < ch; y++)
+                for (int x = 0; x < cw; x++) {
+                    int X = x0 + x, Y = y0 + y;
+                    int v = X >= fr.x0 && X < fr.x1 && Y >= fr.y0 && Y < fr.y1 ? img[(size_t)Y * istride + X] : pl.g;
+                    src[(size_t)y * cw + x] = (uint8_t)(inv ? 255 - v : v);
+                }
+            resize_gray(src, cw, ch, cw, crop, dw, dh);
+        } else {
+            resize_gray(img + (size_t)y0 * istride + x0, cw, ch, istride, crop, dw, dh);
+        }
         TessBaseAPISetPageSegMode(o->api, PSM_SINGLE_BLOCK);
         TessBaseAPISetImage(o->api, crop, dw, dh, 1, dw);
         TessBaseAPISetSourceResolution(o->api, 300);
         int pass = scores[i] >= GATE_SCORE ? 2 : 1;
-        crop_sides cs = {dw, x0 > 0, x1 < W};
+        /* a plate's crop ends on its ground: no side cuts a word */
+        crop_sides cs = {dw, !flat && x0 > 0, !flat && x1 < W};
         if (TessBaseAPIRecognize(o->api, NULL) == 0 && collect(o, pass, x0, y0, 1.0 / sc, W, H, &cs, wv) != 0)
             rc = mg_err_set(err, MG_ENOMEM, "ocr: out of memory");
         TessBaseAPIClear(o->api);
         (*n_regions)++;
     }
     free(crop);
+    free(src);
+    free(done);
     return rc;
 }
 
