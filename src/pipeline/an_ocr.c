@@ -10,6 +10,7 @@
  * see ocr.h), runs at a lower priority than the image encoder so that it
  * keeps its share of the CPU, and reads one sample at a time.
  */
+#include <ctype.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ typedef struct {
     int n_segs;
     mg_text_seg *out;
     char **words_json;
+    char **texts;           /* videos: a segment's text with the other frames' readings */
     int n_out;
 } ocr_file;
 
@@ -224,6 +226,39 @@ static int add_seg(ocr_file *f, int64_t start, int64_t end, const char *text, co
     return MG_OK;
 }
 
+static int has_word(const char *text, const char *w) {
+    size_t n = strlen(w);
+    for (const char *p = text; (p = strcasestr(p, w)); p++) {
+        int start = p == text || !isalnum((unsigned char)p[-1]), end = !isalnum((unsigned char)p[n]);
+        if (start && end) return 1;
+    }
+    return 0;
+}
+
+/* A video segment's text: its best frame's, then the words other frames
+ * of it read differently (OCR of one caption varies from frame to frame:
+ * "PELVANTRO" in one, "PELVANTR" in the next), so a search finds the
+ * caption by any reading. NULL on ENOMEM. */
+static char *segment_text(const ocr_file *f, const mg_ocr_segment *sg) {
+    size_t cap = strlen(sg->text) + 2;
+    for (int i = 0; i < f->n; i++)
+        if (f->f[i].pts_ms >= sg->start_ms && f->f[i].pts_ms < sg->end_ms)
+            for (int k = 0; k < f->f[i].r.n_words; k++) cap += strlen(f->f[i].r.words[k].text) + 1;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    size_t len = (size_t)snprintf(t, cap, "%s", sg->text);
+    int extra = 0;
+    for (int i = 0; i < f->n; i++) {
+        if (f->f[i].pts_ms < sg->start_ms || f->f[i].pts_ms >= sg->end_ms) continue;
+        for (int k = 0; k < f->f[i].r.n_words; k++) {
+            const char *w = f->f[i].r.words[k].text;
+            if (!w[0] || has_word(t, w)) continue;
+            len += (size_t)snprintf(t + len, cap - len, "%s%s", extra++ ? " " : "\n", w);
+        }
+    }
+    return t;
+}
+
 static int ocr_finish(mg_analyzer *a, void **fstate, const mg_an_file_info *fi, mg_an_output *out, mg_error *err) {
     ocr_an *o = (ocr_an *)a;
     ocr_file *f = *fstate;
@@ -262,10 +297,13 @@ static int ocr_finish(mg_analyzer *a, void **fstate, const mg_an_file_info *fi, 
         if (f->n_segs) {
             f->out = calloc((size_t)f->n_segs, sizeof *f->out);
             f->words_json = calloc((size_t)f->n_segs, sizeof *f->words_json);
-            if (!f->out || !f->words_json) rc = MG_ENOMEM;
-            for (int i = 0; i < f->n_segs && !rc; i++)
-                rc = add_seg(f, f->segs[i].start_ms, f->segs[i].end_ms, f->segs[i].text, f->segs[i].words,
-                             f->segs[i].n_words);
+            f->texts = calloc((size_t)f->n_segs, sizeof *f->texts);
+            if (!f->out || !f->words_json || !f->texts) rc = MG_ENOMEM;
+            for (int i = 0; i < f->n_segs && !rc; i++) {
+                if (!(f->texts[i] = segment_text(f, &f->segs[i]))) rc = MG_ENOMEM;
+                else rc = add_seg(f, f->segs[i].start_ms, f->segs[i].end_ms, f->texts[i], f->segs[i].words,
+                                  f->segs[i].n_words);
+            }
         }
     }
     if (rc) return mg_err_set(err, MG_ENOMEM, "out of memory");
@@ -282,6 +320,8 @@ static void ocr_file_free(mg_analyzer *a, void *fstate) {
     free(f->f);
     mg_ocr_segments_free(f->segs, f->n_segs);
     for (int i = 0; i < f->n_out; i++) free(f->words_json[i]);
+    for (int i = 0; f->texts && i < f->n_segs; i++) free(f->texts[i]);
+    free(f->texts);
     free(f->words_json);
     free(f->out);
     free(f);
