@@ -600,7 +600,21 @@ static int plate_levels(const uint8_t *img, int istride, int W, int H, const mg_
  * plate's while those margins there (past the few % that round letters
  * overshoot, short of the plate's blurred edge) are ground, one pixel
  * aside each; three columns in a row that are not end it (the plate's
- * edge, the photo). */
+ * edge, the photo). "Ground" there is within ftol of the margin's own level
+ * next to the column, followed from the box outwards (and within tol of
+ * the plate's level): a video's plate is not one level, its dark box drifts
+ * by 15-20 levels from one macroblock to the next (a caption's box at 1
+ * under one word and 20 under the next), which a test against the ring's
+ * level alone took for the plate's edge, and the line ended a glyph short
+ * ("ELVANTRO" of "PELVANTRO"). */
+static double margin_level(const uint8_t *img, int istride, int x0, int x1, int y0, int y1) {
+    double s = 0;
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) s += img[(size_t)y * istride + x], n++;
+    return n ? s / n : 0;
+}
+
 static void plate_extend(const uint8_t *img, int istride, int W, int H, mg_ocr_box *b, const plate *p) {
     int bh = b->y1 - b->y0, off = 1 + bh / 12, mt = 0, mb = 0;
     while (mt < bh && b->y0 - mt - 1 >= 0 &&
@@ -611,10 +625,25 @@ static void plate_extend(const uint8_t *img, int istride, int W, int H, mg_ocr_b
     if (mt < off + 3 || mb < off + 3) return;
     for (int dir = -1; dir <= 1; dir += 2) {
         int start = dir < 0 ? b->x0 - 1 : b->x1, last = dir < 0 ? b->x0 : b->x1 - 1, run = 0, bad = 0;
+        /* the margins' levels next to the start: the box's 4 columns there */
+        int e0 = dir < 0 ? b->x0 : b->x1 - 4, e1 = dir < 0 ? b->x0 + 4 : b->x1;
+        if (e0 < b->x0) e0 = b->x0;
+        if (e1 > b->x1) e1 = b->x1;
+        double lt = margin_level(img, istride, e0, e1, b->y0 - mt, b->y0 - off);
+        double lb = margin_level(img, istride, e0, e1, b->y1 + off, b->y1 + mb);
         for (int x = start; x >= 0 && x < W && abs(x - start) < W / 2; x += dir) {
             int top = 0, bot = 0, mark = 0;
-            for (int k = off; k < mt; k++) top += abs(img[(size_t)(b->y0 - 1 - k) * istride + x] - p->g) > p->ftol;
-            for (int k = off; k < mb; k++) bot += abs(img[(size_t)(b->y1 + k) * istride + x] - p->g) > p->ftol;
+            double st = 0, sb = 0;
+            for (int k = off; k < mt; k++) {
+                int v = img[(size_t)(b->y0 - 1 - k) * istride + x];
+                top += fabs(v - lt) > p->ftol || abs(v - p->g) > p->tol;
+                st += v;
+            }
+            for (int k = off; k < mb; k++) {
+                int v = img[(size_t)(b->y1 + k) * istride + x];
+                bot += fabs(v - lb) > p->ftol || abs(v - p->g) > p->tol;
+                sb += v;
+            }
             for (int y = b->y0; y < b->y1; y++) {
                 int v = img[(size_t)y * istride + x];
                 mark += abs(v - p->g) > p->tol;
@@ -624,6 +653,8 @@ static void plate_extend(const uint8_t *img, int istride, int W, int H, mg_ocr_b
                 continue;
             }
             bad = 0;
+            lt += 0.25 * (st / (mt - off) - lt);
+            lb += 0.25 * (sb / (mb - off) - lb);
             if (mark >= 2) last = x, run = 0; /* ink, or a glyph's anti-aliased rim (not JPEG's ringing) */
             else if (++run > bh) break;
         }
@@ -745,7 +776,10 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         if (covered && !(flat && page_piece(&bx, wv->v, n_page, W, H))) continue;
         if (flat) {
             int seen = 0;
-            for (int k = 0; k < n_done && !seen; k++) seen = same_box(&done[k], &bx);
+            /* the same line read already, unless this one takes in more of
+             * it (a glyph at either end the other's bounds left out) */
+            for (int k = 0; k < n_done && !seen; k++)
+                seen = same_box(&done[k], &bx) && bx.x0 >= done[k].x0 - bh / 4 && bx.x1 <= done[k].x1 + bh / 4;
             if (seen) continue;
             done[n_done++] = bx;
         }
