@@ -823,6 +823,47 @@ static int page_piece(const mg_ocr_box *b, const mg_ocr_word *w, int n, int W, i
     return cov < 0.9 * bw;
 }
 
+/* 1 when every pixel of the rectangle is within 24 of level g. */
+static int empty_line(const uint8_t *img, int istride, int x0, int y0, int x1, int y1, int g) {
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            if (abs(img[(size_t)y * istride + x] - g) > 24) return 0;
+    return 1;
+}
+
+/* A region that joined a line the page pass read with something below or
+ * above it it did not (a screenshot's button under a line of text, the
+ * detector's closing bridging the few pixels between them): the tallest
+ * band of its rows that no page word's box reaches, 10+ px and a third of
+ * the box, trimmed to what is not the ground (the level at the band's
+ * corners), into *out. 1 when there is one. */
+static int unread_band(const uint8_t *img, int istride, const mg_ocr_box *b, const mg_ocr_word *w, int n, int W,
+                       int H, mg_ocr_box *out) {
+    int bh = b->y1 - b->y0, best0 = 0, best = 0, run = 0;
+    for (int y = b->y0; y < b->y1; y++) {
+        int hit = 0;
+        for (int i = 0; i < n && !hit; i++)
+            hit = w[i].x1 * W > b->x0 && w[i].x0 * W < b->x1 && w[i].y0 * H <= y + 1 && w[i].y1 * H >= y;
+        run = hit ? 0 : run + 1;
+        if (run > best) best = run, best0 = y - run + 1;
+    }
+    if (best < 10 || 3 * best < bh) return 0;
+    mg_ocr_box t = {b->x0, best0, b->x1, best0 + best};
+    int g = (img[(size_t)t.y0 * istride + t.x0] + img[(size_t)t.y0 * istride + t.x1 - 1] +
+             img[(size_t)(t.y1 - 1) * istride + t.x0] + img[(size_t)(t.y1 - 1) * istride + t.x1 - 1] + 2) / 4;
+#define EMPTY_COL(X) empty_line(img, istride, X, t.y0, X + 1, t.y1, g)
+#define EMPTY_ROW(Y) empty_line(img, istride, t.x0, Y, t.x1, Y + 1, g)
+    while (t.x0 < t.x1 && EMPTY_COL(t.x0)) t.x0++;
+    while (t.x1 > t.x0 && EMPTY_COL(t.x1 - 1)) t.x1--;
+    while (t.y0 < t.y1 && EMPTY_ROW(t.y0)) t.y0++;
+    while (t.y1 > t.y0 && EMPTY_ROW(t.y1 - 1)) t.y1--;
+#undef EMPTY_COL
+#undef EMPTY_ROW
+    if (t.y1 - t.y0 < 10 || t.x1 - t.x0 < 2 * (t.y1 - t.y0)) return 0;
+    *out = t;
+    return 1;
+}
+
 /* A button: the box holds a filled shape (a screenshot's button, a coloured
  * bar) whose level is not the ground's around it, with text of a third
  * level on it. The plate logic takes the shape for the ink (its level is
@@ -893,9 +934,12 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         /* text the page pass read already: not again, unless on a plate
          * where it read only a piece of the line ("DRAVE" of "DRAVENTO")
          * or split a word ("KR" "IVOLTE") */
-        int covered = covered_by_words(&boxes[i], wv->v, n_page, W, H) >= 0.25;
+        mg_ocr_box b0 = boxes[i];
+        int covered = covered_by_words(&b0, wv->v, n_page, W, H) >= 0.25;
+        if (covered && scores[i] < GATE_SCORE && unread_band(img, istride, &boxes[i], wv->v, n_page, W, H, &b0))
+            covered = 0; /* the rest of a box that joined a line read with a button below it */
         if (covered && scores[i] < GATE_SCORE) continue;
-        mg_ocr_box bx = boxes[i];
+        mg_ocr_box bx = b0;
         plate pl = {0, 0, 0, 0};
         int btn_bg = 0, btn_ink = 0, btn_g = 0;
         int btn = !covered && button_levels(img, istride, W, H, &bx, &btn_bg, &btn_ink, &btn_g);
@@ -913,15 +957,15 @@ static int region_pass(mg_ocr *o, const uint8_t *img, int W, int H, int istride,
         /* the extension on both sides, on one, on none: the first bounded */
         for (int c = 0; on_plate && !flat && c < 4; c++) {
             mg_ocr_box t = bx;
-            if (c & 1) t.x0 = boxes[i].x0;
-            if (c & 2) t.x1 = boxes[i].x1;
+            if (c & 1) t.x0 = b0.x0;
+            if (c & 2) t.x1 = b0.x1;
             if (c && t.x0 == bx.x0 && t.x1 == bx.x1) continue;
             irect tw = {t.x0 - pad < 0 ? 0 : t.x0 - pad, y0, t.x1 + pad > W ? W : t.x1 + pad, y1};
             if (plate_bounds(img, istride, W, H, &t, &tw, &pl, &fr)) flat = 1, bx = t, win = tw;
         }
         x0 = win.x0, x1 = win.x1;
         if (!flat && on_plate) { /* not a plate after all: the region as found */
-            bx = boxes[i];
+            bx = b0;
             x0 = bx.x0 - pad, y0 = bx.y0 - pad, x1 = bx.x1 + pad, y1 = bx.y1 + pad;
             if (x0 < 0) x0 = 0;
             if (y0 < 0) y0 = 0;
