@@ -252,17 +252,6 @@ typedef struct {
  * region scored as text); (ox, oy) and scale map the recognised image's
  * pixels back to the working image (W x H); cs: the crop's sides (regions
  * only). */
-/* 1 for a code's shape as it is read (surrounding punctuation not yet
- * trimmed): 1-5 capitals, a hyphen, 2-6 digits, nothing else. */
-static int code_shape(const char *t) {
-    int a = 0, d = 0;
-    while (t[a] >= 'A' && t[a] <= 'Z') a++;
-    if (a < 1 || a > 5 || t[a] != '-') return 0;
-    t += a + 1;
-    while (t[d] >= '0' && t[d] <= '9') d++;
-    return d >= 2 && d <= 6 && !t[d];
-}
-
 typedef struct {
     double cx, cy, c, s; /* a deskewed page: its centre, cos and sin of the angle it was turned by */
 } page_turn;
@@ -283,10 +272,10 @@ static int collect(mg_ocr *o, int pass, double ox, double oy, double scale, int 
         w.conf = TessResultIteratorConfidence(it, RIL_WORD);
         int l, tp, r, b;
         if (!TessPageIteratorBoundingBox(pi, RIL_WORD, &l, &tp, &r, &b)) continue;
-        /* a code the page pass reads (letters, a hyphen, digits: "INV-2041"),
-         * which the model scores low however it reads it (on the corpus's
-         * pages: right at 0-50 as often as wrong), is kept at any confidence */
-        if (!clean_word(w.text, w.conf, pass == 0 && code_shape(w.text) ? 0 : o->p.min_conf)) continue;
+        /* min_conf holds for every word (codes included: the model scores
+         * codes low even when right, but below min_conf they are as often
+         * wrong on the corpus's pages, and --min-conf is the user's bound) */
+        if (!clean_word(w.text, w.conf, o->p.min_conf)) continue;
         /* a region is a guess: a word read there must be confident */
         if (pass >= 1 && !region_word_ok(&w, TessResultIteratorWordIsFromDictionary(it), pass == 2)) continue;
         /* a word at a side the crop cut through the image is a piece of a
