@@ -50,46 +50,10 @@ static char g_bin[4096], g_model[4096], g_model2[4096];
 
 /* Starts `mediagrep index ROOT --store STORE ...` and returns its pid; the
  * summary JSON goes to out_json (may be NULL). */
-static pid_t start_index(const char *root, const char *store, const char *model, const char *extra,
-                         const char *out_json) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_json ? out_json : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) dup2(fd, 1);
-        int dn = open("/dev/null", O_WRONLY);
-        if (dn >= 0 && !getenv("MG_TEST_VERBOSE")) dup2(dn, 2);
-        char *argv[32];
-        int n = 0;
-        argv[n++] = g_bin;
-        argv[n++] = "index";
-        argv[n++] = (char *)root;
-        argv[n++] = "--store";
-        argv[n++] = (char *)store;
-        argv[n++] = "--model";
-        argv[n++] = (char *)model;
-        argv[n++] = "--quiet";
-        argv[n++] = "--json";
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", extra ? extra : "");
-        for (char *t = strtok(buf, " "); t && n < 30; t = strtok(NULL, " ")) argv[n++] = t;
-        argv[n] = NULL;
-        execv(g_bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid) {
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st); /* a signal death, told apart from exit 130 */
-}
-
 static int run_index(const char *root, const char *store, const char *model, const char *extra, json_object **summary) {
     char js[4200];
     snprintf(js, sizeof js, "%s.summary.json", store);
-    int rc = wait_exit(start_index(root, store, model, extra, js));
+    int rc = mg_test_wait_exit(mg_test_start_index(g_bin, root, store, model, extra, js));
     if (summary) *summary = json_object_from_file(js);
     return rc;
 }
@@ -174,7 +138,7 @@ static void test_kills(const char *media, const char *ref, const char *store, in
     srand(12345);
     int killed_mid = 0;
     for (int k = 0; k < kills; k++) {
-        pid_t pid = start_index(media, store, g_model, "--batch 2 --threads 1 --checkpoint 0.02", NULL);
+        pid_t pid = mg_test_start_index(g_bin, media, store, g_model, "--batch 2 --threads 1 --checkpoint 0.02", NULL);
         /* (the reference ran with batch 32 and 2 decoders: vectors must not depend on either) */
         /* over the first 60% of a full run's time: each resumed run has less
          * left to do than the full one, so later moments would mostly find
@@ -182,7 +146,7 @@ static void test_kills(const char *media, const char *ref, const char *store, in
         useconds_t us = (useconds_t)((double)rand() / RAND_MAX * full * 0.6 * 1000.0);
         usleep(us);
         int killed = kill(pid, SIGKILL) == 0;
-        int rc = wait_exit(pid);
+        int rc = mg_test_wait_exit(pid);
         if (killed && rc == 256 + SIGKILL) killed_mid++;
         /* between kills the store must always be consistent */
         char *d = mg_test_dump_store_ex(store, 0);
@@ -211,10 +175,10 @@ static void test_kills(const char *media, const char *ref, const char *store, in
 
 static void test_sigint(const char *media, const char *ref, const char *store) {
     char *want = mg_test_dump_store(ref);
-    pid_t pid = start_index(media, store, g_model, "--batch 1 --threads 1", NULL);
+    pid_t pid = mg_test_start_index(g_bin, media, store, g_model, "--batch 1 --threads 1", NULL);
     usleep(150000);
     kill(pid, SIGINT);
-    int rc = wait_exit(pid);
+    int rc = mg_test_wait_exit(pid);
     /* 130: stopped gracefully; 3: finished first (the failed files);
      * 256+SIGINT: the signal came before main() installed its handler */
     CHECK_MSG(rc == 130 || rc == 3 || rc == 256 + SIGINT, "exit %d after SIGINT", rc);

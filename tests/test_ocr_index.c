@@ -38,45 +38,10 @@
 static char g_bin[4096], g_model[4096];
 static const char *WORDS[] = {"ZORBLAX", "QUINTERVO", "MERVILTON", "FAXOLIQUE"};
 
-static pid_t start_index(const char *root, const char *store, const char *extra, const char *out_json) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_json ? out_json : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) dup2(fd, 1);
-        int dn = open("/dev/null", O_WRONLY);
-        if (dn >= 0 && !getenv("MG_TEST_VERBOSE")) dup2(dn, 2);
-        char *argv[40];
-        int n = 0;
-        argv[n++] = g_bin;
-        argv[n++] = "index";
-        argv[n++] = (char *)root;
-        argv[n++] = "--store";
-        argv[n++] = (char *)store;
-        argv[n++] = "--model";
-        argv[n++] = g_model;
-        argv[n++] = "--quiet";
-        argv[n++] = "--json";
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", extra ? extra : "");
-        for (char *t = strtok(buf, " "); t && n < 38; t = strtok(NULL, " ")) argv[n++] = t;
-        argv[n] = NULL;
-        execv(g_bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid) {
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
-}
-
 static int run_index(const char *root, const char *store, const char *extra, json_object **summary) {
     char js[4200];
     snprintf(js, sizeof js, "%s.summary.json", store);
-    int rc = wait_exit(start_index(root, store, extra, js));
+    int rc = mg_test_wait_exit(mg_test_start_index(g_bin, root, store, g_model, extra, js));
     if (summary) *summary = json_object_from_file(js);
     return rc;
 }
@@ -328,10 +293,10 @@ static void test_kills(const char *media, const char *ref, const char *store, in
     srand(4321);
     int mid = 0;
     for (int k = 0; k < kills; k++) {
-        pid_t pid = start_index(media, store, "--ocr --every 1 --batch 2 --threads 1 --checkpoint 0.02", NULL);
+        pid_t pid = mg_test_start_index(g_bin, media, store, g_model, "--ocr --every 1 --batch 2 --threads 1 --checkpoint 0.02", NULL);
         usleep((useconds_t)((double)rand() / RAND_MAX * full * 0.6 * 1000.0));
         int killed = kill(pid, SIGKILL) == 0;
-        if (wait_exit(pid) == 256 + SIGKILL && killed) mid++;
+        if (mg_test_wait_exit(pid) == 256 + SIGKILL && killed) mid++;
         free(mg_test_dump_store_ex(store, 0));
     }
     printf("killed %d of %d OCR runs mid-way (full run %.0f ms)\n", mid, kills, full);

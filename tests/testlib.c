@@ -1,5 +1,10 @@
 /* testlib.c - implementation of the test helpers in testlib.h. */
 #include "testlib.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -86,4 +91,40 @@ int mg_test_sh(const char *fmt, ...) {
     va_end(ap);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+pid_t mg_test_start_index(const char *bin, const char *root, const char *store, const char *model,
+                          const char *extra, const char *out_json) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_json ? out_json : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) dup2(fd, 1);
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0 && !getenv("MG_TEST_VERBOSE")) dup2(dn, 2);
+        char *argv[40];
+        int n = 0;
+        argv[n++] = (char *)bin;
+        argv[n++] = "index";
+        argv[n++] = (char *)root;
+        argv[n++] = "--store";
+        argv[n++] = (char *)store;
+        argv[n++] = "--model";
+        argv[n++] = (char *)model;
+        argv[n++] = "--quiet";
+        argv[n++] = "--json";
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", extra ? extra : "");
+        for (char *t = strtok(buf, " "); t && n < 38; t = strtok(NULL, " ")) argv[n++] = t;
+        argv[n] = NULL;
+        execv(bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int mg_test_wait_exit(pid_t pid) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
 }

@@ -51,4 +51,15 @@ double mg_test_nerr(const float *a, const float *ref, size_t n);
 int mg_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Makes a fresh temporary directory (caller frees the string). */
 char *mg_test_tmpdir(const char *tag);
+
+/* Starts `BIN index ROOT --store STORE --model MODEL --quiet --json EXTRA...`
+ * (EXTRA split at spaces) with its stdout (the JSON summary) in out_json
+ * (NULL: discarded) and stderr discarded unless $MG_TEST_VERBOSE; returns
+ * the pid. */
+#include <sys/types.h>
+pid_t mg_test_start_index(const char *bin, const char *root, const char *store, const char *model,
+                          const char *extra, const char *out_json);
+/* Waits for pid: its exit status, or 256 + the signal that killed it (told
+ * apart from exit 130). */
+int mg_test_wait_exit(pid_t pid);
 #endif
