@@ -516,18 +516,8 @@ static double page_skew(const uint8_t *img, int W, int H, int istride, PIX **pix
         for (int x = 0; x < W; x++) SET_DATA_BYTE(line, x, r[x]), hist[r[x]]++;
     }
     *pix = p8;
-    double sum = 0, n = (double)W * H, sb = 0, wb = 0, best = -1;
-    for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
-    int t = 0;
-    for (int i = 0; i < 256; i++) {
-        wb += hist[i];
-        if (wb == 0) continue;
-        double wf = n - wb;
-        if (wf == 0) break;
-        sb += (double)i * hist[i];
-        double d = sb / wb - (sum - sb) / wf, bt = wb * wf * d * d;
-        if (bt > best) best = bt, t = i;
-    }
+    int64_t n = (int64_t)W * H;
+    int t = mg_ocr_otsu(hist, n);
     int64_t below = 0;
     for (int i = 0; i <= t; i++) below += hist[i];
     *light = below * 2 < (int64_t)n; /* the ground: the majority side of the split */
@@ -634,22 +624,11 @@ static int ground_line_ok(const uint8_t *img, int istride, int x0, int y0, int x
 static int plate_levels(const uint8_t *img, int istride, int W, int H, const mg_ocr_box *b, plate *p) {
     int bw = b->x1 - b->x0, bh = b->y1 - b->y0;
     if (bw < 4 || bh < 4) return 0;
-    int hist[256] = {0}, rh[256] = {0}, n = 0, rn = 0;
+    int64_t hist[256] = {0};
+    int rh[256] = {0}, n = 0, rn = 0;
     for (int y = b->y0; y < b->y1; y++)
         for (int x = b->x0; x < b->x1; x++) hist[img[(size_t)y * istride + x]]++, n++;
-    double sum = 0;
-    for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
-    double sb = 0, wb = 0, best = -1;
-    int t = 0;
-    for (int i = 0; i < 256; i++) {
-        wb += hist[i];
-        if (wb == 0) continue;
-        double wf = n - wb;
-        if (wf == 0) break;
-        sb += (double)i * hist[i];
-        double d = sb / wb - (sum - sb) / wf, bt = wb * wf * d * d;
-        if (bt > best) best = bt, t = i;
-    }
+    int t = mg_ocr_otsu(hist, n);
     double c0 = 0, s0 = 0, c1 = 0, s1 = 0;
     for (int i = 0; i < 256; i++) {
         if (i <= t) c0 += hist[i], s0 += (double)i * hist[i];
@@ -864,22 +843,11 @@ static int button_levels(const uint8_t *img, int istride, int W, int H, const mg
                          int *g) {
     int bw = b->x1 - b->x0, bh = b->y1 - b->y0, iy = bh / 6 + 1, ix = bh / 3 + 1;
     if (bh < 10 || bw < 3 * bh / 2 || bw - 2 * ix < 8 || bh - 2 * iy < 6) return 0;
-    int hist[256] = {0}, rh[256] = {0}, n = 0, rn = 0;
+    int64_t hist[256] = {0};
+    int rh[256] = {0}, n = 0, rn = 0;
     for (int y = b->y0 + iy; y < b->y1 - iy; y++)
         for (int x = b->x0 + ix; x < b->x1 - ix; x++) hist[img[(size_t)y * istride + x]]++, n++;
-    double sum = 0;
-    for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
-    double sb = 0, wb = 0, best = -1;
-    int t = 0;
-    for (int i = 0; i < 256; i++) {
-        wb += hist[i];
-        if (wb == 0) continue;
-        double wf = n - wb;
-        if (wf == 0) break;
-        sb += (double)i * hist[i];
-        double d = sb / wb - (sum - sb) / wf, bt = wb * wf * d * d;
-        if (bt > best) best = bt, t = i;
-    }
+    int t = mg_ocr_otsu(hist, n);
     double c[2] = {0, 0}, s[2] = {0, 0}, q[2] = {0, 0};
     for (int i = 0; i < 256; i++) {
         int k = i > t;
@@ -1152,6 +1120,8 @@ static int load_gray(const char *path, int shrink, uint8_t **g, int *w, int *h, 
     return MG_OK;
 }
 
+int mg_ocr_shrink_target(const mg_ocr_params *p) { return p->max_side * 11 / 32; }
+
 int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) {
     memset(out, 0, sizeof *out);
     if (!o || !path) return mg_err_set(err, MG_EINVAL, "ocr: bad arguments");
@@ -1160,7 +1130,7 @@ int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err) 
      * resize; 5/8 and a resize to 2048 cost 3x as much) */
     uint8_t *g = NULL;
     int w = 0, h = 0;
-    int rc = load_gray(path, o->p.max_side * 11 / 32, &g, &w, &h, err);
+    int rc = load_gray(path, mg_ocr_shrink_target(&o->p), &g, &w, &h, err);
     if (rc) return rc;
     rc = mg_ocr_gray(o, g, w, h, w, out, err);
     if (rc) mg_err_prefix(err, "%s", path);

@@ -85,6 +85,11 @@ int mg_ocr_file(mg_ocr *o, const char *path, mg_ocr_result *out, mg_error *err);
 
 void mg_ocr_result_free(mg_ocr_result *r);
 
+/* The shrink-on-load target (image.h: decoded at a short side of at least
+ * twice this) that gives OCR enough pixels for p->max_side: what
+ * mg_ocr_file and the indexer's OCR analyzer decode with. */
+int mg_ocr_shrink_target(const mg_ocr_params *p);
+
 /* The languages installed in the tessdata folder p->tessdata points at
  * (or the default), '+'-separated, into buf. */
 int mg_ocr_languages(const char *tessdata, char *buf, size_t cap, mg_error *err);
@@ -97,5 +102,8 @@ int mg_ocr_find_regions(const uint8_t *gray, int w, int h, int stride, mg_ocr_bo
  * ground; texture scores low), which the gate in ocr.c reads. */
 int mg_ocr_find_regions_scored(const uint8_t *gray, int w, int h, int stride, mg_ocr_box *boxes, float *scores,
                                int max);
+/* Otsu's threshold of a 256-bin histogram of n values: the level t that
+ * best splits it into <= t and > t (the first of equal splits). */
+int mg_ocr_otsu(const int64_t *hist, int64_t n);
 
 #endif

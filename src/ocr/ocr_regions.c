@@ -76,7 +76,7 @@ static void shrink(const uint8_t *g, int w, int h, int stride, int f, uint8_t *o
         }
 }
 
-static int otsu_hist(const int64_t *hist, int64_t n) {
+int mg_ocr_otsu(const int64_t *hist, int64_t n) {
     double sum = 0;
     for (int i = 0; i < 256; i++) sum += (double)i * hist[i];
     double sb = 0, wb = 0, best = -1;
@@ -96,7 +96,7 @@ static int otsu_hist(const int64_t *hist, int64_t n) {
 static int otsu(const uint8_t *v, size_t n) {
     int64_t hist[256] = {0};
     for (size_t i = 0; i < n; i++) hist[v[i]]++;
-    return otsu_hist(hist, (int64_t)n);
+    return mg_ocr_otsu(hist, (int64_t)n);
 }
 
 /* 3x3 max - 3x3 min of wk->gray into wk->grad (edge and closed as scratch). */
@@ -279,7 +279,7 @@ static float text_score(const work *wk, const comp_box *b) {
         n += b->x1 - b->x0;
     }
     if (n < 16) return 0;
-    int t = otsu_hist(hist, n);
+    int t = mg_ocr_otsu(hist, n);
     double s[2] = {0, 0}, q[2] = {0, 0}, c[2] = {0, 0};
     for (int i = 0; i < 256; i++) {
         int k = i > t;
