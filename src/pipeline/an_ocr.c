@@ -366,7 +366,7 @@ int mg_an_ocr_open(const mg_ocr_params *p, int threads, const char *device, mg_a
     a->flush_ms = 1;
     a->n_slots = a->n_workers + 2;
     a->nice = 5;
-    a->image_shrink_target = o->p.max_side * 3 / 8; /* decoded at >= 3/4 of max_side on the short side */
+    a->image_shrink_target = mg_ocr_shrink_target(&o->p); /* as `mediagrep ocr` decodes */
     a->video_short_side = 720;
     *out = a;
     return MG_OK;
