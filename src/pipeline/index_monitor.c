@@ -54,7 +54,6 @@ void mg_ix_fill_state(ctx *c, mg_progress_state *ps) {
         ps->extra[ps->n_extra].busy_s = ss.busy_s;
         ps->n_extra++;
     }
-    atomic_store(&c->frames, ps->frames);
     ps->items = atomic_load(&c->items);
 }
 
@@ -69,34 +68,32 @@ static json_object *queue_json(mg_queue *q) {
     return o;
 }
 
-static json_object *analyzer_json(ctx *c, int a, double elapsed) {
-    mg_stage_stats ss;
-    mg_stage_get_stats(c->stage[a], &ss);
+static json_object *analyzer_json(ctx *c, int a, const mg_stage_stats *st, double elapsed) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(c->an[a]->name));
-    json_object_object_add(o, "items", json_object_new_int64(ss.items));
-    json_object_object_add(o, "skipped", json_object_new_int64(ss.skipped));
-    json_object_object_add(o, "failed_items", json_object_new_int64(ss.failed));
-    json_object_object_add(o, "batches", json_object_new_int64(ss.batches));
-    json_object_object_add(o, "busy_s", json_object_new_double(ss.busy_s));
-    json_object_object_add(o, "items_per_s", json_object_new_double(elapsed > 0 ? (double)ss.items / elapsed : 0));
-    json_object_object_add(o, "slot_wait_s", json_object_new_double(ss.slot_wait_s));
-    json_object_object_add(o, "queue_depth", json_object_new_int(ss.depth));
-    json_object_object_add(o, "queue_max_depth", json_object_new_int(ss.max_depth));
-    json_object_object_add(o, "slots", json_object_new_int(ss.slots));
-    json_object_object_add(o, "slots_free", json_object_new_int(ss.slots_free));
+    json_object_object_add(o, "items", json_object_new_int64(st->items));
+    json_object_object_add(o, "skipped", json_object_new_int64(st->skipped));
+    json_object_object_add(o, "failed_items", json_object_new_int64(st->failed));
+    json_object_object_add(o, "batches", json_object_new_int64(st->batches));
+    json_object_object_add(o, "busy_s", json_object_new_double(st->busy_s));
+    json_object_object_add(o, "items_per_s", json_object_new_double(elapsed > 0 ? (double)st->items / elapsed : 0));
+    json_object_object_add(o, "slot_wait_s", json_object_new_double(st->slot_wait_s));
+    json_object_object_add(o, "queue_depth", json_object_new_int(st->depth));
+    json_object_object_add(o, "queue_max_depth", json_object_new_int(st->max_depth));
+    json_object_object_add(o, "slots", json_object_new_int(st->slots));
+    json_object_object_add(o, "slots_free", json_object_new_int(st->slots_free));
     pthread_mutex_lock(&c->busy_mu);
     json_object_object_add(o, "files_ok", json_object_new_int64(c->anc[a].files_ok));
     json_object_object_add(o, "files_failed", json_object_new_int64(c->anc[a].files_failed));
     json_object_object_add(o, "results", json_object_new_int64(c->anc[a].results));
     pthread_mutex_unlock(&c->busy_mu);
     json_object *ws = json_object_new_array();
-    for (int i = 0; i < ss.n_workers; i++) {
+    for (int i = 0; i < st->n_workers; i++) {
         json_object *w = json_object_new_object();
-        json_object_object_add(w, "device", json_object_new_string(ss.workers[i].device));
-        json_object_object_add(w, "items", json_object_new_int64(ss.workers[i].items));
-        json_object_object_add(w, "batches", json_object_new_int64(ss.workers[i].batches));
-        json_object_object_add(w, "busy_s", json_object_new_double(ss.workers[i].busy_s));
+        json_object_object_add(w, "device", json_object_new_string(st->workers[i].device));
+        json_object_object_add(w, "items", json_object_new_int64(st->workers[i].items));
+        json_object_object_add(w, "batches", json_object_new_int64(st->workers[i].batches));
+        json_object_object_add(w, "busy_s", json_object_new_double(st->workers[i].busy_s));
         json_object_array_add(ws, w);
     }
     json_object_object_add(o, "workers", ws);
@@ -131,21 +128,20 @@ void mg_ix_write_metrics(ctx *c, const char *type) {
     json_object *ans = json_object_new_array(), *encs = json_object_new_array();
     for (int a = 0; a < c->n_an; a++) {
         if (!c->stage[a]) continue;
-        json_object *aj = analyzer_json(c, a, ps.elapsed_s);
-        if (a == 0) {
-            json_object *bs = json_object_object_get(aj, "busy_s");
-            json_object_object_add(busy, "encode", json_object_new_double(json_object_get_double(bs)));
-            json_object *ws = json_object_object_get(aj, "workers");
-            for (size_t i = 0; i < json_object_array_length(ws); i++) {
-                json_object *w = json_object_array_get_idx(ws, i), *e = json_object_new_object();
-                json_object_object_add(e, "device", json_object_get(json_object_object_get(w, "device")));
-                json_object_object_add(e, "frames", json_object_get(json_object_object_get(w, "items")));
-                json_object_object_add(e, "batches", json_object_get(json_object_object_get(w, "batches")));
-                json_object_object_add(e, "busy_s", json_object_get(json_object_object_get(w, "busy_s")));
+        mg_stage_stats ss;
+        mg_stage_get_stats(c->stage[a], &ss);
+        if (a == 0) { /* the image encoder: "encode" busy time and "encoders", as before analyzers */
+            json_object_object_add(busy, "encode", json_object_new_double(ss.busy_s));
+            for (int i = 0; i < ss.n_workers; i++) {
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "device", json_object_new_string(ss.workers[i].device));
+                json_object_object_add(e, "frames", json_object_new_int64(ss.workers[i].items));
+                json_object_object_add(e, "batches", json_object_new_int64(ss.workers[i].batches));
+                json_object_object_add(e, "busy_s", json_object_new_double(ss.workers[i].busy_s));
                 json_object_array_add(encs, e);
             }
         }
-        json_object_array_add(ans, aj);
+        json_object_array_add(ans, analyzer_json(c, a, &ss, ps.elapsed_s));
     }
     json_object_object_add(o, "busy_s", busy);
     json_object_object_add(o, "encoders", encs);

@@ -87,7 +87,7 @@ typedef struct ctx {
     mg_queue *jobs, *results;
 
     atomic_int stop;              /* cancel observed or fatal error */
-    atomic_llong files_found, files_done, files_failed, frames, items;
+    atomic_llong files_found, files_done, files_failed, items;
     atomic_int walk_done;
     atomic_llong media_walked, media_total; /* for the ETA (index_monitor.c) */
     pthread_mutex_t busy_mu;

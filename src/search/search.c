@@ -51,6 +51,7 @@ struct mg_searcher {
     int64_t ix_items;
     float *neutral;         /* N_NEUTRAL x dim, computed on first need */
     sqlite3_stmt *by_row, *by_id, *frames, *unindexed, *by_path;
+    sqlite3_stmt *text_media; /* mg_search_fuse: a text hit's file and its frame nearest the text (prepared on first use) */
     float *tmp;             /* dim */
     /* text embeddings of recent queries, keyed by the exact text (LRU) */
     struct text_cache_ent {
@@ -126,6 +127,7 @@ void mg_searcher_close(mg_searcher *s) {
     sqlite3_finalize(s->frames);
     sqlite3_finalize(s->unindexed);
     sqlite3_finalize(s->by_path);
+    sqlite3_finalize(s->text_media);
     mg_encoder_close(s->enc);
     mg_pool_close(s->pool);
     mg_vindex_close(s->ix);
@@ -930,19 +932,16 @@ int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search
 /* The media row of a text hit, as a search hit (filters applied): 1 kept. */
 static int text_hit_media(mg_searcher *s, const mg_text_hit *t, const float *q, const mg_search_params *p,
                           mg_search_hit *h) {
-    sqlite3 *db = mg_catalog_db(mg_store_catalog(s->store));
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT m.path, m.kind, m.size, m.mtime_ns, m.width, m.height, m.duration_ms,"
-                           " (SELECT i.id FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
-                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1),"
-                           " (SELECT i.vec_row FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
-                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1),"
-                           " (SELECT i.frame_index FROM items i WHERE i.media_id = m.id AND i.frame_index >= 0"
-                           "  ORDER BY abs(i.time_ms - ?2) LIMIT 1)"
-                           " FROM media m WHERE m.id = ?1 AND m.status = 'ok'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!s->text_media &&
+        sqlite3_prepare_v3(mg_catalog_db(mg_store_catalog(s->store)),
+                           "SELECT m.path, m.kind, m.size, m.mtime_ns, m.width, m.height, m.duration_ms, i.id, i.vec_row,"
+                           " i.frame_index FROM media m LEFT JOIN items i ON i.id = (SELECT id FROM items"
+                           " WHERE media_id = m.id AND frame_index >= 0 ORDER BY abs(time_ms - ?2) LIMIT 1)"
+                           " WHERE m.id = ?1 AND m.status = 'ok'",
+                           -1, SQLITE_PREPARE_PERSISTENT, &s->text_media, NULL) != SQLITE_OK)
         return 0;
+    sqlite3_stmt *st = s->text_media;
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, t->media_id);
     sqlite3_bind_int64(st, 2, t->start_ms);
     int ok = 0;
@@ -958,7 +957,7 @@ static int text_hit_media(mg_searcher *s, const mg_text_hit *t, const float *q, 
         r.width = sqlite3_column_int(st, 4);
         r.height = sqlite3_column_int(st, 5);
         r.duration_ms = sqlite3_column_int64(st, 6);
-        r.item_id = sqlite3_column_int64(st, 7);
+        r.item_id = sqlite3_column_int64(st, 7); /* 0 and vec_row -1 when the file has no frame item */
         r.vec_row = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
         r.frame_index = sqlite3_column_int64(st, 9);
         float score = q && r.vec_row >= 0 && r.vec_row < s->n_rows ? row_dot(s, r.vec_row, q) : 0.0f;
@@ -979,7 +978,7 @@ static int text_hit_media(mg_searcher *s, const mg_text_hit *t, const float *q, 
             ok = 1;
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return ok;
 }
 
