@@ -15,7 +15,7 @@ PKGS=(
   libspng-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
   libwebp-dev libgif-dev libtiff-dev libheif-dev libexif-dev
   # video (FFmpeg libraries; the ffmpeg CLI generates test media)
-  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
+  libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg
   # model download
   libcurl4-openssl-dev
   # store: SQLite catalog and FAISS vector index (C++ static library)

@@ -1,0 +1,1 @@
+/* audio.c: placeholder, being written. */

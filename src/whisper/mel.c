@@ -1,0 +1,1 @@
+/* mel.c: placeholder, being written. */

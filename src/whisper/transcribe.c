@@ -1,0 +1,1 @@
+/* transcribe.c: placeholder, being written. */

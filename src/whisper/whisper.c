@@ -1,0 +1,1 @@
+/* whisper.c: placeholder, being written. */

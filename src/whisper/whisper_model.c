@@ -1,0 +1,1 @@
+/* whisper_model.c: placeholder, being written. */

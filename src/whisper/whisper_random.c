@@ -1,0 +1,1 @@
+/* whisper_random.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* wrules.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* wtokenizer.c: placeholder, being written. */
