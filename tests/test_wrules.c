@@ -811,6 +811,21 @@ static void test_init(void) {
     int32_t bad[1] = {51865};
     CHECK_EQ_INT(mg_wrules_init(&r, tok, 4, 0, 1.0, bad, 1, buf, 2048, &err), MG_EINVAL);
     CHECK_EQ_INT(mg_wrules_init(&r, tok, 4, 0, 1.0, NULL, -1, buf, 10, &err), MG_ELIMIT);
+    int32_t dup[2] = {sp->sot, 7}; /* a special given explicitly is kept once */
+    rc = mg_wrules_init(&r, tok, 4, 0, 1.0, dup, 2, buf, 2048, &err);
+    CHECK(rc == MG_OK && r.n_suppress == 7 && r.suppress[0] == 7);
+    mg_wtok_close(tok);
+
+    /* English-only: blank = [220, 50256] */
+    const char *en = MG_SHARED_DIR "/whisper/gpt2.tiktoken";
+    if (mg_wtok_open_tiktoken(en, 51864, &tok, &err) != MG_OK) {
+        printf("SKIP: mg_wrules_init (English-only): %s does not load (%s)\n", en, err.msg);
+        return;
+    }
+    rc = mg_wrules_init(&r, tok, 3, 0, 1.0, NULL, -1, buf, 2048, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    CHECK(rc == MG_OK && r.n_blank == 2 && r.blank[0] == 220 && r.blank[1] == 50256 && r.n_vocab == 51864);
+    CHECK(rc == MG_OK && r.sp->timestamp_begin == 50363 && r.n_suppress > 56);
     mg_wtok_close(tok);
 }
 
