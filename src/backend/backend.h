@@ -62,6 +62,23 @@ enum {
     MG_LIN_ACCUMULATE = 1  /* y += x W^T + b (residual add) instead of y = ... */
 };
 
+/* Attention over separate q / k / v rows (Whisper's decoder: causal
+ * self-attention over a KV cache, cross-attention to the audio), n items at
+ * once. Item i: queries q[i] [n_q[i]][ld_q], keys k[i] and values v[i]
+ * [n_kv[i]][ld_kv], output out[i] [n_q[i]][ld_o]; head h at columns
+ * h*head_dim of each. causal: query j sees keys [0, n_kv - n_q + j]; else
+ * every key. The pointer arrays are host memory; the rows device memory.
+ * Each item's result depends on that item alone (never on n). */
+typedef struct mg_attn_kv {
+    int n;
+    const float *const *q;
+    const float *const *k;
+    const float *const *v;
+    float *const *out;
+    const int *n_q, *n_kv;
+    int ld_q, ld_kv, ld_o, heads, head_dim, causal;
+} mg_attn_kv;
+
 typedef struct mg_backend_ops {
     const char *name;
     void (*destroy)(mg_backend *b);
@@ -141,6 +158,21 @@ typedef struct mg_backend_ops {
      * (lut [3][256] on the host, e.g. (v / 255 - mean[c]) / std[c]), so the
      * host ships bytes, not floats. */
     void (*normalize_u8)(mg_backend *b, const uint8_t *rgb, float *chw, int n, int size, const float *lut);
+
+    /* Optional (NULL = the backend cannot run Whisper yet). The ops below
+     * are what the Whisper encoder and decoder need beyond CLIP's. */
+    /* See mg_attn_kv. */
+    void (*attention_kv)(mg_backend *b, const mg_attn_kv *a);
+    /* Conv1d (kernel 3, padding 1) as a GEMM's input: x [batch][t_in][C]
+     * (time-major rows) -> cols [batch][t_out][C*3], t_out = (t_in - 1) /
+     * stride + 1, cols[t][c*3 + j] = x[t*stride + j - 1][c] (0 outside),
+     * matching a conv weight [out][C][3] flattened. */
+    void (*im2col1d)(mg_backend *b, const float *x, float *cols, int batch, int t_in, int channels, int stride);
+    /* x[r][d] += y[r % y_rows][d] for rows r < n_rows (positional tables). */
+    void (*add_rows)(mg_backend *b, float *x, const float *y, int n_rows, int y_rows, int dim);
+    /* n row copies on the device: dst[i][0..dim) = src[i][0..dim) (pointer
+     * arrays on the host; KV-cache appends). */
+    void (*copy_rows)(mg_backend *b, const float *const *src, float *const *dst, int n, int dim);
 } mg_backend_ops;
 
 struct mg_backend {

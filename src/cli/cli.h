@@ -21,5 +21,6 @@ int mg_cli_ocr(int argc, char **argv);
 int mg_cli_classify(int argc, char **argv);
 int mg_cli_search(int argc, char **argv);
 int mg_cli_serve(int argc, char **argv);
+int mg_cli_transcribe(int argc, char **argv);
 
 #endif

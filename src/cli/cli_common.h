@@ -49,6 +49,15 @@ struct mg_store;
 int mg_cli_open_store_model(const char *store_dir, const char *model_arg, int create, int fp16,
                             const mg_cli_model_opts *o, struct mg_store **store, mg_model **model);
 
+struct mg_whisper;
+/* Opens the Whisper model for a command (cli_transcribe.c): model_arg a
+ * directory or a pulled NAME; NULL = the pulled openai/whisper-base, else a
+ * random-weight whisper-base written once into the models folder and
+ * announced (unless quiet) as not meaningful (*random_out = 1). Prints
+ * errors; returns MG_OK or the error code. */
+int mg_cli_open_whisper(const char *model_arg, int n_threads, const char *precision, const char *device, int quiet,
+                        struct mg_whisper **out, int *random_out);
+
 /* Exit status for a library error code (see README "Exit status"). */
 int mg_cli_exit_code(int rc);
 

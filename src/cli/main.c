@@ -23,6 +23,7 @@ static void usage(FILE *f) {
         "  serve    web page and JSON API over HTTP (search, by example, thumbnails, video moments)\n"
         "  embed    encode images and texts to CLIP embeddings\n"
         "  ocr      recognise the text in images (Tesseract + text regions)\n"
+        "  transcribe  speech to text in audio and video files (Whisper)\n"
         "  model    download (pull), list and locate models\n"
         "  bench    benchmarks (bench encoder)\n"
         "\n"
@@ -62,6 +63,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "status")) return mg_cli_status(argc - 1, argv + 1);
     if (!strcmp(cmd, "forget")) return mg_cli_forget(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return mg_cli_ocr(argc - 1, argv + 1);
+    if (!strcmp(cmd, "transcribe")) return mg_cli_transcribe(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return mg_cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return mg_cli_search(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return mg_cli_serve(argc - 1, argv + 1);

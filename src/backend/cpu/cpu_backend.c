@@ -662,6 +662,86 @@ static void cpu_attention(mg_backend *b, const float *qkv, float *out, int batch
     mg_pool_run(cb->pool, batch * heads, att_task, &j);
 }
 
+/* Whisper: attention over separate q / k / v rows, one task per (item, head). */
+typedef struct {
+    cpu_backend *cb;
+    const mg_attn_kv *a;
+} attkv_job;
+
+static void attkv_task(void *arg, int task, int thread) {
+    attkv_job *j = arg;
+    const mg_attn_kv *a = j->a;
+    cpu_thread *t = &j->cb->th[thread];
+    int i = task / a->heads, h = task % a->heads;
+    int off = h * a->head_dim;
+    mg_k_attention_head_kv(a->q[i] + off, a->ld_q, a->k[i] + off, a->v[i] + off, a->ld_kv, a->out[i] + off, a->ld_o,
+                           a->n_q[i], a->n_kv[i], a->head_dim, a->causal, t->att_scratch);
+}
+
+static void att_scratch_reserve(cpu_backend *cb, size_t need) {
+    for (int i = 0; i < cb->base.n_threads; i++) {
+        cpu_thread *t = &cb->th[i];
+        if (t->att_cap < need) { /* grows only when a longer sequence first appears */
+            mg_free_aligned(t->att_scratch);
+            t->att_scratch = mg_alloc_aligned(need, sizeof(float));
+            MG_ASSERT(t->att_scratch);
+            t->att_cap = need;
+        }
+    }
+}
+
+static void cpu_attention_kv(mg_backend *b, const mg_attn_kv *a) {
+    cpu_backend *cb = (cpu_backend *)b;
+    int max_kv = 1;
+    for (int i = 0; i < a->n; i++) max_kv = a->n_kv[i] > max_kv ? a->n_kv[i] : max_kv;
+    att_scratch_reserve(cb, (size_t)mg_k_attention_scratch(max_kv, a->head_dim));
+    attkv_job j = {cb, a};
+    mg_pool_run(cb->pool, a->n * a->heads, attkv_task, &j);
+}
+
+typedef struct {
+    const float *x;
+    float *cols;
+    int t_in, t_out, C, stride;
+} im2col_job;
+
+static void im2col_task(void *arg, int task, int thread) {
+    im2col_job *j = arg;
+    int bi = task;
+    const float *x = j->x + (size_t)bi * j->t_in * j->C;
+    float *cols = j->cols + (size_t)bi * j->t_out * j->C * 3;
+    for (int t = 0; t < j->t_out; t++) {
+        float *row = cols + (size_t)t * j->C * 3;
+        for (int k = 0; k < 3; k++) {
+            int src = t * j->stride + k - 1;
+            if (src < 0 || src >= j->t_in) {
+                for (int c = 0; c < j->C; c++) row[c * 3 + k] = 0.f;
+            } else {
+                const float *xr = x + (size_t)src * j->C;
+                for (int c = 0; c < j->C; c++) row[c * 3 + k] = xr[c];
+            }
+        }
+    }
+}
+
+static void cpu_im2col1d(mg_backend *b, const float *x, float *cols, int batch, int t_in, int C, int stride) {
+    cpu_backend *cb = (cpu_backend *)b;
+    im2col_job j = {x, cols, t_in, (t_in - 1) / stride + 1, C, stride};
+    mg_pool_run(cb->pool, batch, im2col_task, &j);
+}
+
+static void cpu_add_rows(mg_backend *b, float *x, const float *y, int n_rows, int y_rows, int dim) {
+    for (int r = 0; r < n_rows; r++) {
+        float *xr = x + (size_t)r * dim;
+        const float *yr = y + (size_t)(r % y_rows) * dim;
+        for (int d = 0; d < dim; d++) xr[d] = xr[d] + yr[d];
+    }
+}
+
+static void cpu_copy_rows(mg_backend *b, const float *const *src, float *const *dst, int n, int dim) {
+    for (int i = 0; i < n; i++) memcpy(dst[i], src[i], (size_t)dim * sizeof(float));
+}
+
 /* ---------------- embeddings and gathers ---------------- */
 
 static void cpu_patchify(mg_backend *b, const float *px, float *patches, int batch, int C, int image, int P) {
@@ -771,6 +851,10 @@ static const mg_backend_ops cpu_ops = {
     .embed_text = cpu_embed_text,
     .gather_rows = cpu_gather_rows,
     .normalize_u8 = cpu_normalize_u8,
+    .attention_kv = cpu_attention_kv,
+    .im2col1d = cpu_im2col1d,
+    .add_rows = cpu_add_rows,
+    .copy_rows = cpu_copy_rows,
 };
 
 /* Precisions with native instructions here: bf16 needs AVX512_BF16

@@ -9,6 +9,7 @@
 #include "backend/cpu/expf_poly.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/config.h"
@@ -164,7 +165,63 @@ static void attention_head_generic(const float *q, const float *k, const float *
     }
 }
 
+MG_CLONES
+void mg_k_attention_head_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
+                            int n_q, int n_kv, int head_dim, int causal, float *scratch) {
+    const int sp = (n_kv + 15) & ~15;
+    float *kt = scratch;              /* [head_dim][sp] */
+    float *s = scratch + (size_t)head_dim * sp;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    transpose_k(k, ldkv, kt, sp, n_kv, head_dim);
+    for (int i = 0; i < n_q; i++) {
+        int n = causal ? n_kv - n_q + i + 1 : n_kv;
+        if (n < 1) n = 1;
+        if (n > n_kv) n = n_kv;
+        const float *qr = q + (size_t)i * ldq;
+        for (int j = 0; j < n; j++) s[j] = 0.f;
+        for (int d = 0; d < head_dim; d++) {
+            const float qd = qr[d] * scale;
+            const float *kd = kt + (size_t)d * sp;
+            for (int j = 0; j < n; j++) s[j] += qd * kd[j];
+        }
+        const float inv = softmax_unnormalized(s, n);
+        float *o = out + (size_t)i * ldo;
+        for (int d = 0; d < head_dim; d++) o[d] = 0.f;
+        for (int j = 0; j < n; j++) {
+            const float p = s[j] * inv;
+            const float *vr = v + (size_t)j * ldkv;
+            for (int d = 0; d < head_dim; d++) o[d] += p * vr[d];
+        }
+    }
+}
+
 /* ---- scalar references ---- */
+
+void mg_ref_attention_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
+                         int n_q, int n_kv, int head_dim, int causal) {
+    const double scale = 1.0 / sqrt((double)head_dim);
+    double *sc = malloc((size_t)(n_kv > 0 ? n_kv : 1) * sizeof(double));
+    if (!sc) return;
+    for (int i = 0; i < n_q; i++) {
+        int n = causal ? n_kv - n_q + i + 1 : n_kv;
+        if (n < 1) n = 1;
+        if (n > n_kv) n = n_kv;
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j < n; j++) {
+            double d = 0;
+            for (int t = 0; t < head_dim; t++) d += (double)q[(size_t)i * ldq + t] * k[(size_t)j * ldkv + t];
+            sc[j] = d * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        for (int j = 0; j < n; j++) sum += (sc[j] = exp(sc[j] - mx));
+        for (int t = 0; t < head_dim; t++) {
+            double acc = 0;
+            for (int j = 0; j < n; j++) acc += sc[j] / sum * v[(size_t)j * ldkv + t];
+            out[(size_t)i * ldo + t] = (float)acc;
+        }
+    }
+    free(sc);
+}
 
 void mg_ref_layernorm(const float *x, float *y, const float *g, const float *b, int m, int n, float eps) {
     for (int r = 0; r < m; r++) {

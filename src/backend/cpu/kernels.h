@@ -24,12 +24,21 @@ void mg_k_attention_head(const float *q, const float *k, const float *v, int ld,
                          int seq, int head_dim, int causal, float *scratch);
 int mg_k_attention_scratch(int seq, int head_dim);
 
+/* Attention for one head over separate q rows (stride ldq) and k / v rows
+ * (stride ldkv): n_q queries, n_kv keys; causal: query i sees keys
+ * [0, n_kv - n_q + i]. scratch: mg_k_attention_scratch(n_kv, head_dim). */
+void mg_k_attention_head_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
+                            int n_q, int n_kv, int head_dim, int causal, float *scratch);
+
 /* Vectorizable expf for x <= 88 (softmax arguments); max rel. error ~2e-7. */
 float mg_k_expf(float x);
 
 /* References (scalar, double accumulation). */
 void mg_ref_layernorm(const float *x, float *y, const float *g, const float *b, int m, int n, float eps);
 void mg_ref_attention(const float *qkv, float *out, int batch, int seq, int heads, int head_dim, int causal);
+/* Reference of mg_k_attention_head_kv (double accumulation). */
+void mg_ref_attention_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
+                         int n_q, int n_kv, int head_dim, int causal);
 void mg_ref_linear(const float *x, const float *w, const float *bias, float *y, int m, int n_out, int n_in,
                    int act /* mg_act */, int accumulate);
 
