@@ -84,4 +84,37 @@ int mg_wtok_lang_index(const mg_wtok_specials *sp, const char *code_or_name);
  * count. */
 int mg_wtok_non_speech_tokens(const mg_wtok *t, int32_t *ids, int cap);
 
+
+/* ---- additions (wtok) ---------------------------------------------------- */
+
+/* The text of special id ("<|endoftext|>", "<|en|>", "<|1.08|>", ...) as
+ * get_encoding names it, written as snprintf does; returns its length, or
+ * -1 when id is not a special of the layout. */
+int mg_wtok_special_name(const mg_wtok_specials *sp, int id, char *buf, size_t cap);
+
+/* In-memory loaders (what the file loaders and the fuzz target use): a
+ * tiktoken rank file; a tokenizer.json; a vocab.json with an optional
+ * added_tokens.json and merges.txt (NULL when absent). The merge list, where
+ * given, must yield tokens in increasing rank order (then rank-based merging
+ * equals Hugging Face's merge-list BPE): MG_EUNSUPPORTED otherwise. Inputs
+ * are borrowed; sizes over 64 MiB give MG_ELIMIT; malformed or inconsistent
+ * content MG_EFORMAT naming the line, token or id at fault. */
+int mg_wtok_open_tiktoken_mem(const void *data, size_t len, int n_vocab, mg_wtok **out, mg_error *err);
+int mg_wtok_open_hf_mem(const char *tokenizer_json, size_t len, int n_vocab, mg_wtok **out, mg_error *err);
+int mg_wtok_open_vocab_mem(const char *vocab_json, size_t vocab_len, const char *added_json,
+                           size_t added_len, const char *merges, size_t merges_len, int n_vocab,
+                           mg_wtok **out, mg_error *err);
+
+/* tiktoken's Encoding.decode: every id, specials written by name, ids
+ * outside 0..n_vocab-1 skipped; output as mg_wtok_decode. */
+size_t mg_wtok_decode_all(const mg_wtok *t, const int32_t *ids, int n, char *out, size_t cap);
+
+/* bytes.decode("utf-8", errors="replace") of in[0..len) into out (as
+ * mg_wtok_decode: NUL-terminated, cut at a character boundary to fit cap);
+ * returns the full length. */
+size_t mg_wtok_utf8_replace(const void *in, size_t len, char *out, size_t cap);
+
+/* The pre-tokenizer's class of a code point: 0 \s, 1 \p{L}, 2 \p{N}, 3 other. */
+int mg_wtok_char_class(uint32_t c);
+
 #endif
