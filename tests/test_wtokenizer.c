@@ -551,6 +551,12 @@ static void test_hostile(void) {
     memset(big, 'Q', bl);
     memcpy(big + bl, " 5\n", 4);
     CHECK_EQ_INT(mg_wtok_open_tiktoken_mem(big, bl + 3, 51865, &t, &err), MG_ELIMIT);
+    /* the longest accepted base64 field (1368 characters) decodes to 1026 bytes: over the limit */
+    memcpy(big + 1368, " 5\n", 4);
+    CHECK_EQ_INT(mg_wtok_open_tiktoken_mem(big, 1368 + 3, 51865, &t, &err), MG_ELIMIT);
+    CHECK_STR_CONTAINS(err.msg, "1026 bytes");
+    memcpy(big + 1364, " 5\n", 4); /* 1023 bytes: accepted, then rank 0 is missing */
+    CHECK_EQ_INT(mg_wtok_open_tiktoken_mem(big, 1364 + 3, 51865, &t, &err), MG_EFORMAT);
     free(big);
     /* the real file with one byte token dropped (rank renumbered): byte missing */
     {

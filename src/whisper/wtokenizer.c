@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #define WT_MAX_FILE ((size_t)64 << 20)  /* tokenizer.json is 2.4 MB */
@@ -38,9 +39,7 @@ struct mg_wtok {
     size_t max_len;    /* longest token */
 };
 
-/* ------------------------------------------------------------------------ */
-/* languages                                                                */
-/* ------------------------------------------------------------------------ */
+/* ---- languages --------------------------------------------------------- */
 
 static const char *const lang_codes[100] = {
     "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
@@ -99,9 +98,7 @@ int mg_wtok_lang_index(const mg_wtok_specials *sp, const char *s) {
     return i >= 0 && i < n ? i : -1;
 }
 
-/* ------------------------------------------------------------------------ */
-/* special tokens                                                           */
-/* ------------------------------------------------------------------------ */
+/* ---- special tokens ---------------------------------------------------- */
 
 int mg_wtok_layout(int n_vocab, mg_wtok_specials *o, mg_error *err) {
     if (!o) return mg_err_set(err, MG_EINVAL, "wtokenizer: no output");
@@ -143,9 +140,7 @@ int mg_wtok_special_name(const mg_wtok_specials *sp, int id, char *buf, size_t c
     return snprintf(buf, cap, "<|%.2f|>", (double)(id - sp->timestamp_begin) * 0.02);
 }
 
-/* ------------------------------------------------------------------------ */
-/* rank table                                                               */
-/* ------------------------------------------------------------------------ */
+/* ---- rank table -------------------------------------------------------- */
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -297,9 +292,7 @@ const uint8_t *mg_wtok_token_bytes(const mg_wtok *t, int id, size_t *len) {
     return t->blob + t->off[id];
 }
 
-/* ------------------------------------------------------------------------ */
-/* tiktoken files                                                           */
-/* ------------------------------------------------------------------------ */
+/* ---- tiktoken files ---------------------------------------------------- */
 
 static int b64_val(int c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -350,7 +343,7 @@ int mg_wtok_open_tiktoken_mem(const void *data, size_t len, int n_vocab, mg_wtok
         return rc;
     }
     const char *s = data, *end = s + len;
-    uint8_t tok[WT_MAX_TOKEN];
+    uint8_t tok[WT_MAX_TOKEN + 3]; /* what (WT_MAX_TOKEN / 3 + 1) * 4 base64 characters decode to */
     for (long line = 1; s < end; line++) {
         const char *nl = memchr(s, '\n', (size_t)(end - s)), *e = nl ? nl : end;
         while (s < e && is_ws(*s)) s++;
@@ -398,9 +391,7 @@ int mg_wtok_open_tiktoken(const char *path, int n_vocab, mg_wtok **out, mg_error
     return rc;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Hugging Face files                                                       */
-/* ------------------------------------------------------------------------ */
+/* ---- Hugging Face files ------------------------------------------------ */
 
 /* Inverse of GPT-2's bytes_to_unicode (code points 0..323 -> byte or -1). */
 static void unicode_to_bytes(int16_t inv[324]) {
@@ -674,11 +665,8 @@ static int read_opt(const char *dir, const char *name, char **buf, size_t *len, 
     *len = 0;
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return mg_err_set(err, MG_ELIMIT, "wtokenizer: path too long");
-    FILE *f = fopen(path, "rb");
-    if (!f) return MG_OK;
-    fclose(f);
-    int rc = mg_read_file(path, WT_MAX_FILE, buf, len, err);
-    return rc;
+    if (access(path, F_OK) != 0) return MG_OK;
+    return mg_read_file(path, WT_MAX_FILE, buf, len, err);
 }
 
 int mg_wtok_open_dir(const char *dir, int n_vocab, mg_wtok **out, mg_error *err) {
@@ -705,9 +693,7 @@ int mg_wtok_open_dir(const char *dir, int n_vocab, mg_wtok **out, mg_error *err)
     return rc;
 }
 
-/* ------------------------------------------------------------------------ */
-/* UTF-8 with CPython's errors="replace"                                    */
-/* ------------------------------------------------------------------------ */
+/* ---- UTF-8 with CPython's errors="replace" ----------------------------- */
 
 /* Length of the well-formed sequence at s[0..n), or 0 when ill-formed; *sub
  * gets the length of its maximal subpart (>= 1 bytes replaced by one U+FFFD). */
@@ -835,9 +821,7 @@ size_t mg_wtok_utf8_replace(const void *in, size_t len, char *out, size_t cap) {
     return w.total;
 }
 
-/* ------------------------------------------------------------------------ */
-/* encoding                                                                 */
-/* ------------------------------------------------------------------------ */
+/* ---- encoding ---------------------------------------------------------- */
 
 enum { CL_SPACE, CL_LETTER, CL_NUMBER, CL_OTHER };
 
@@ -1037,9 +1021,11 @@ done:
     return rc ? rc : count;
 }
 
-/* ------------------------------------------------------------------------ */
-/* non_speech_tokens                                                        */
-/* ------------------------------------------------------------------------ */
+/* ---- non_speech_tokens ------------------------------------------------- */
+
+static int cmp_i32(const void *a, const void *b) {
+    return (*(const int32_t *)a > *(const int32_t *)b) - (*(const int32_t *)a < *(const int32_t *)b);
+}
 
 int mg_wtok_non_speech_tokens(const mg_wtok *t, int32_t *ids, int cap) {
     static const char *const symbols[] = {
@@ -1064,13 +1050,7 @@ int mg_wtok_non_speech_tokens(const mg_wtok *t, int32_t *ids, int cap) {
             if (c == 1 || (c > 0 && k >= N_SYM - N_MISC)) set[n++] = tok[0];
         }
     }
-    /* sort, unique */
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && set[j - 1] > set[j]; j--) {
-            int32_t x = set[j];
-            set[j] = set[j - 1];
-            set[j - 1] = x;
-        }
+    qsort(set, (size_t)n, sizeof set[0], cmp_i32);
     int u = 0;
     for (int i = 0; i < n; i++)
         if (u == 0 || set[i] != set[u - 1]) set[u++] = set[i];
