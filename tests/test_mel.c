@@ -567,8 +567,9 @@ static void test_reader_errors(const sig *x) {
     CHECK_EQ_INT(mg_mel_reader_open_source(&bad, 80, 0, &r, NULL), MG_EINVAL);
     ms = memsrc_of(x->f, x->n);
     CHECK_EQ_INT(mg_mel_reader_open_source(&src, 96, 0, &r, NULL), MG_EINVAL);
-    CHECK_EQ_INT(mg_mel_reader_open("/nonexistent/x.flac", 80, 0, &r, &err), err.code);
-    CHECK(err.code < 0 && r == NULL);
+    r = (mg_mel_reader *)1;
+    int orc = mg_mel_reader_open("/nonexistent/x.flac", 80, 0, &r, &err);
+    CHECK(orc < 0 && r == NULL);
     mg_mel_reader_close(NULL);
     free(out);
 }
@@ -696,7 +697,7 @@ int main(int argc, char **argv) {
         if (sg[i].pad == MG_MEL_PAD_SAMPLES) check_reader(&sg[i]);
     test_reader_errors(&sg[8]); /* 75 s */
     test_reader_file();
-    bench(1);
+    bench(3);
     for (int i = 0; i < count; i++) {
         free(sg[i].s);
         free(sg[i].f);

@@ -31,6 +31,10 @@
 
 static const int k_radix[N_STAGES] = {4, 2, 5, 5};
 
+/* log10 as log(x) / ln 10 (twice as fast as glibc's log10; within 2 ulp of
+ * double, far below the float32 the values are kept in). */
+static inline double lg10(double x) { return log(x) * 0.43429448190325182765; }
+
 /* Everything one frame needs: tables (read-only after init) and scratch. */
 typedef struct mel_plan {
     int n_mels;
@@ -148,8 +152,8 @@ static int plan_new(int n_mels, mel_plan **out, mg_error *err) {
         for (int k = 0; k < ns; k++)
             for (int q = 1; q < r; q++) {
                 double a = -two_pi * (double)(q * k) / (double)(ns * r);
-                p->tw_re[at + k * (r - 1) + q - 1] = cos(a);
-                p->tw_im[at + k * (r - 1) + q - 1] = sin(a);
+                p->tw_re[at + (q - 1) * ns + k] = cos(a);
+                p->tw_im[at + (q - 1) * ns + k] = sin(a);
             }
         at += ns * (r - 1);
         ns *= r;
@@ -160,103 +164,156 @@ static int plan_new(int n_mels, mel_plan **out, mg_error *err) {
         p->post_re[k] = cos(a);
         p->post_im[k] = sin(a);
     }
-    p->zero_log = (float)log10(1e-10); /* what frame_logs computes for an all-zero frame */
+    p->zero_log = (float)lg10(1e-10); /* what frame_logs computes for an all-zero frame */
     *out = p;
     return MG_OK;
 }
 
 /* ---- FFT ---------------------------------------------------------------- */
 
-/* One Stockham stage: m = N / R butterflies; butterfly j (block b = j / ns,
- * k = j % ns) reads in[j + q m], twiddles input q by exp(-2 pi i q k /
- * (ns R)), and writes out[b ns R + k + q ns]. */
-static void stage2(const double *ir, const double *ii, double *or_, double *oi, int ns, const double *twr,
-                   const double *twi) {
+/* One Stockham stage of radix R: m = N / R butterflies; butterfly j (block
+ * j0 = j - k, k = j % ns) reads in[j + q m], twiddles input q by
+ * exp(-2 pi i q k / (ns R)) (tw[(q - 1) ns + k]; none when ns is 1), and
+ * writes out[j0 R + k + q ns]. The k loop is contiguous in every array, so
+ * the compiler vectorizes it (the same operations per element: the result
+ * does not depend on it). */
+#define CMUL_TW(q)                                                        \
+    do {                                                                  \
+        double c_ = twr[((q) - 1) * ns + k], s_ = twi[((q) - 1) * ns + k]; \
+        double t_ = x##q##r * c_ - x##q##i * s_;                          \
+        x##q##i = x##q##r * s_ + x##q##i * c_;                            \
+        x##q##r = t_;                                                     \
+    } while (0)
+
+#define BFLY2                                                   \
+    do {                                                        \
+        or_[d] = x0r + x1r;                                     \
+        oi[d] = x0i + x1i;                                      \
+        or_[d + ns] = x0r - x1r;                                \
+        oi[d + ns] = x0i - x1i;                                 \
+    } while (0)
+
+#define BFLY4                                                                                   \
+    do {                                                                                        \
+        double t0r = x0r + x2r, t0i = x0i + x2i, t1r = x0r - x2r, t1i = x0i - x2i;              \
+        double t2r = x1r + x3r, t2i = x1i + x3i, t3r = x1r - x3r, t3i = x1i - x3i;              \
+        or_[d] = t0r + t2r;                                                                     \
+        oi[d] = t0i + t2i;                                                                      \
+        or_[d + ns] = t1r + t3i; /* t1 - i t3 */                                                \
+        oi[d + ns] = t1i - t3r;                                                                 \
+        or_[d + 2 * ns] = t0r - t2r;                                                            \
+        oi[d + 2 * ns] = t0i - t2i;                                                             \
+        or_[d + 3 * ns] = t1r - t3i; /* t1 + i t3 */                                            \
+        oi[d + 3 * ns] = t1i + t3r;                                                             \
+    } while (0)
+
+#define BFLY5                                                                                   \
+    do {                                                                                        \
+        double b1r = x1r + x4r, b1i = x1i + x4i, d1r = x1r - x4r, d1i = x1i - x4i;              \
+        double b2r = x2r + x3r, b2i = x2i + x3i, d2r = x2r - x3r, d2i = x2i - x3i;              \
+        double t1r = x0r + C51 * b1r + C52 * b2r, t1i = x0i + C51 * b1i + C52 * b2i;            \
+        double t2r = x0r + C52 * b1r + C51 * b2r, t2i = x0i + C52 * b1i + C51 * b2i;            \
+        double u1r = S51 * d1r + S52 * d2r, u1i = S51 * d1i + S52 * d2i;                        \
+        double u2r = S52 * d1r - S51 * d2r, u2i = S52 * d1i - S51 * d2i;                        \
+        or_[d] = x0r + b1r + b2r;                                                               \
+        oi[d] = x0i + b1i + b2i;                                                                \
+        or_[d + ns] = t1r + u1i; /* t1 - i u1 */                                                \
+        oi[d + ns] = t1i - u1r;                                                                 \
+        or_[d + 4 * ns] = t1r - u1i; /* t1 + i u1 */                                            \
+        oi[d + 4 * ns] = t1i + u1r;                                                             \
+        or_[d + 2 * ns] = t2r + u2i; /* t2 - i u2 */                                            \
+        oi[d + 2 * ns] = t2i - u2r;                                                             \
+        or_[d + 3 * ns] = t2r - u2i; /* t2 + i u2 */                                            \
+        oi[d + 3 * ns] = t2i + u2r;                                                             \
+    } while (0)
+
+#define C51 0.30901699437494742410  /* cos(2 pi / 5) */
+#define C52 -0.80901699437494742410 /* cos(4 pi / 5) */
+#define S51 0.95105651629515357212  /* sin(2 pi / 5) */
+#define S52 0.58778525229247312917  /* sin(4 pi / 5) */
+
+#define LOAD(q)                          \
+    double x##q##r = ir[j + (q) * m];    \
+    double x##q##i = ii[j + (q) * m]
+
+typedef const double *restrict cdp;
+typedef double *restrict dp;
+
+static void stage2(cdp ir, cdp ii, dp or_, dp oi, int ns, cdp twr, cdp twi) {
     const int m = FFT_N / 2;
+    if (ns == 1) {
+        for (int j = 0; j < m; j++) {
+            int d = j * 2;
+            LOAD(0);
+            LOAD(1);
+            BFLY2;
+        }
+        return;
+    }
     for (int j0 = 0; j0 < m; j0 += ns)
         for (int k = 0; k < ns; k++) {
-            int j = j0 + k;
-            double ar = ir[j], ai = ii[j], br = ir[j + m], bi = ii[j + m];
-            if (ns > 1) {
-                double c = twr[k], s = twi[k], t = br * c - bi * s;
-                bi = br * s + bi * c;
-                br = t;
-            }
-            int d = j0 * 2 + k;
-            or_[d] = ar + br;
-            oi[d] = ai + bi;
-            or_[d + ns] = ar - br;
-            oi[d + ns] = ai - bi;
+            int j = j0 + k, d = j0 * 2 + k;
+            LOAD(0);
+            LOAD(1);
+            CMUL_TW(1);
+            BFLY2;
         }
 }
 
-static void stage4(const double *ir, const double *ii, double *or_, double *oi, int ns, const double *twr,
-                   const double *twi) {
+static void stage4(cdp ir, cdp ii, dp or_, dp oi, int ns, cdp twr, cdp twi) {
     const int m = FFT_N / 4;
+    if (ns == 1) {
+        for (int j = 0; j < m; j++) {
+            int d = j * 4;
+            LOAD(0);
+            LOAD(1);
+            LOAD(2);
+            LOAD(3);
+            BFLY4;
+        }
+        return;
+    }
     for (int j0 = 0; j0 < m; j0 += ns)
         for (int k = 0; k < ns; k++) {
-            int j = j0 + k;
-            double xr[4], xi[4];
-            for (int q = 0; q < 4; q++) {
-                xr[q] = ir[j + q * m];
-                xi[q] = ii[j + q * m];
-            }
-            if (ns > 1)
-                for (int q = 1; q < 4; q++) {
-                    double c = twr[k * 3 + q - 1], s = twi[k * 3 + q - 1], t = xr[q] * c - xi[q] * s;
-                    xi[q] = xr[q] * s + xi[q] * c;
-                    xr[q] = t;
-                }
-            double t0r = xr[0] + xr[2], t0i = xi[0] + xi[2], t1r = xr[0] - xr[2], t1i = xi[0] - xi[2];
-            double t2r = xr[1] + xr[3], t2i = xi[1] + xi[3], t3r = xr[1] - xr[3], t3i = xi[1] - xi[3];
-            int d = j0 * 4 + k;
-            or_[d] = t0r + t2r;
-            oi[d] = t0i + t2i;
-            or_[d + ns] = t1r + t3i; /* t1 - i t3 */
-            oi[d + ns] = t1i - t3r;
-            or_[d + 2 * ns] = t0r - t2r;
-            oi[d + 2 * ns] = t0i - t2i;
-            or_[d + 3 * ns] = t1r - t3i; /* t1 + i t3 */
-            oi[d + 3 * ns] = t1i + t3r;
+            int j = j0 + k, d = j0 * 4 + k;
+            LOAD(0);
+            LOAD(1);
+            LOAD(2);
+            LOAD(3);
+            CMUL_TW(1);
+            CMUL_TW(2);
+            CMUL_TW(3);
+            BFLY4;
         }
 }
 
-static void stage5(const double *ir, const double *ii, double *or_, double *oi, int ns, const double *twr,
-                   const double *twi) {
+static void stage5(cdp ir, cdp ii, dp or_, dp oi, int ns, cdp twr, cdp twi) {
     const int m = FFT_N / 5;
-    const double c1 = 0.30901699437494742410, c2 = -0.80901699437494742410;
-    const double s1 = 0.95105651629515357212, s2 = 0.58778525229247312917;
+    if (ns == 1) {
+        for (int j = 0; j < m; j++) {
+            int d = j * 5;
+            LOAD(0);
+            LOAD(1);
+            LOAD(2);
+            LOAD(3);
+            LOAD(4);
+            BFLY5;
+        }
+        return;
+    }
     for (int j0 = 0; j0 < m; j0 += ns)
         for (int k = 0; k < ns; k++) {
-            int j = j0 + k;
-            double xr[5], xi[5];
-            for (int q = 0; q < 5; q++) {
-                xr[q] = ir[j + q * m];
-                xi[q] = ii[j + q * m];
-            }
-            if (ns > 1)
-                for (int q = 1; q < 5; q++) {
-                    double c = twr[k * 4 + q - 1], s = twi[k * 4 + q - 1], t = xr[q] * c - xi[q] * s;
-                    xi[q] = xr[q] * s + xi[q] * c;
-                    xr[q] = t;
-                }
-            double b1r = xr[1] + xr[4], b1i = xi[1] + xi[4], d1r = xr[1] - xr[4], d1i = xi[1] - xi[4];
-            double b2r = xr[2] + xr[3], b2i = xi[2] + xi[3], d2r = xr[2] - xr[3], d2i = xi[2] - xi[3];
-            double t1r = xr[0] + c1 * b1r + c2 * b2r, t1i = xi[0] + c1 * b1i + c2 * b2i;
-            double t2r = xr[0] + c2 * b1r + c1 * b2r, t2i = xi[0] + c2 * b1i + c1 * b2i;
-            double u1r = s1 * d1r + s2 * d2r, u1i = s1 * d1i + s2 * d2i;
-            double u2r = s2 * d1r - s1 * d2r, u2i = s2 * d1i - s1 * d2i;
-            int d = j0 * 5 + k;
-            or_[d] = xr[0] + b1r + b2r;
-            oi[d] = xi[0] + b1i + b2i;
-            or_[d + ns] = t1r + u1i; /* t1 - i u1 */
-            oi[d + ns] = t1i - u1r;
-            or_[d + 4 * ns] = t1r - u1i; /* t1 + i u1 */
-            oi[d + 4 * ns] = t1i + u1r;
-            or_[d + 2 * ns] = t2r + u2i; /* t2 - i u2 */
-            oi[d + 2 * ns] = t2i - u2r;
-            or_[d + 3 * ns] = t2r - u2i; /* t2 + i u2 */
-            oi[d + 3 * ns] = t2i + u2r;
+            int j = j0 + k, d = j0 * 5 + k;
+            LOAD(0);
+            LOAD(1);
+            LOAD(2);
+            LOAD(3);
+            LOAD(4);
+            CMUL_TW(1);
+            CMUL_TW(2);
+            CMUL_TW(3);
+            CMUL_TW(4);
+            BFLY5;
         }
 }
 
@@ -344,7 +401,7 @@ static void frame_logs(mel_plan *p, int nonzero, float *logs, size_t stride) {
         double acc = 0;
         for (int j = 0; j < p->len[m]; j++) acc += w[j] * pw[j];
         if (!(acc >= 1e-10)) acc = 1e-10;
-        logs[(size_t)m * stride] = (float)log10(acc);
+        logs[(size_t)m * stride] = (float)lg10(acc);
     }
 }
 

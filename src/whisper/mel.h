@@ -15,7 +15,8 @@
  *                         (and the frame count), a second pass computes the
  *                         windows on demand, moving forward only (the
  *                         transcription loop's seek never moves back), with a
- *                         ring of about 2 windows of frames.
+ *                         ring of one window (3000 frames: a window drops
+ *                         the frames before its start) of log10 values.
  *
  * Frames: for n samples the padded signal (n + 480000 samples) has
  * n_frames = (n + 480000) / 160 frames; content_frames = n_frames - 3000.
@@ -53,7 +54,8 @@ typedef struct mg_mel_reader mg_mel_reader;
 /* Opens path (through media/audio.h), runs the first pass, and is ready for
  * windows. max_samples: refuse longer files (MG_ELIMIT), 0 = no limit.
  * *out is owned by the caller (mg_mel_reader_close); it owns the decoder.
- * Errors: those of mg_audio_open/read/rewind (prefixed with the path),
+ * Errors: those of mg_audio_open/read/rewind (which name the file; the
+ * reader's own get the path prefixed), MG_ELIMIT past max_samples,
  * MG_EINVAL for n_mels other than 80/128, MG_ENOMEM. */
 int mg_mel_reader_open(const char *path, int n_mels, size_t max_samples, mg_mel_reader **out, mg_error *err);
 
