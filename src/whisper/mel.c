@@ -442,12 +442,26 @@ int mg_log_mel(const float *samples, size_t n, int n_mels, size_t pad_samples, f
         plan_free(p);
         return mg_err_set(err, MG_ENOMEM, "log-mel: out of memory for %zu frames", nf);
     }
+    /* frames in blocks of BLOCK, frame-major in blk, then stored as rows of
+     * BLOCK columns (a column store per frame would touch n_mels pages) */
+    enum { BLOCK = 64 };
+    float blk[BLOCK * MAX_MELS];
     float gmax = -INFINITY;
-    for (size_t t = 0; t < nf; t++) {
-        int nz = fill_frame(p, samples, 0, (int64_t)n, (int64_t)L, (int64_t)t);
-        frame_logs(p, nz, out + t, nf);
-        for (int m = 0; m < n_mels; m++)
-            if (out[(size_t)m * nf + t] > gmax) gmax = out[(size_t)m * nf + t];
+    for (size_t t0 = 0; t0 < nf; t0 += BLOCK) {
+        size_t nb = nf - t0 < BLOCK ? nf - t0 : BLOCK;
+        for (size_t b = 0; b < nb; b++) {
+            int64_t t = (int64_t)(t0 + b);
+            int nz = fill_frame(p, samples, 0, (int64_t)n, (int64_t)L, t);
+            frame_logs(p, nz, blk + b * n_mels, 1);
+        }
+        for (int m = 0; m < n_mels; m++) {
+            float *row = out + (size_t)m * nf + t0;
+            for (size_t b = 0; b < nb; b++) {
+                float v = blk[b * n_mels + m];
+                row[b] = v;
+                if (v > gmax) gmax = v;
+            }
+        }
     }
     double fl = floor_of(gmax);
     for (size_t i = 0; i < cells; i++) out[i] = normalize(out[i], fl);
