@@ -195,14 +195,19 @@ static void test_sniff(void) {
     CHECK_EQ_INT(mg_walk_sniff(JPG, sizeof JPG), MG_WALK_IMAGE);
     CHECK_EQ_INT(mg_walk_sniff(HEIC, sizeof HEIC), MG_WALK_IMAGE);
     CHECK_EQ_INT(mg_walk_sniff(MP4, sizeof MP4), MG_WALK_VIDEO);
-    CHECK_EQ_INT(mg_walk_sniff(M4A, sizeof M4A), MG_WALK_OTHER);
+    CHECK_EQ_INT(mg_walk_sniff(M4A, sizeof M4A), MG_WALK_AUDIO);
     CHECK_EQ_INT(mg_walk_sniff(MKV, sizeof MKV), MG_WALK_VIDEO);
     CHECK_EQ_INT(mg_walk_sniff(AVI, sizeof AVI), MG_WALK_VIDEO);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\0\x18" "ftypavif\0\0\0\0mif1avif", 24), MG_WALK_IMAGE);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\0\x14" "ftypqt  \0\0\0\0qt  ", 20), MG_WALK_VIDEO);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\0\x08moov", 8), MG_WALK_VIDEO);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\0\x08wide\0\0\0\0mdat", 16), MG_WALK_VIDEO);
-    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"RIFF\x24\0\0\0WAVEfmt ", 16), MG_WALK_OTHER);
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"RIFF\x24\0\0\0WAVEfmt ", 16), MG_WALK_AUDIO);
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"fLaC\0\0\0\x22", 8), MG_WALK_AUDIO);
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"ID3\x04\0\0\0\0\0\0", 10), MG_WALK_AUDIO);
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\xff\xfb\x90\x64", 4), MG_WALK_AUDIO); /* MPEG-1 layer III */
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\xff\xf1\x50\x80", 4), MG_WALK_AUDIO); /* ADTS AAC */
+    CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\xff\xff\xff\xff", 4), MG_WALK_OTHER);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"RIFF\x24\0\0\0WEBPVP8 ", 16), MG_WALK_IMAGE);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\x01\xba\x44", 5), MG_WALK_VIDEO);
     CHECK_EQ_INT(mg_walk_sniff((const uint8_t *)"\0\0\x01\xb3\x14", 5), MG_WALK_VIDEO);

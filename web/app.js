@@ -112,8 +112,13 @@ function show(res) {
     img.loading = 'lazy';
     img.alt = h.name;
     img.addEventListener('load', () => setRatio(frame, img.naturalWidth, img.naturalHeight));
-    img.src = h.thumb;
-    frame.append(img);
+    if (h.kind === 'audio') { // no picture: a note in the frame
+      frame.classList.add('audio');
+      frame.textContent = '\u266A';
+    } else {
+      img.src = h.thumb;
+      frame.append(img);
+    }
     if (h.text) drawBoxes(frame, h.text.boxes);
     box.append(frame);
     const meta = document.createElement('div');
@@ -136,7 +141,15 @@ function show(res) {
       card.append(sn);
       card.classList.add('bytext');
     }
-    if (h.kind === 'video') {
+    if (h.speech) {
+      const sp = document.createElement('div');
+      sp.className = 'snip said';
+      snippetNodes(sp, h.speech.snippet);
+      sp.title = 'said at ' + fmtTime(h.speech.start_ms) + '\u2013' + fmtTime(h.speech.end_ms);
+      card.append(sp);
+      card.classList.add('bytext');
+    }
+    if (h.kind === 'video' || h.kind === 'audio') {
       const w = document.createElement('div');
       w.className = 'when';
       w.textContent = '\u25B6 ' + fmtTime(h.peak_ms) + ' (' + fmtTime(h.start_ms) + '\u2013' + fmtTime(h.end_ms) + ')';
@@ -150,17 +163,22 @@ function show(res) {
 function play(h) {
   const v = $('video'), ph = $('photo'), st = $('stage'), ps = $('psnip');
   $('player').hidden = false;
-  $('ptitle').textContent = h.path + (h.kind === 'video' ? ' at ' + fmtTime(h.peak_ms) : '');
+  const timed = h.kind === 'video' || h.kind === 'audio';
+  $('ptitle').textContent = h.path + (timed ? ' at ' + fmtTime(h.peak_ms) : '');
   ps.textContent = '';
-  ps.hidden = !h.text;
+  ps.hidden = !h.text && !h.speech;
   if (h.text) snippetNodes(ps, h.text.snippet);
-  if (h.kind === 'video') {
+  if (h.speech) snippetNodes(ps, (h.text ? ' \u2014 said: ' : 'said: ') + h.speech.snippet);
+  if (timed) {
     st.hidden = true;
     ph.removeAttribute('src');
     v.hidden = false;
     // found by text: from when the text is on screen (the hit's own start_ms
     // is that time too); otherwise from the moment's start
-    const t0 = h.text && typeof h.text.start_ms === 'number' ? h.text.start_ms : h.start_ms;
+    // found by speech: from the spoken segment (the hit's start_ms is the
+    // moment the best-ranked list chose)
+    const t0 = h.speech && (!h.text || h.speech_rank < h.text_rank) ? h.speech.start_ms
+      : h.text && typeof h.text.start_ms === 'number' ? h.text.start_ms : h.start_ms;
     const start = Math.max(0, t0) / 1000;
     v.src = h.file + '#t=' + start.toFixed(3);
     v.onloadedmetadata = () => { v.currentTime = start; v.play().catch(() => {}); };

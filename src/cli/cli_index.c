@@ -25,6 +25,8 @@
 #include "cli/cli_common.h"
 #include "core/threadpool.h"
 #include "ocr/ocr.h"
+#include "whisper/transcribe.h"
+#include "whisper/whisper.h"
 #include "pipeline/indexer.h"
 #include "store/texts.h"
 #include "store/store.h"
@@ -98,6 +100,17 @@ static void usage(FILE *f) {
             "  --ocr-max-side N    longest side images are read at (default 2048)\n"
             "  --no-ocr            turn OCR off for this and later runs; the text already stored stays\n"
             "                      searchable (a changed file loses its old text); add --drop-text to delete it\n"
+            "  --speech            also transcribe speech (Whisper): audio files (wav, flac, mp3, m4a, ogg/opus)\n"
+            "                      are indexed as kind audio, videos get their audio track transcribed; spoken\n"
+            "                      words become searchable as time ranges (on for later runs too)\n"
+            "  --asr-model M       Whisper model (directory or pulled name; default openai/whisper-base, else\n"
+            "                      a random-weight whisper-base: transcripts not meaningful)\n"
+            "  --language L        spoken language code, or auto (default: detected per file)\n"
+            "  --asr-batch N       files transcribed at once (default 8)\n"
+            "  --asr-threads N     threads of the speech model (default: all CPUs)\n"
+            "  --asr-precision P   fp32 (default), bf16, int8\n"
+            "  --asr-device D      cpu (default) or cuda[:N] for the speech model\n"
+            "  --no-speech         turn speech off for this and later runs (--drop-text deletes its text)\n"
             "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
             "  --json              print the summary as JSON on stdout\n"
@@ -305,6 +318,64 @@ static int setup_ocr(mg_store *store, int on_flag, const char *lang, int max_sid
     return 0;
 }
 
+/* Speech on or off for this run, as setup_ocr: on_flag 1/0 from
+ * --speech/--no-speech, -1 as the store says; the stored model and
+ * language fill what the flags leave open. Opens the Whisper model and the
+ * analyzer; writes the "speech" entry of the enabled list to frag ("" when
+ * off). Returns an exit code (0 ok). */
+static int setup_speech(mg_store *store, int on_flag, const char *model, const char *language, int batch,
+                        int threads, const char *precision, const char *device, mg_whisper **wout,
+                        mg_analyzer **out, char *frag, size_t cap) {
+    *out = NULL;
+    *wout = NULL;
+    frag[0] = 0;
+    char cur[1024];
+    mg_error err = {0};
+    if (mg_analyzers_get(mg_store_catalog(store), cur, sizeof cur, &err) != MG_OK) {
+        fprintf(stderr, "mediagrep index: %s\n", err.msg);
+        return 1;
+    }
+    json_object *j = json_tokener_parse(cur), *o = NULL;
+    int stored_on = j && json_object_object_get_ex(j, "speech", &o);
+    int on = on_flag >= 0 ? on_flag : stored_on;
+    char model_buf[1024] = "", lang_buf[32] = "auto", prec_buf[16] = "fp32";
+    if (stored_on) {
+        json_object *v;
+        if (json_object_object_get_ex(o, "model", &v)) snprintf(model_buf, sizeof model_buf, "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "language", &v)) snprintf(lang_buf, sizeof lang_buf, "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "precision", &v)) snprintf(prec_buf, sizeof prec_buf, "%s", json_object_get_string(v));
+    }
+    json_object_put(j);
+    if (model) snprintf(model_buf, sizeof model_buf, "%s", model);
+    if (language) snprintf(lang_buf, sizeof lang_buf, "%s", language);
+    if (precision) snprintf(prec_buf, sizeof prec_buf, "%s", precision);
+    if (!on) {
+        if (stored_on)
+            fprintf(stderr, "mediagrep index: speech is off from now on; the transcripts already stored stay "
+                            "searchable (--drop-text deletes them)\n");
+        return 0;
+    }
+    int random = 0;
+    if (mg_cli_open_whisper(model_buf[0] ? model_buf : NULL, threads, prec_buf, device, 0, wout, &random) != MG_OK)
+        return 2;
+    mg_transcribe_params tp = mg_transcribe_default_params();
+    tp.language = strcmp(lang_buf, "auto") ? lang_buf : NULL;
+    if (batch > 0) tp.batch = batch;
+    if (mg_an_speech_open(*wout, &tp, out, &err) != MG_OK) {
+        fprintf(stderr, "mediagrep index: %s\n", err.msg);
+        mg_whisper_close(*wout);
+        *wout = NULL;
+        return 2;
+    }
+    json_object *f = json_object_new_object();
+    json_object_object_add(f, "model", json_object_new_string(model_buf));
+    json_object_object_add(f, "language", json_object_new_string(lang_buf));
+    json_object_object_add(f, "precision", json_object_new_string(prec_buf));
+    snprintf(frag, cap, "\"speech\":%s", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
+    json_object_put(f);
+    return 0;
+}
+
 int mg_cli_index(int argc, char **argv) {
     const char *precision = NULL, *device = NULL;
     /* From the start: a Ctrl-C while the model loads stops the run as soon
@@ -321,8 +392,11 @@ int mg_cli_index(int argc, char **argv) {
     int n_roots = 0, n_inc = 0, n_exc = 0, json = 0, fp16 = 0, exact = 0;
     int ocr_on = -1, drop_text = 0, ocr_threads = 0, ocr_max_side = 0; /* ocr_on -1: as the store says */
     const char *ocr_lang = NULL, *ocr_device = NULL;
-    mg_analyzer *ocr_an = NULL;
-    char an_json[512] = "{}";
+    mg_analyzer *ocr_an = NULL, *speech_an = NULL;
+    mg_whisper *whisper = NULL;
+    int speech_on = -1, asr_batch = 0, asr_threads = 0;
+    const char *asr_model = NULL, *asr_lang = NULL, *asr_prec = NULL, *asr_device = NULL;
+    char an_json[2048] = "{}", speech_frag[1280] = "";
     mg_index_params p = mg_index_default_params();
     int rc = 2;
     if (!roots || !inc || !exc) goto done;
@@ -406,6 +480,14 @@ int mg_cli_index(int argc, char **argv) {
         else if (!strcmp(a, "--ocr")) ocr_on = 1;
         else if (!strcmp(a, "--no-ocr")) ocr_on = 0;
         else if (!strcmp(a, "--drop-text")) drop_text = 1;
+        else if (!strcmp(a, "--speech")) speech_on = 1;
+        else if (!strcmp(a, "--no-speech")) speech_on = 0;
+        else if (!strcmp(a, "--asr-model")) { NEED_VALUE(); asr_model = v; }
+        else if (!strcmp(a, "--language")) { NEED_VALUE(); asr_lang = v; }
+        else if (!strcmp(a, "--asr-precision")) { NEED_VALUE(); asr_prec = v; }
+        else if (!strcmp(a, "--asr-device")) { NEED_VALUE(); asr_device = v; }
+        else if (!strcmp(a, "--asr-batch")) { if ((asr_batch = mg_cli_int(a, v, 1, 256)) < 0) goto done; i++; }
+        else if (!strcmp(a, "--asr-threads")) { if ((asr_threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
         else if (!strcmp(a, "--ocr-lang")) { NEED_VALUE(); ocr_lang = v; }
         else if (!strcmp(a, "--ocr-device")) { NEED_VALUE(); ocr_device = v; }
         else if (!strcmp(a, "--ocr-threads")) { if ((ocr_threads = mg_cli_int(a, v, 1, 256)) < 0) goto done; i++; }
@@ -420,8 +502,12 @@ int mg_cli_index(int argc, char **argv) {
         usage(stderr);
         goto done;
     }
-    if (drop_text && ocr_on != 0) {
-        fprintf(stderr, "mediagrep index: --drop-text goes with --no-ocr\n");
+    if (drop_text && ocr_on != 0 && speech_on != 0) {
+        fprintf(stderr, "mediagrep index: --drop-text goes with --no-ocr or --no-speech\n");
+        goto done;
+    }
+    if (drop_text && ocr_on == 0 && speech_on == 0) {
+        fprintf(stderr, "mediagrep index: --drop-text deletes one analyzer's text at a time: --no-ocr or --no-speech\n");
         goto done;
     }
     /* a path that exists nowhere is a usage error, before any store is made */
@@ -513,12 +599,30 @@ int mg_cli_index(int argc, char **argv) {
         mg_store_close(store);
         goto done;
     }
-    if (ocr_an) {
-        p.analyzers = &ocr_an;
-        p.n_analyzers = 1;
+    if ((rc = setup_speech(store, speech_on, asr_model, asr_lang, asr_batch, asr_threads, asr_prec, asr_device,
+                           &whisper, &speech_an, speech_frag, sizeof speech_frag))) {
+        mg_analyzer_close(ocr_an);
+        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+        mg_model_close(model);
+        mg_store_close(store);
+        goto done;
+    }
+    mg_analyzer *ans[2];
+    int n_ans = 0;
+    if (ocr_an) ans[n_ans++] = ocr_an;
+    if (speech_an) ans[n_ans++] = speech_an;
+    if (n_ans) {
+        p.analyzers = ans;
+        p.n_analyzers = n_ans;
+    }
+    if (speech_frag[0]) { /* {"ocr":{...}} + "speech":{...} */
+        size_t l = strlen(an_json);
+        if (l >= 2 && l + strlen(speech_frag) + 2 < sizeof an_json) {
+            snprintf(an_json + l - 1, sizeof an_json - (l - 1), "%s%s}", l > 2 ? "," : "", speech_frag);
+        }
     }
     p.analyzers_json = an_json;
-    if (drop_text) p.drop_text_of = "ocr";
+    if (drop_text) p.drop_text_of = ocr_on == 0 ? "ocr" : "speech";
     /* the run's configuration, recorded with a hash in the runs table */
     json_object *cfg = json_object_new_object();
     json_object *jr = json_object_new_array();
@@ -563,6 +667,8 @@ int mg_cli_index(int argc, char **argv) {
     }
     json_object_put(cfg);
     mg_analyzer_close(ocr_an);
+    mg_analyzer_close(speech_an);
+    mg_whisper_close(whisper);
     for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
     mg_model_close(model);
     mg_store_close(store);

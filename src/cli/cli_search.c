@@ -32,16 +32,17 @@ static void usage(FILE *f) {
             "  --like PATH         add a stored file's vector as a term\n"
             "  -k N                results (default 10)\n"
             "  --per-video N       moments per video (default 1)\n"
-            "  --kind image|video  only photos or only videos\n"
+            "  --kind image|video|audio  only photos, videos or audio files\n"
             "  --path GLOB         only paths matching GLOB (fnmatch, e.g. '*/2020/*')\n"
             "  --min-score S       cosine floor\n"
             "  --larger-than SIZE, --smaller-than SIZE   file size bounds (e.g. 500K, 2M)\n"
             "  --after DATE, --before DATE   modification date bounds (YYYY-MM-DD)\n"
             "  --no-cutoff         keep results below the adaptive relevance cutoff\n"
-            "  --only visual|text  rank by one list only: what files show (CLIP) or the text read in them\n"
+            "  --only visual|text|speech  rank by one list only: what files show (CLIP), the text read in\n"
+            "                      them (OCR), or the words spoken in them (speech)\n"
             "                      (OCR, `index --ocr`). Default: both, fused by reciprocal rank (k = 60;\n"
             "                      weights visual 1, text 1.5; see README \"Search\")\n"
-            "  --text-weight W, --visual-weight W   the fusion weights\n"
+            "  --text-weight W, --visual-weight W, --speech-weight W   the fusion weights\n"
             "  --exact             scan every vector even when an approximate index exists\n"
             "  --json              JSON output;  --paths  one path per line\n"
             "  --store PATH        store (default ./.mediagrep);  --model M  model (default: the store's)\n"
@@ -103,8 +104,8 @@ int mg_cli_search(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) { if ((threads = mg_cli_int(a, v, 1, 1024)) < 0) goto done; i++; }
         else if (!strcmp(a, "--kind")) {
             VALUE();
-            if (strcmp(v, "image") && strcmp(v, "video")) {
-                fprintf(stderr, "mediagrep search: --kind is image or video\n");
+            if (strcmp(v, "image") && strcmp(v, "video") && strcmp(v, "audio")) {
+                fprintf(stderr, "mediagrep search: --kind is image, video or audio\n");
                 goto done;
             }
             p.kind = v;
@@ -128,11 +129,12 @@ int mg_cli_search(int argc, char **argv) {
             VALUE();
             if (!strcmp(v, "visual")) p.only = MG_SEARCH_VISUAL;
             else if (!strcmp(v, "text")) p.only = MG_SEARCH_TEXT;
+            else if (!strcmp(v, "speech")) p.only = MG_SEARCH_SPEECH;
             else {
-                fprintf(stderr, "mediagrep search: --only is visual or text\n");
+                fprintf(stderr, "mediagrep search: --only is visual, text or speech\n");
                 goto done;
             }
-        } else if (!strcmp(a, "--text-weight") || !strcmp(a, "--visual-weight")) {
+        } else if (!strcmp(a, "--text-weight") || !strcmp(a, "--visual-weight") || !strcmp(a, "--speech-weight")) {
             VALUE();
             char *e;
             float w = strtof(v, &e);
@@ -141,6 +143,7 @@ int mg_cli_search(int argc, char **argv) {
                 goto done;
             }
             if (a[2] == 't') p.text_weight = w;
+            else if (a[2] == 's') p.speech_weight = w;
             else p.visual_weight = w;
         } else if (!strcmp(a, "--no-cutoff")) p.cutoff = 0;
         else if (!strcmp(a, "--exact")) p.exact = 1;
@@ -217,6 +220,7 @@ int mg_cli_search(int argc, char **argv) {
         json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(info.dropped_by_cutoff));
         json_object_object_add(o, "method", json_object_new_string(info.method ? info.method : ""));
         json_object_object_add(o, "text_hits", json_object_new_int(info.text_hits));
+        json_object_object_add(o, "speech_hits", json_object_new_int(info.speech_hits));
         json_object_object_add(o, "search_ms", json_object_new_double(info.seconds * 1000));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -229,16 +233,18 @@ int mg_cli_search(int argc, char **argv) {
         for (int i = 0; i < n_hits; i++) {
             mg_search_hit *h = &hits[i];
             printf("%3d  %.3f  %+9.3f  %-5s  %s", i + 1, h->score, h->relevance, h->kind, h->path);
-            if (!strcmp(h->kind, "video")) {
+            if (!strcmp(h->kind, "video") || !strcmp(h->kind, "audio")) {
                 char a[32], b[32], c[32];
                 fmt_ms(h->peak_ms, a, sizeof a);
                 fmt_ms(h->start_ms, b, sizeof b);
                 fmt_ms(h->end_ms, c, sizeof c);
-                if (h->text_rank) printf("  text at %s-%s", b, c);
+                if (h->speech_rank && (!h->text_rank || h->speech_rank < h->text_rank)) printf("  said at %s-%s", b, c);
+                else if (h->text_rank) printf("  text at %s-%s", b, c);
                 else printf("  at %s (%s-%s, %d frame%s)", a, b, c, h->frames, h->frames == 1 ? "" : "s");
             }
             printf("\n");
             if (h->text_rank) printf("     text: %s\n", h->snippet);
+            if (h->speech_rank) printf("     said: %s\n", h->speech_snippet);
         }
         if (!n_hits)
             printf(info.no_good_match ? "no good match: %d candidates scored below the relevance cutoff "

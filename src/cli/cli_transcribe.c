@@ -413,7 +413,7 @@ int mg_cli_transcribe(int argc, char **argv) {
     }
     o.n_inputs = n_in;
     mg_error err = {0};
-    rc = mg_transcribe(w, inputs, n_in, &tp, on_done, &o, NULL, NULL, &err);
+    rc = mg_transcribe(w, inputs, n_in, &tp, on_done, &o, NULL, &err);
     if (rc) fprintf(stderr, "mediagrep: %s\n", err.msg);
     if (o.random)
         fprintf(stderr, "mediagrep: note: these transcripts come from a RANDOM-WEIGHT model and are not meaningful.\n");

@@ -31,6 +31,7 @@ const char *mg_media_kind_name(mg_media_kind k) {
     switch (k) {
     case MG_MEDIA_IMAGE: return "image";
     case MG_MEDIA_VIDEO: return "video";
+    case MG_MEDIA_AUDIO: return "audio";
     default: return "unknown";
     }
 }

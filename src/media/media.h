@@ -16,7 +16,7 @@
 #include "media/image.h"
 #include "media/video.h"
 
-typedef enum { MG_MEDIA_UNKNOWN = 0, MG_MEDIA_IMAGE, MG_MEDIA_VIDEO } mg_media_kind;
+typedef enum { MG_MEDIA_UNKNOWN = 0, MG_MEDIA_IMAGE, MG_MEDIA_VIDEO, MG_MEDIA_AUDIO } mg_media_kind;
 
 typedef struct mg_media_params {
     mg_image_params image;  /* image limits, shrink-on-load target, EXIF */
@@ -40,7 +40,8 @@ int mg_media_open(const char *path, const mg_media_params *p, mg_media **out, mg
 void mg_media_close(mg_media *m); /* NULL is a no-op */
 
 mg_media_kind mg_media_get_kind(const mg_media *m);
-const char *mg_media_kind_name(mg_media_kind k);  /* "image", "video", "unknown" */
+const char *mg_media_kind_name(mg_media_kind k);  /* "image", "video", "audio" (speech only: never
+                                                     opened here), "unknown" */
 int mg_media_width(const mg_media *m);
 int mg_media_height(const mg_media *m);
 double mg_media_duration_s(const mg_media *m);    /* 0 for images, <0 unknown */

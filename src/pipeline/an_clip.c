@@ -170,7 +170,7 @@ static void clip_file_free(mg_analyzer *a, void *fstate) {
 static void clip_close(mg_analyzer *a) { free(a); }
 
 static const mg_analyzer_ops CLIP_OPS = {clip_prepare, clip_decode_end, clip_worker_open, clip_run,
-                                         clip_worker_close, clip_collect, clip_finish, clip_file_free, clip_close};
+                                         clip_worker_close, clip_collect, clip_finish, clip_file_free, clip_close, NULL};
 
 int mg_an_clip_open(mg_model *const *models, int n_models, int batch, double flush_ms,
                     void (*batch_hook)(void *, int, int), void *hook_arg, mg_analyzer **out, mg_error *err) {

@@ -330,7 +330,7 @@ static void ocr_file_free(mg_analyzer *a, void *fstate) {
 static void ocr_close(mg_analyzer *a) { free(a); }
 
 static const mg_analyzer_ops OCR_OPS = {ocr_prepare, ocr_decode_end, ocr_worker_open, ocr_run,
-                                        ocr_worker_close, ocr_collect, ocr_finish, ocr_file_free, ocr_close};
+                                        ocr_worker_close, ocr_collect, ocr_finish, ocr_file_free, ocr_close, NULL};
 
 void mg_an_ocr_settings(const mg_ocr_params *p, char *buf, size_t cap) {
     snprintf(buf, cap, "{\"lang\":\"%s\",\"max_side\":%d,\"min_conf\":%g,\"page\":%d,\"regions\":%d}",

@@ -94,6 +94,11 @@ typedef struct mg_analyzer_ops {
     int (*finish)(mg_analyzer *a, void **fstate, const mg_an_file_info *fi, mg_an_output *out, mg_error *err);
     void (*file_free)(mg_analyzer *a, void *fstate);
     void (*close)(mg_analyzer *a);
+    /* decode thread, instead of prepare, for an analyzer with per_file set:
+     * one slot per file, whose input is the file itself (the speech
+     * analyzer reads the audio track). kind: mg_media_kind. */
+    int (*prepare_file)(mg_analyzer *a, const char *path, int kind, int64_t duration_ms, mg_an_slot *s,
+                        mg_error *err);
 } mg_analyzer_ops;
 
 /* The part every analyzer shares; an analyzer embeds it first. */
@@ -109,6 +114,12 @@ struct mg_analyzer {
     int n_slots;             /* pool size wanted (the runtime caps it by memory) */
     int nice;                /* worker thread niceness (0: unchanged) */
     int is_encoder;          /* its vectors are the file's items (the image encoder) */
+    int per_file;            /* one slot per file through prepare_file (not one per sample) */
+    unsigned kinds;          /* bit (1 << mg_media_kind) of each kind it analyzes; 0 = images and videos */
+    /* set by the indexer before workers start: non-zero when the run is
+     * being cancelled (a long per-file analysis polls it and drops its slots) */
+    int (*cancelled)(void *arg);
+    void *cancel_arg;
     char worker_device[MG_AN_MAX_WORKERS][72];
     /* video decoding this analyzer needs (the decoder takes the largest) */
     int image_shrink_target; /* shrink-on-load short side / 2 (image.h) */
@@ -129,6 +140,18 @@ int mg_an_ocr_open(const mg_ocr_params *p, int threads, const char *device, mg_a
 
 /* Settings JSON of an OCR configuration (what the store compares). */
 void mg_an_ocr_settings(const mg_ocr_params *p, char *buf, size_t cap);
+
+/* Speech (an_speech.c): Whisper transcription of audio files and of the
+ * audio track of videos, files batched (see whisper/transcribe.h). */
+struct mg_whisper;
+struct mg_transcribe_params;
+int mg_an_speech_open(struct mg_whisper *w, const struct mg_transcribe_params *p, mg_analyzer **out, mg_error *err);
+
+/* 1 when analyzer a analyzes files of kind k (mg_media_kind). */
+static inline int mg_analyzer_takes(const mg_analyzer *a, int k) {
+    unsigned m = a->kinds ? a->kinds : (1u << 1) | (1u << 2); /* MG_MEDIA_IMAGE | MG_MEDIA_VIDEO */
+    return (m >> k) & 1u;
+}
 
 void mg_analyzer_close(mg_analyzer *a); /* NULL is a no-op */
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "media/audio.h"
 #include "pipeline/indexer_internal.h"
 
 static void push_end(ctx *c, job *j) {
@@ -76,6 +77,54 @@ static int feed(ctx *c, job *j, int a, const mg_media_sample *smp, void **dstate
     return 0;
 }
 
+/* The per-file analyzers (speech) get the file itself. Returns 0, or -1
+ * when the run stops. */
+static int feed_file(ctx *c, job *j) {
+    for (int a = 0; a < c->n_an; a++) {
+        mg_analyzer *an = c->an[a];
+        if (!an->per_file || !(j->need & (1u << a)) || j->an_failed[a]) continue;
+        mg_an_slot *s = mg_stage_slot_get(c->stage[a]);
+        if (!s) return -1;
+        s->job = j;
+        s->frame_index = 0;
+        s->pts_ms = 0;
+        s->video = j->kind == MG_MEDIA_VIDEO;
+        mg_error err;
+        mg_err_clear(&err);
+        if (an->ops->prepare_file(an, j->path, j->kind, j->duration_ms, s, &err) != MG_OK) {
+            mg_stage_slot_put(c->stage[a], s);
+            j->an_failed[a] = 1;
+            snprintf(j->an_error[a], sizeof j->an_error[a], "%s: %s", j->path, err.msg);
+            continue;
+        }
+        j->n_in[a]++;
+        if (mg_stage_push(c->stage[a], s) != 0) {
+            j->n_in[a]--;
+            mg_stage_slot_put(c->stage[a], s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An audio file: no frames; its duration from the audio stream (a file
+ * that FFmpeg cannot read as audio fails here, with the reason). */
+static void decode_audio(ctx *c, job *j) {
+    mg_error err;
+    mg_err_clear(&err);
+    mg_audio *au = NULL;
+    int rc = mg_audio_open(j->path, &au, &err);
+    if (rc) {
+        fail(j, rc, &err);
+        return;
+    }
+    const mg_audio_info *ai = mg_audio_get_info(au);
+    j->kind = MG_MEDIA_AUDIO;
+    j->duration_ms = ai->duration_s > 0 ? (int64_t)llround(ai->duration_s * 1000.0) : 0;
+    mg_audio_close(au);
+    if (feed_file(c, j) != 0) j->aborted = 1;
+}
+
 static void decode_job(ctx *c, job *j) {
     mg_error err;
     mg_err_clear(&err);
@@ -83,7 +132,7 @@ static void decode_job(ctx *c, job *j) {
         j->aborted = 1;
         return;
     }
-    if (j->need & 1u) { /* the content may have changed: the hash decides */
+    if (j->content_new) { /* the content may have changed: the hash decides */
         int64_t sz;
         int rc = mg_hash_file(j->path, j->hash, &sz, &err);
         if (rc) {
@@ -98,6 +147,10 @@ static void decode_job(ctx *c, job *j) {
         snprintf(j->hash, sizeof j->hash, "%s", j->prev_hash);
     }
     if (!j->need) return;
+    if (j->audio) {
+        decode_audio(c, j);
+        return;
+    }
     mg_media_params mp = params_for(c, j->need);
     mg_media *m = NULL;
     int rc = mg_media_open(j->path, &mp, &m, &err);
@@ -126,11 +179,14 @@ static void decode_job(ctx *c, job *j) {
         }
         j->n_samples++;
         for (int a = 0; a < c->n_an && !j->aborted && !j->failed_code; a++)
-            if ((j->need & (1u << a)) && !j->an_failed[a] && feed(c, j, a, &smp, &dstate[a]) != 0) j->aborted = 1;
+            if ((j->need & (1u << a)) && !c->an[a]->per_file && !j->an_failed[a] &&
+                feed(c, j, a, &smp, &dstate[a]) != 0)
+                j->aborted = 1;
         mg_image_free(&smp.image);
     }
     for (int a = 0; a < c->n_an; a++)
         if (dstate[a]) c->an[a]->ops->decode_end(c->an[a], dstate[a]);
+    if (!j->failed_code && !j->aborted && j->kind == MG_MEDIA_VIDEO && feed_file(c, j) != 0) j->aborted = 1;
     if (!j->failed_code && !j->aborted && j->n_samples == 0) {
         j->failed_code = MG_EFORMAT;
         snprintf(j->error, sizeof j->error, "%s: no frame could be decoded", j->path);

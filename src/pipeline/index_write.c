@@ -90,6 +90,7 @@ static int write_content(ctx *c, job *j, mg_an_output *outs, mg_error *err) {
     st->items += n;
     atomic_fetch_add(&c->items, n);
     if (j->kind == MG_MEDIA_VIDEO) st->videos++;
+    else if (j->kind == MG_MEDIA_AUDIO) st->audio++;
     else st->images++;
     for (int a = 0; a < c->n_an && !rc; a++)
         if (j->need & (1u << a)) rc = put_analysis(c, j, a, id, &outs[a], err);
@@ -111,7 +112,7 @@ static void write_job(ctx *c, job *j) {
         if (!rc && j->dev) rc = mg_store_set_dev(c->store, j->prev_id, j->dev, &err);
         if (!rc) st->files_touched++;
     }
-    if (!rc && (j->touch_only || !(j->need & 1u))) { /* the same content: only other analyzers ran */
+    if (!rc && (j->touch_only || !j->content_new)) { /* the same content: only other analyzers ran */
         if (j->failed_code && j->need) { /* could not be decoded now: those analyzers failed on it */
             for (int a = 0; a < c->n_an; a++)
                 if (j->need & (1u << a)) {

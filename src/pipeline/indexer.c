@@ -205,6 +205,14 @@ static void *count_main(void *arg) {
     return NULL;
 }
 
+/* Bits of the analyzers that take files of kind k (mg_media_kind). */
+static unsigned kind_mask(const ctx *c, int k) {
+    unsigned m = 0;
+    for (int a = 0; a < c->n_an; a++)
+        if (mg_analyzer_takes(c->an[a], k)) m |= 1u << a;
+    return m;
+}
+
 static void config_hash(const char *json, char out[40]) {
     XXH64_hash_t h = XXH3_64bits(json, strlen(json));
     snprintf(out, 40, "%016llx", (unsigned long long)h);
@@ -325,6 +333,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             goto out;
         c->n_an = 1;
         for (int i = 0; i < p->n_analyzers; i++) c->an[c->n_an++] = p->analyzers[i];
+        for (int a = 0; a < c->n_an; a++) {
+            c->an[a]->cancelled = cancel_cb;
+            c->an[a]->cancel_arg = c;
+        }
     }
     if ((rc = mg_queue_open(2 * threads + 8, 1, &c->jobs, err))) goto out;
     {
@@ -386,6 +398,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     }
     mg_walk_params wp = p->walk;
     wp.only_media = 0; /* OTHER files come back so misnamed ones can be recorded */
+    wp.audio = kind_mask(c, MG_MEDIA_AUDIO) != 0; /* audio files only when an analyzer takes them */
     if (n_walk && (rc = mg_walk_open((const char *const *)walk_roots, n_walk, &wp, &walk, err))) goto out;
     if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
     writing = 1;
@@ -467,6 +480,11 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             break;
         }
         if (e.kind == MG_WALK_OTHER && !media_name(e.path)) continue; /* not media, not named like it */
+        /* the analyzers that apply to this kind of file */
+        unsigned kmask = e.kind == MG_WALK_AUDIO   ? kind_mask(c, MG_MEDIA_AUDIO)
+                         : e.kind == MG_WALK_IMAGE ? kind_mask(c, MG_MEDIA_IMAGE)
+                         : e.kind == MG_WALK_VIDEO ? kind_mask(c, MG_MEDIA_VIDEO)
+                                                   : (1u << c->n_an) - 1;
         stats->files_seen++;
         atomic_fetch_add(&c->media_walked, 1);
         int fr = mg_catalog_find_media(reader, e.path, prev, &prob);
@@ -479,6 +497,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         int prev_ok = found && strcmp(prev->status, "ok") == 0;
         unsigned need_same = 0; /* the other analyzers this file lacks, if its content is the same */
         if (prev_ok && (rc = others_needed(c, reader, prev->id, &need_same, err))) break;
+        need_same &= kmask;
         if (same && prev_ok) {
             stats->files_unchanged++;
             if (e.dev && prev->dev != e.dev && push_msg(c, MSG_SETDEV, prev->id, e.dev) != 0) break;
@@ -497,8 +516,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         j->size = e.size;
         j->mtime_ns = e.mtime_ns;
         j->dev = e.dev;
-        j->need = same && prev_ok ? need_same : (1u << c->n_an) - 1;
-        j->need_same = prev_ok ? need_same : ((1u << c->n_an) - 1) & ~1u;
+        j->need = same && prev_ok ? need_same : ((1u << c->n_an) - 1) & kmask;
+        j->need_same = prev_ok ? need_same : ((1u << c->n_an) - 1) & ~1u & kmask;
+        j->content_new = !(same && prev_ok);
+        j->audio = e.kind == MG_WALK_AUDIO;
         if (same && prev_ok) { /* only analyzers it lacks run; its vectors stay */
             j->prev_id = prev->id;
             j->prev_ok = 1;

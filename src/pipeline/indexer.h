@@ -128,7 +128,7 @@ typedef struct mg_index_stats {
     int64_t files_seen;         /* media files the walk yielded */
     int64_t files_new, files_changed, files_unchanged, files_touched;
     int64_t files_ok, files_failed, files_skipped_failed, files_aborted, files_removed;
-    int64_t images, videos;     /* written ok in this run */
+    int64_t images, videos, audio; /* written ok in this run */
     int64_t frames;             /* samples encoded */
     int64_t items;              /* vectors written (frames + pooled video vectors) */
     int64_t walk_problems;

@@ -36,6 +36,9 @@ typedef struct job {
     int prev_ok;
     unsigned need;                /* bit a: analyzer a runs on this file (bit 0: the image encoder) */
     unsigned need_same;           /* what runs when the content turns out unchanged (hash equal) */
+    int content_new;              /* new or changed (size/mtime) file: hashed, and written in full unless
+                                     the hash turns out the same */
+    int audio;                    /* an audio file (sniffed): no frames, only per-file analyzers */
     /* set by the decoder */
     char hash[MG_HASH_STR];
     mg_media_kind kind;

@@ -196,7 +196,7 @@ mg_walk_kind mg_walk_sniff(const uint8_t *b, size_t n) {
          * brand says audio only (iTunes audio / audiobook / protected). */
         static const char *const audio[] = {"M4A ", "M4B ", "M4P ", "F4A ", "F4B "};
         for (size_t i = 0; i < sizeof audio / sizeof audio[0]; i++)
-            if (at(b, n, 8, audio[i], 4)) return MG_WALK_OTHER;
+            if (at(b, n, 8, audio[i], 4)) return MG_WALK_AUDIO;
         return n >= 12 ? MG_WALK_VIDEO : MG_WALK_OTHER;
     }
     static const char *const qt_atoms[] = {"moov", "mdat", "wide", "free", "skip", "pnot"};
@@ -216,7 +216,28 @@ mg_walk_kind mg_walk_sniff(const uint8_t *b, size_t n) {
     if (at(b, n, 0, "\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c", 16))
         return MG_WALK_VIDEO;                                                  /* ASF/WMV */
     if (at(b, n, 0, ".RMF", 4)) return MG_WALK_VIDEO;                          /* RealMedia */
-    if (at(b, n, 0, "OggS", 4)) return MG_WALK_VIDEO;                          /* Ogg: candidate */
+    if (at(b, n, 0, "OggS", 4)) {
+        /* the first page holds the first stream's header: Opus, Vorbis,
+         * FLAC or Speex is audio; anything else (Theora) a video candidate */
+        if (at(b, n, 28, "OpusHead", 8) || at(b, n, 28, "\x01vorbis", 7) || at(b, n, 28, "\x7f" "FLAC", 5) ||
+            at(b, n, 28, "Speex   ", 8))
+            return MG_WALK_AUDIO;
+        return MG_WALK_VIDEO;
+    }
+    /* audio */
+    if (at(b, n, 0, "RIFF", 4) && at(b, n, 8, "WAVE", 4)) return MG_WALK_AUDIO;
+    if (at(b, n, 0, "RF64", 4) && at(b, n, 8, "WAVE", 4)) return MG_WALK_AUDIO;
+    if (at(b, n, 0, "fLaC", 4) || at(b, n, 0, "ID3", 3) || at(b, n, 0, "#!AMR", 5) || at(b, n, 0, ".snd", 4))
+        return MG_WALK_AUDIO;
+    if (at(b, n, 0, "FORM", 4) && (at(b, n, 8, "AIFF", 4) || at(b, n, 8, "AIFC", 4))) return MG_WALK_AUDIO;
+    if (n >= 4 && b[0] == 0xff && (b[1] & 0xe0) == 0xe0) {
+        /* an MPEG audio frame header (layer bits not 00, bitrate index not
+         * 1111, sample rate index not 11) or ADTS (AAC: layer 00, then a
+         * valid sampling-frequency index) */
+        int layer = (b[1] >> 1) & 3, br = b[2] >> 4, sr = (b[2] >> 2) & 3;
+        if (layer != 0 && br != 15 && sr != 3 && (b[1] & 0x18) != 0x08) return MG_WALK_AUDIO;
+        if (layer == 0 && (b[1] & 0xf6) == 0xf0 && ((b[2] >> 2) & 0xf) < 13) return MG_WALK_AUDIO;
+    }
     return MG_WALK_OTHER;
 }
 
@@ -224,6 +245,7 @@ const char *mg_walk_kind_name(mg_walk_kind k) {
     switch (k) {
     case MG_WALK_IMAGE: return "image";
     case MG_WALK_VIDEO: return "video";
+    case MG_WALK_AUDIO: return "audio";
     case MG_WALK_UNSNIFFED: return "unsniffed";
     default: return "other";
     }
@@ -545,6 +567,7 @@ static int take_file(mg_walk *w, struct stat *st, int depth, int is_root, const 
         if (st->st_size > 0) {
             int rc = sniff_file(w, st, is_root, rel, &kind, e, pr);
             if (rc != MG_OK) return rc;
+            if (kind == MG_WALK_AUDIO && !w->p.audio) kind = MG_WALK_OTHER;
             if (keyset_has(&w->files, st->st_dev, st->st_ino)) { /* replaced by a file seen */
                 w->st.skipped_duplicate++;
                 return WALK_CONTINUE;

@@ -93,7 +93,9 @@ typedef enum {
     MG_WALK_OTHER = 0,    /* not a media file we read */
     MG_WALK_IMAGE = 1,
     MG_WALK_VIDEO = 2,
-    MG_WALK_UNSNIFFED = 3 /* params.sniff == 0 */
+    MG_WALK_UNSNIFFED = 3, /* params.sniff == 0 */
+    MG_WALK_AUDIO = 4      /* an audio file (WAV, FLAC, MP3, AAC/M4A, Ogg Vorbis/Opus, AIFF, AMR);
+                              only with params.audio, else reported as OTHER */
 } mg_walk_kind;
 
 /* Positive results of mg_walk_next (errors are negative MG_E*). */
@@ -109,6 +111,7 @@ typedef struct mg_walk_params {
     const char *const *exclude; /* NULL-terminated globs or NULL: skip files/prune dirs */
     int sniff;                  /* 1 (default): read the first bytes to classify */
     int only_media;             /* 1 (default): skip OTHER files (ignored when sniff = 0) */
+    int audio;                  /* 0 (default): audio files count as OTHER; 1: yielded as AUDIO */
     int max_depth;              /* levels below a root: 1 = only the root's own
                                  * entries; 0 = unlimited; default 64 */
 } mg_walk_params;
@@ -175,7 +178,7 @@ int mg_walk_selects(const mg_walk_params *p, const char *rel);
 /* Kind of a file from its first bytes (n may be below MG_WALK_SNIFF_BYTES
  * for a short file; n = 0 is OTHER). */
 mg_walk_kind mg_walk_sniff(const uint8_t *buf, size_t n);
-const char *mg_walk_kind_name(mg_walk_kind k); /* "image", "video", "other", "unsniffed" */
+const char *mg_walk_kind_name(mg_walk_kind k); /* "image", "video", "audio", "other", "unsniffed" */
 
 #ifdef __cplusplus
 }

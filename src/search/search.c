@@ -73,6 +73,7 @@ mg_search_params mg_search_default_params(void) {
     p.moment_tolerance = 0.02f;
     p.visual_weight = 1.0f;
     p.text_weight = 1.5f;
+    p.speech_weight = 1.5f;
     return p;
 }
 
@@ -917,14 +918,15 @@ int mg_search(mg_searcher *s, const mg_query_term *terms, int n, const mg_search
     int text_only = 0, rc = MG_OK;
     *n_hits = 0;
     if (info) memset(info, 0, sizeof *info);
-    if (p->only != MG_SEARCH_TEXT) {
+    int lexical = p->only == MG_SEARCH_TEXT || p->only == MG_SEARCH_SPEECH;
+    if (!lexical) {
         rc = mg_search_embed(s, terms, n, q, &text_only, err);
         if (!rc) rc = mg_search_vector(s, q, text_only, p, hits, n_hits, info, err);
     } else if ((rc = refresh(s, err)) == MG_OK) {
-        if (info) info->method = "text";
+        if (info) info->method = p->only == MG_SEARCH_SPEECH ? "speech" : "text";
     }
     if (!rc && p->only != MG_SEARCH_VISUAL)
-        rc = mg_search_fuse(s, terms, n, p->only == MG_SEARCH_TEXT ? NULL : q, p, hits, n_hits, info, err);
+        rc = mg_search_fuse(s, terms, n, lexical ? NULL : q, p, hits, n_hits, info, err);
     free(q);
     return rc;
 }
@@ -998,6 +1000,20 @@ static void set_text(mg_search_hit *h, const mg_text_hit *t, int rank) {
     }
 }
 
+static void set_speech(mg_search_hit *h, const mg_text_hit *t, int rank) {
+    h->speech_rank = rank;
+    h->speech_score = t->score;
+    snprintf(h->speech_snippet, sizeof h->speech_snippet, "%s", t->snippet);
+    h->speech_start_ms = t->start_ms;
+    h->speech_end_ms = t->end_ms;
+    /* the moment is the spoken segment, unless the text on screen ranks better */
+    if ((!strcmp(h->kind, "video") && (!h->text_rank || rank < h->text_rank)) || !strcmp(h->kind, "audio")) {
+        h->start_ms = t->start_ms;
+        h->end_ms = t->end_ms;
+        h->peak_ms = t->start_ms;
+    }
+}
+
 static int cmp_fused(const void *a, const void *b) {
     const mg_search_hit *x = a, *y = b;
     if (x->fused != y->fused) return x->fused < y->fused ? 1 : -1;
@@ -1021,25 +1037,29 @@ int mg_search_fuse(mg_searcher *s, const mg_query_term *terms, int n, const floa
     mg_error perr;
     if (!text[0] || mg_text_query_parse(text, &tq, &perr) != MG_OK) return MG_OK;
     int want = p->k * 2 > 20 ? p->k * 2 : 20;
-    mg_text_hit *th = calloc((size_t)want, sizeof *th);
-    mg_search_hit *all = calloc((size_t)(nv + want), sizeof *all);
-    if (!th || !all) {
+    mg_text_hit *th = calloc((size_t)want, sizeof *th), *sh = calloc((size_t)want, sizeof *sh);
+    mg_search_hit *all = calloc((size_t)(nv + 2 * want), sizeof *all);
+    if (!th || !sh || !all) {
         free(th);
+        free(sh);
         free(all);
         return mg_err_set(err, MG_ENOMEM, "out of memory");
     }
-    int nt = 0;
-    int rc = mg_text_search(mg_catalog_db(mg_store_catalog(s->store)), &tq, want, th, &nt, err);
-    if (rc || nt == 0) { /* no text hits: exactly the visual order */
+    int nt = 0, ns = 0, rc = MG_OK;
+    sqlite3 *db = mg_catalog_db(mg_store_catalog(s->store));
+    if (p->only != MG_SEARCH_SPEECH) rc = mg_text_search_an(db, &tq, "ocr", want, th, &nt, err);
+    if (!rc && p->only != MG_SEARCH_TEXT) rc = mg_text_search_an(db, &tq, "speech", want, sh, &ns, err);
+    if (rc || nt + ns == 0) { /* no text hits: exactly the visual order */
         free(th);
+        free(sh);
         free(all);
         return rc;
     }
     memcpy(all, hits, (size_t)nv * sizeof *all);
-    int na = nv, rank = 0;
+    int na = nv, rank = 0, srank = 0;
     for (int t = 0; t < nt; t++) {
         int found = -1;
-        for (int i = 0; i < nv; i++)
+        for (int i = 0; i < na; i++)
             if (all[i].media_id == th[t].media_id) found = i;
         if (found >= 0) {
             set_text(&all[found], &th[t], ++rank);
@@ -1048,16 +1068,32 @@ int mg_search_fuse(mg_searcher *s, const mg_query_term *terms, int n, const floa
             na++;
         }
     }
-    if (info) info->text_hits = rank;
+    for (int t = 0; t < ns; t++) {
+        int found = -1;
+        for (int i = 0; i < na; i++)
+            if (all[i].media_id == sh[t].media_id) found = i;
+        if (found >= 0) {
+            set_speech(&all[found], &sh[t], ++srank);
+        } else if (text_hit_media(s, &sh[t], q, p, &all[na])) {
+            set_speech(&all[na], &sh[t], ++srank);
+            na++;
+        }
+    }
+    if (info) {
+        info->text_hits = rank;
+        info->speech_hits = srank;
+    }
     for (int i = 0; i < na; i++)
         all[i].fused = (all[i].visual_rank ? p->visual_weight / (MG_RRF_K + all[i].visual_rank) : 0) +
-                       (all[i].text_rank ? p->text_weight / (MG_RRF_K + all[i].text_rank) : 0);
+                       (all[i].text_rank ? p->text_weight / (MG_RRF_K + all[i].text_rank) : 0) +
+                       (all[i].speech_rank ? p->speech_weight / (MG_RRF_K + all[i].speech_rank) : 0);
     qsort(all, (size_t)na, sizeof *all, cmp_fused);
     int k = na < p->k ? na : p->k;
     memcpy(hits, all, (size_t)k * sizeof *hits);
     *n_hits = k;
     if (info && k) info->no_good_match = 0;
     free(th);
+    free(sh);
     free(all);
     return MG_OK;
 }
@@ -1080,10 +1116,24 @@ struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank) {
     json_object_object_add(j, "width", json_object_new_int(h->width));
     json_object_object_add(j, "height", json_object_new_int(h->height));
     json_object_object_add(j, "size", json_object_new_int64(h->size));
-    if (h->visual_rank || h->text_rank) {
+    if (!strcmp(h->kind, "audio")) {
+        json_object_object_add(j, "start_ms", json_object_new_int64(h->start_ms));
+        json_object_object_add(j, "end_ms", json_object_new_int64(h->end_ms));
+        json_object_object_add(j, "duration_ms", json_object_new_int64(h->duration_ms));
+    }
+    if (h->visual_rank || h->text_rank || h->speech_rank) {
         json_object_object_add(j, "fused", json_object_new_double(h->fused));
         json_object_object_add(j, "visual_rank", json_object_new_int(h->visual_rank));
         json_object_object_add(j, "text_rank", json_object_new_int(h->text_rank));
+        json_object_object_add(j, "speech_rank", json_object_new_int(h->speech_rank));
+    }
+    if (h->speech_rank) {
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "snippet", json_object_new_string(h->speech_snippet));
+        json_object_object_add(t, "score", json_object_new_double(h->speech_score));
+        json_object_object_add(t, "start_ms", json_object_new_int64(h->speech_start_ms));
+        json_object_object_add(t, "end_ms", json_object_new_int64(h->speech_end_ms));
+        json_object_object_add(j, "speech", t);
     }
     if (h->text_rank) {
         json_object *t = json_object_new_object(), *bx = json_object_new_array();

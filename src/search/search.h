@@ -58,12 +58,14 @@ typedef struct mg_search_params {
     int64_t mtime_after, mtime_before; /* seconds since the epoch; 0 = no bound */
     int exact;              /* 1: ignore the FAISS index, scan every vector */
     int ef_search, nprobe;  /* FAISS search knobs; 0 = index defaults */
-    int only;               /* MG_SEARCH_BOTH (0), MG_SEARCH_VISUAL or MG_SEARCH_TEXT: one list only */
+    int only;               /* MG_SEARCH_BOTH (0), MG_SEARCH_VISUAL, MG_SEARCH_TEXT (text read in
+                               images) or MG_SEARCH_SPEECH (words spoken): one list only */
     float visual_weight;    /* fusion weight of the CLIP list (1.0) */
-    float text_weight;      /* fusion weight of the text (BM25) list (1.5): see mg_search_fuse */
+    float text_weight;      /* fusion weight of the OCR text (BM25) list (1.5): see mg_search_fuse */
+    float speech_weight;    /* fusion weight of the speech (BM25) list (1.5) */
 } mg_search_params;
 
-enum { MG_SEARCH_BOTH = 0, MG_SEARCH_VISUAL = 1, MG_SEARCH_TEXT = 2 };
+enum { MG_SEARCH_BOTH = 0, MG_SEARCH_VISUAL = 1, MG_SEARCH_TEXT = 2, MG_SEARCH_SPEECH = 3 };
 #define MG_RRF_K 60
 
 mg_search_params mg_search_default_params(void);
@@ -88,6 +90,11 @@ typedef struct mg_search_hit {
     int n_boxes;
     float boxes[8][4];      /* the matched words' boxes, 0..1 (x0, y0, x1, y1) */
     int64_t text_start_ms, text_end_ms; /* videos: when the text is on screen */
+    /* the speech match, when speech_rank > 0 */
+    int speech_rank;
+    float speech_score;
+    char speech_snippet[320];
+    int64_t speech_start_ms, speech_end_ms; /* the spoken segment's time */
 } mg_search_hit;
 
 typedef struct mg_search_info {
@@ -97,6 +104,7 @@ typedef struct mg_search_info {
     int no_good_match;      /* candidates existed but none passed the cutoff */
     const char *method;     /* "exact", "hnsw", "ivfpq" */
     int text_hits;          /* files the text list found (mg_search_fuse) */
+    int speech_hits;        /* files the speech list found */
     double seconds;
 } mg_search_info;
 

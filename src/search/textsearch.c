@@ -109,17 +109,18 @@ static int seen(const mg_text_hit *h, int n, int64_t media_id) {
 
 /* One index: best segment per file, appended to hits[*n..max). */
 static int run_index(sqlite3 *db, const char *table, const char *match, const mg_text_query *q, int substring,
-                     int max, mg_text_hit *hits, int *n, mg_error *err) {
-    char sql[640];
+                     const char *analyzer, int max, mg_text_hit *hits, int *n, mg_error *err) {
+    char sql[700];
     snprintf(sql, sizeof sql,
              "SELECT t.id, t.media_id, t.start_ms, t.end_ms, bm25(%s), snippet(%s, 0, '[', ']', '...', 12), t.words"
-             " FROM %s JOIN texts t ON t.id = %s.rowid WHERE %s MATCH ?1 ORDER BY bm25(%s) LIMIT ?2",
-             table, table, table, table, table, table);
+             " FROM %s JOIN texts t ON t.id = %s.rowid WHERE %s MATCH ?1%s ORDER BY bm25(%s) LIMIT ?2",
+             table, table, table, table, table, analyzer ? " AND t.analyzer = ?3" : "", table);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return mg_err_set(err, MG_EIO, "text search: %s", sqlite3_errmsg(db));
     sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, 4 * max + 16); /* segments; several may belong to one file */
+    if (analyzer) sqlite3_bind_text(st, 3, analyzer, -1, SQLITE_STATIC);
     int rc;
     while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t mid = sqlite3_column_int64(st, 1);
@@ -143,10 +144,15 @@ static int run_index(sqlite3 *db, const char *table, const char *match, const mg
     return MG_OK;
 }
 
-int mg_text_search(sqlite3 *db, const mg_text_query *q, int max, mg_text_hit *hits, int *n, mg_error *err) {
+int mg_text_search_an(sqlite3 *db, const mg_text_query *q, const char *analyzer, int max, mg_text_hit *hits, int *n,
+                      mg_error *err) {
     *n = 0;
     if (max <= 0 || !have_texts(db)) return MG_OK;
-    int rc = run_index(db, "texts_fts", q->fts, q, 0, max, hits, n, err);
-    if (!rc && q->tri[0] && *n < max) rc = run_index(db, "texts_tri", q->tri, q, 1, max, hits, n, err);
+    int rc = run_index(db, "texts_fts", q->fts, q, 0, analyzer, max, hits, n, err);
+    if (!rc && q->tri[0] && *n < max) rc = run_index(db, "texts_tri", q->tri, q, 1, analyzer, max, hits, n, err);
     return rc;
+}
+
+int mg_text_search(sqlite3 *db, const mg_text_query *q, int max, mg_text_hit *hits, int *n, mg_error *err) {
+    return mg_text_search_an(db, q, NULL, max, hits, n, err);
 }

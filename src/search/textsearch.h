@@ -54,5 +54,8 @@ int mg_text_query_parse(const char *text, mg_text_query *q, mg_error *err);
 /* Up to max hits, best first, into hits. A catalog older than schema 3
  * has no text: *n = 0. */
 int mg_text_search(sqlite3 *db, const mg_text_query *q, int max, mg_text_hit *hits, int *n, mg_error *err);
+/* As mg_text_search over one analyzer's text only ("ocr", "speech"; NULL = all). */
+int mg_text_search_an(sqlite3 *db, const mg_text_query *q, const char *analyzer, int max, mg_text_hit *hits, int *n,
+                      mg_error *err);
 
 #endif

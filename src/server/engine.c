@@ -56,7 +56,8 @@ static int same_params(const mg_search_params *a, const mg_search_params *b) {
            a->z_min == b->z_min && a->moment_tolerance == b->moment_tolerance && a->min_size == b->min_size &&
            a->max_size == b->max_size && a->mtime_after == b->mtime_after && a->mtime_before == b->mtime_before &&
            a->exact == b->exact && a->ef_search == b->ef_search && a->nprobe == b->nprobe && a->only == b->only &&
-           a->text_weight == b->text_weight && a->visual_weight == b->visual_weight;
+           a->text_weight == b->text_weight && a->visual_weight == b->visual_weight &&
+           a->speech_weight == b->speech_weight;
 }
 
 static void run_batch(mg_server *s, search_job **jobs, int n) {
@@ -138,9 +139,9 @@ static void run_batch(mg_server *s, search_job **jobs, int n) {
     for (int u = 0; u < nu; u++) {
         search_job *j = jobs[which[uniq[u]]];
         if (rcs[u]) continue;
-        if (pp[u]->only == MG_SEARCH_TEXT) n_hits[u] = 0;
+        if (pp[u]->only == MG_SEARCH_TEXT || pp[u]->only == MG_SEARCH_SPEECH) n_hits[u] = 0;
         if (pp[u]->only != MG_SEARCH_VISUAL)
-            rcs[u] = mg_search_fuse(sl->searcher, j->terms, j->n_terms, pp[u]->only == MG_SEARCH_TEXT ? NULL : Q + (size_t)u * dim,
+            rcs[u] = mg_search_fuse(sl->searcher, j->terms, j->n_terms, (pp[u]->only == MG_SEARCH_TEXT || pp[u]->only == MG_SEARCH_SPEECH) ? NULL : Q + (size_t)u * dim,
                                     pp[u], hits[u], &n_hits[u], &infos[u], &errs[u]);
     }
     srv_slot_give(s, sl);

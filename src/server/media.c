@@ -43,12 +43,14 @@ static const char *mime_for(const char *path, const char *kind) {
         {"heic", "image/heic"}, {"heif", "image/heif"}, {"avif", "image/avif"}, {"mp4", "video/mp4"},
         {"m4v", "video/mp4"}, {"mov", "video/quicktime"}, {"webm", "video/webm"}, {"mkv", "video/x-matroska"},
         {"avi", "video/x-msvideo"}, {"mpg", "video/mpeg"}, {"mpeg", "video/mpeg"}, {"ts", "video/mp2t"},
-        {"ogv", "video/ogg"}, {"3gp", "video/3gpp"}};
+        {"ogv", "video/ogg"}, {"3gp", "video/3gpp"}, {"wav", "audio/wav"}, {"flac", "audio/flac"},
+        {"mp3", "audio/mpeg"}, {"m4a", "audio/mp4"}, {"aac", "audio/aac"}, {"ogg", "audio/ogg"},
+        {"oga", "audio/ogg"}, {"opus", "audio/ogg"}, {"aif", "audio/aiff"}, {"aiff", "audio/aiff"}};
     const char *dot = strrchr(srv_base_name(path), '.');
     if (dot)
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
             if (!strcasecmp(dot + 1, t[i].ext)) return t[i].mime;
-    return !strcmp(kind, "video") ? "video/mp4" : "application/octet-stream";
+    return !strcmp(kind, "video") ? "video/mp4" : !strcmp(kind, "audio") ? "audio/mpeg" : "application/octet-stream";
 }
 
 static enum MHD_Result media_meta(mg_server *s, struct MHD_Connection *c, req *r, sqlite3 *db, const media_row *m) {

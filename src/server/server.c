@@ -287,8 +287,8 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
     if (srv_arg_str(a, "per_video") && *srv_arg_str(a, "per_video")) p.per_video = (int)v;
     const char *kind = srv_arg_str(a, "kind");
     if (kind && *kind) {
-        if (strcmp(kind, "image") && strcmp(kind, "video"))
-            return srv_reply_error(c, r, 400, "kind must be image or video");
+        if (strcmp(kind, "image") && strcmp(kind, "video") && strcmp(kind, "audio"))
+            return srv_reply_error(c, r, 400, "kind must be image, video or audio");
         p.kind = kind;
     }
     const char *cut = srv_arg_str(a, "cutoff");
@@ -302,7 +302,9 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
     if (only && *only) {
         if (!strcmp(only, "visual")) p.only = MG_SEARCH_VISUAL;
         else if (!strcmp(only, "text")) p.only = MG_SEARCH_TEXT;
-        else if (strcmp(only, "both")) return srv_reply_error(c, r, 400, "only must be visual, text or both");
+        else if (!strcmp(only, "speech")) p.only = MG_SEARCH_SPEECH;
+        else if (strcmp(only, "both") && strcmp(only, "all"))
+            return srv_reply_error(c, r, 400, "only must be visual, text, speech or all");
     }
 
     search_job *j = calloc(1, sizeof *j);

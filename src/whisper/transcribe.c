@@ -480,7 +480,7 @@ static int encode_needed(run *R, stream **act, int n_act, mg_error *err) {
 }
 
 int mg_transcribe(mg_whisper *w, const char *const *paths, int n, const mg_transcribe_params *p, mg_tr_done_fn done,
-                  void *ctx, mg_tr_stats *stats, volatile int *stop, mg_error *err) {
+                  void *ctx, mg_tr_stats *stats, mg_error *err) {
     mg_transcribe_params dp = mg_transcribe_default_params();
     if (!p) p = &dp;
     if (p->n_temperatures < 1 || p->n_temperatures > MG_TR_MAX_TEMPS)
@@ -547,7 +547,7 @@ int mg_transcribe(mg_whisper *w, const char *const *paths, int n, const mg_trans
         ss[i].state = S_IDLE;
     }
     while (emit < n) {
-        if (stop && *stop) {
+        if (p->stop && p->stop(p->stop_arg)) {
             rc = mg_err_set(err, MG_EINTERRUPTED, "interrupted");
             goto out;
         }

@@ -40,6 +40,8 @@ typedef struct mg_transcribe_params {
     double max_initial_timestamp;/* 1.0 s; < 0 = none */
     int batch;                   /* files decoded at once (default 8) */
     size_t max_samples;          /* refuse longer audio (0 = no limit) */
+    int (*stop)(void *arg);      /* may be NULL: polled between steps; non-zero stops the run */
+    void *stop_arg;
 } mg_transcribe_params;
 
 mg_transcribe_params mg_transcribe_default_params(void);
@@ -84,10 +86,9 @@ typedef struct mg_tr_stats {
 /* Transcribes paths[0..n). Per-file problems (unreadable audio, no audio
  * stream) are results with an error status, not a failure of the call; the
  * call fails only on a bad parameter, an allocation failure or when done
- * asks to stop. stats may be NULL. stop (may be NULL) is polled between
- * steps: non-zero stops the run (MG_EINTERRUPTED). */
+ * asks to stop, or p->stop does (MG_EINTERRUPTED). stats may be NULL. */
 int mg_transcribe(mg_whisper *w, const char *const *paths, int n, const mg_transcribe_params *p, mg_tr_done_fn done,
-                  void *ctx, mg_tr_stats *stats, volatile int *stop, mg_error *err);
+                  void *ctx, mg_tr_stats *stats, mg_error *err);
 
 /* The JSON object of a result as `mediagrep transcribe --json` prints it:
  * {"input", "language", "text", "segments": [...]} (or {"input", "error"}).
