@@ -554,6 +554,16 @@ int mg_whisper_load(const char *dir, const mg_whisper_params *p, mg_whisper **ou
         free(buf);
         if (rc) goto fail;
     }
+    if (s.openai) {
+        /* ModelDimensions has no MLP width (model.py uses 4 * n_state): take it from the checkpoint */
+        char n[128];
+        snprintf(n, sizeof n, "%sencoder.blocks.0.mlp.0.weight", s.prefix);
+        const mg_st_tensor *t = mg_st_find(s.st, n);
+        if (t && t->ndim == 2 && t->shape[0] > 0 && t->shape[0] <= 65536) w->d.n_audio_ffn = (int)t->shape[0];
+        snprintf(n, sizeof n, "%sdecoder.blocks.0.mlp.0.weight", s.prefix);
+        t = mg_st_find(s.st, n);
+        if (t && t->ndim == 2 && t->shape[0] > 0 && t->shape[0] <= 65536) w->d.n_text_ffn = (int)t->shape[0];
+    }
     mg_backend_params bp = mg_backend_default_params();
     bp.device = p->device;
     bp.n_threads = p->n_threads;
