@@ -6,7 +6,8 @@ layout and headers:
 
   HEAD/GET /{org}/{repo}/resolve/{rev}/{file}
       non-LFS files: 200, ETag = git blob sha1, Content-Length, X-Repo-Commit
-      *.safetensors: 302 to /cdn/{org}/{repo}/{file} with X-Linked-Etag
+      LFS files (*.safetensors, *.bin, *.pt, *.h5, *.msgpack, *.onnx, as in
+      the hub's default .gitattributes): 302 to /cdn/{org}/{repo}/{file} with X-Linked-Etag
       (sha256), X-Linked-Size, and an ETag that is NOT the content's (like
       the hub's, which is the LFS pointer's sha1)
   HEAD/GET /cdn/{org}/{repo}/{file}: the bytes, with Range / 206 / 416
@@ -25,6 +26,21 @@ then http://127.0.0.1:PORT/_fault/{mode}); redirects keep the prefix.
            the LFS redirect goes to http://localhost:PORT (another host name)
   e500     every request answers 500
 
+Fixtures: --whisper-fixtures writes these repos under ROOT before serving
+(deterministic bytes; the test compares what it pulls with ROOT's files):
+  testorg/tiny-whisper     config.json (model_type whisper), generation_config.json,
+                           preprocessor_config.json, tokenizer_config.json,
+                           tokenizer.json, model.safetensors (~150 KB, a valid
+                           safetensors header); no added_tokens.json,
+                           normalizer.json, special_tokens_map.json (404s)
+  testorg/whisper-vocab    no tokenizer.json: vocab.json, merges.txt,
+                           added_tokens.json, normalizer.json instead
+  testorg/whisper-changing a copy of tiny-whisper the test edits
+  testorg/whisper-notok    config.json and model.safetensors only
+  testorg/whisper-bin      config.json, tokenizer.json, pytorch_model.bin only
+  testorg/whisper-sharded  model.safetensors.index.json + two shards
+  testorg/bert             config.json with model_type "bert"
+
 Options: --root DIR (required), --port-file F (the port, written once
 listening), --log F (one line per request: METHOD PATH range=R auth=yes|no
 status=S sent=N, N being the body bytes the server sends; written before the
@@ -34,8 +50,10 @@ process holds the other end of a pipe), on SIGTERM, or after --max-seconds.
 import argparse
 import hashlib
 import http.server
+import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -49,8 +67,77 @@ TOKEN = "test-token"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx")
+
+
 def git_sha1(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def pseudo_random(n, seed):
+    out = bytearray()
+    block = hashlib.sha256(seed.encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
+def safetensors_bytes(name, n_floats, seed):
+    """A valid safetensors file with one F32 tensor of n_floats values."""
+    header = json.dumps({"__metadata__": {"format": "pt"},
+                         name: {"dtype": "F32", "shape": [n_floats],
+                                "data_offsets": [0, 4 * n_floats]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + pseudo_random(4 * n_floats, seed)
+
+
+def write_whisper_fixtures(root):
+    def write(repo, files):
+        d = os.path.join(root, repo)
+        os.makedirs(d, exist_ok=True)
+        for fname, data in files.items():
+            if isinstance(data, (dict, list)):
+                data = (json.dumps(data, indent=2) + "\n").encode()
+            elif isinstance(data, str):
+                data = data.encode()
+            with open(os.path.join(d, fname), "wb") as f:
+                f.write(data)
+
+    config = {"_name_or_path": "openai/whisper-tiny", "architectures": ["WhisperForConditionalGeneration"],
+              "model_type": "whisper", "d_model": 8, "encoder_layers": 1, "decoder_layers": 1,
+              "encoder_attention_heads": 2, "decoder_attention_heads": 2, "num_mel_bins": 80,
+              "max_source_positions": 1500, "max_target_positions": 448, "vocab_size": 51865,
+              "suppress_tokens": [1, 2, 7], "begin_suppress_tokens": [220, 50257]}
+    gen = {"decoder_start_token_id": 50258, "eos_token_id": 50257, "no_timestamps_token_id": 50363,
+           "lang_to_id": {"<|en|>": 50259}, "task_to_id": {"transcribe": 50359}}
+    pre = {"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": 80,
+           "hop_length": 160, "n_fft": 400, "sampling_rate": 16000, "chunk_length": 30}
+    tokcfg = {"tokenizer_class": "WhisperTokenizer", "model_max_length": 1024}
+    vocab = {"!": 0, "a": 1, "b": 2, "ab": 3, "\u0120the": 4}
+    tokenizer = {"version": "1.0", "added_tokens": [{"id": 50257, "content": "<|endoftext|>", "special": True}],
+                 "model": {"type": "BPE", "vocab": vocab, "merges": ["a b"]}}
+    weights = safetensors_bytes("model.encoder.conv1.weight", 150 * 256 + 3, "tiny-whisper")
+    tiny = {"config.json": config, "generation_config.json": gen, "preprocessor_config.json": pre,
+            "tokenizer_config.json": tokcfg, "tokenizer.json": tokenizer, "model.safetensors": weights}
+    write("testorg/tiny-whisper", tiny)
+    write("testorg/whisper-changing", tiny)
+    write("testorg/whisper-vocab", {
+        "config.json": config, "vocab.json": vocab, "merges.txt": "#version: 0.2\na b\n",
+        "added_tokens.json": {"<|endoftext|>": 50257}, "normalizer.json": {"colour": "color"},
+        "model.safetensors": safetensors_bytes("model.decoder.embed_tokens.weight", 4096, "vocab")})
+    write("testorg/whisper-notok", {"config.json": config,
+                                    "model.safetensors": safetensors_bytes("w", 64, "notok")})
+    write("testorg/whisper-bin", {"config.json": config, "tokenizer.json": tokenizer,
+                                  "pytorch_model.bin": pseudo_random(4096, "bin")})
+    index = {"metadata": {"total_size": 512},
+             "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    write("testorg/whisper-sharded", {
+        "config.json": config, "tokenizer.json": tokenizer, "model.safetensors.index.json": index,
+        "model-00001-of-00002.safetensors": safetensors_bytes("a", 64, "s1"),
+        "model-00002-of-00002.safetensors": safetensors_bytes("b", 64, "s2")})
+    write("testorg/bert", {"config.json": {"architectures": ["BertModel"], "model_type": "bert",
+                                           "hidden_size": 8}})
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -209,7 +296,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(404, "EntryNotFound", "Entry not found", head)
         with open(fpath, "rb") as f:
             data = f.read()
-        if fname.endswith(".safetensors"):
+        if fname.endswith(LFS_SUFFIXES):
             host = "127.0.0.1"
             if mode == "auth":
                 host = "localhost"
@@ -257,7 +344,10 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--no-stdin-watch", action="store_true")
+    ap.add_argument("--whisper-fixtures", action="store_true")
     ARGS = ap.parse_args()
+    if ARGS.whisper_fixtures:
+        write_whisper_fixtures(ARGS.root)
     srv = Server(("127.0.0.1", ARGS.port), Handler)
     port = srv.server_address[1]
     if ARGS.port_file:

@@ -125,6 +125,12 @@ static int log_count(const char *a, const char *b, char *first, size_t n) {
     return count;
 }
 
+static int count_substr(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
 /* Shows an expected error in the test output (to eyeball the wording). */
 static void note(int rc, const mg_error *err) {
     fprintf(stderr, "  expected error %d: %s\n", rc, err->msg);
@@ -231,7 +237,8 @@ static int start_server(void) {
         dup2(fds[0], 0);
         close(fds[0]);
         close(fds[1]);
-        execl(PY, PY, script, "--root", g_root, "--port-file", pf, "--log", g_log, (char *)NULL);
+        execl(PY, PY, script, "--root", g_root, "--port-file", pf, "--log", g_log,
+              "--whisper-fixtures", (char *)NULL);
         _exit(127);
     }
     close(fds[0]);
@@ -385,7 +392,12 @@ static void test_full_pull(void) {
     git_sha1(g_content[0], g_len[0], hex);
     CHECK_STR_CONTAINS(mf, hex);
     CHECK_STR_CONTAINS(mf, "\"name\": \"" REPO "\"");
+    CHECK_STR_CONTAINS(mf, "\"family\": \"clip\"");
     free(mf);
+    mg_family fam = MG_FAMILY_UNKNOWN;
+    CHECK_EQ_INT(mg_model_family(out, &fam, &err), MG_OK);
+    CHECK(fam == MG_FAMILY_CLIP && mg_model_complete(out, MG_FAMILY_CLIP, NULL) == 1);
+    CHECK(mg_model_complete(out, MG_FAMILY_UNKNOWN, NULL) == 0);
     /* requests: one HEAD per file; the LFS file went through the redirect */
     CHECK_EQ_INT(log_count("HEAD /" REPO "/resolve/main/", NULL, NULL, 0), 4);
     CHECK_EQ_INT(log_count("GET /" REPO "/resolve/main/model.safetensors", "status=302", NULL, 0), 1);
@@ -728,6 +740,339 @@ static void test_network_errors(void) {
     CHECK_MSG(dt < 8.0, "took %.1f s", dt);
 }
 
+/* ---- Whisper ------------------------------------------------------------ */
+
+#define WREPO "testorg/tiny-whisper"
+
+static const char *const g_whisper_files[] = {"config.json", "generation_config.json",
+                                              "preprocessor_config.json", "tokenizer_config.json",
+                                              "tokenizer.json", "model.safetensors"};
+#define N_WHISPER_FILES 6
+
+/* 1 if dir/file has exactly the bytes the fake hub serves for repo/file. */
+static int same_as_repo(const char *repo, const char *dir, const char *file) {
+    size_t n1 = 0, n2 = 0;
+    char *a = mg_test_read(path_join(dir, file), &n1);
+    char src[1200];
+    snprintf(src, sizeof src, "%s/%s", g_root, repo);
+    char *b = mg_test_read(path_join(src, file), &n2);
+    int ok = a && b && n1 == n2 && !memcmp(a, b, n1);
+    free(a);
+    free(b);
+    return ok;
+}
+
+static char *wdir(const char *m, const char *repo) {
+    static char bufs[8][1200];
+    static int k;
+    char *o = bufs[k++ & 7];
+    const char *slash = strchr(repo, '/');
+    snprintf(o, sizeof bufs[0], "%s/%.*s--%s", m, (int)(slash - repo), repo, slash + 1);
+    return o;
+}
+
+/* Line number (1-based) of the first log line containing a, 0 if none. */
+static int log_line_of(const char *a) {
+    char *t = mg_test_read(g_log, NULL);
+    int k = 0, found = 0;
+    for (char *line = t ? strtok(t, "\n") : NULL; line && !found; line = strtok(NULL, "\n")) {
+        k++;
+        if (strstr(line, a)) found = k;
+    }
+    free(t);
+    return found;
+}
+
+static void test_family_of_config(void) {
+    struct { const char *json; mg_family fam; const char *mt; } cases[] = {
+        {"{\"model_type\": \"whisper\"}", MG_FAMILY_WHISPER, "whisper"},
+        {" {\n\"architectures\":[\"CLIPModel\"],\"model_type\":\"clip\"}\n", MG_FAMILY_CLIP, "clip"},
+        {"{\"text_config\": {\"model_type\": \"clip_text_model\"}, \"x\": [1, {\"a\": \"}\"}],"
+         " \"model_type\": \"bert\"}", MG_FAMILY_UNKNOWN, "bert"},
+        {"{\"architectures\": [\"WhisperForConditionalGeneration\"], \"d_model\": 384}",
+         MG_FAMILY_WHISPER, ""},
+        {"{\"n_mels\": 80, \"n_audio_ctx\": 1500, \"n_vocab\": 51865}", MG_FAMILY_WHISPER, ""},
+        {"{\"projection_dim\": 512, \"vision_config\": {\"patch_size\": 32}}", MG_FAMILY_CLIP, ""},
+        {"{\"name\": \"a \\\"model_type\\\": \\\"clip\\\"\", \"v\": -1.5e-3, \"t\": true}",
+         MG_FAMILY_UNKNOWN, ""},
+        {"{}", MG_FAMILY_UNKNOWN, ""},
+        {"{\"model_type\": \"clip_vision_model\"}", MG_FAMILY_UNKNOWN, "clip_vision_model"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        mg_family f = (mg_family)99;
+        char mt[64] = "x";
+        mg_error err = {0};
+        int rc = mg_model_family_of_config(cases[i].json, strlen(cases[i].json), &f, mt, sizeof mt, &err);
+        CHECK_MSG(rc == MG_OK, "case %zu: %s", i, err.msg);
+        CHECK_MSG(f == cases[i].fam, "case %zu: family %s", i, mg_family_name(f));
+        CHECK_MSG(!strcmp(mt, cases[i].mt), "case %zu: model_type '%s'", i, mt);
+    }
+    const char *bad[] = {"", "[]", "{", "{\"model_type\": \"whisper\"", "{\"a\" 1}",
+                         "{\"a\": 1,}", "{\"a\": \"x}", "{\"a\": [1, 2}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mg_family f;
+        mg_error err = {0};
+        CHECK_MSG(mg_model_family_of_config(bad[i], strlen(bad[i]), &f, NULL, 0, &err) == MG_EFORMAT,
+                  "'%s' accepted", bad[i]);
+        CHECK(f == MG_FAMILY_UNKNOWN);
+    }
+    CHECK(!strcmp(mg_family_name(MG_FAMILY_CLIP), "clip"));
+    CHECK(!strcmp(mg_family_name(MG_FAMILY_WHISPER), "whisper"));
+    CHECK(!strcmp(mg_family_name(MG_FAMILY_UNKNOWN), "unknown"));
+}
+
+static void test_whisper_pull(void) {
+    mg_error err;
+    char out[4096];
+    const char *m = models("whisper");
+    mg_pull_params p = params(NULL, m);
+    log_clear();
+    mg_family fam = MG_FAMILY_UNKNOWN;
+    int rc = mg_pull_model_ex(WREPO, &p, out, sizeof out, &fam, &err);
+    CHECK_MSG(rc == MG_OK, "%d %s", rc, err.msg);
+    CHECK(fam == MG_FAMILY_WHISPER);
+    CHECK(!strcmp(out, wdir(m, WREPO)));
+    for (int i = 0; i < N_WHISPER_FILES; i++) {
+        CHECK_MSG(same_as_repo(WREPO, out, g_whisper_files[i]), "%s", g_whisper_files[i]);
+        char part[300];
+        snprintf(part, sizeof part, "%s.part", g_whisper_files[i]);
+        CHECK(!exists(path_join(out, part)));
+    }
+    /* optional files the repo lacks: asked for once (404), nothing written;
+     * with tokenizer.json there, vocab.json / merges.txt are not asked for */
+    const char *absent[] = {"added_tokens.json", "normalizer.json", "special_tokens_map.json"};
+    for (int i = 0; i < 3; i++) {
+        char a[300];
+        snprintf(a, sizeof a, "HEAD /" WREPO "/resolve/main/%s ", absent[i]);
+        CHECK_MSG(log_count(a, "status=404", NULL, 0) == 1, "%s", absent[i]);
+        CHECK(!exists(path_join(out, absent[i])));
+    }
+    CHECK_EQ_INT(log_count("/resolve/main/vocab.json", NULL, NULL, 0), 0);
+    CHECK_EQ_INT(log_count("/resolve/main/merges.txt", NULL, NULL, 0), 0);
+    CHECK_EQ_INT(log_count("HEAD /" WREPO "/resolve/main/", NULL, NULL, 0), 9);
+    CHECK_EQ_INT(log_count("GET ", "status=404", NULL, 0), 0);
+    /* config.json first, the weights last */
+    int first_get = log_line_of("GET ");
+    CHECK(first_get > 0 && first_get == log_line_of("GET /" WREPO "/resolve/main/config.json"));
+    int tok = log_line_of("GET /" WREPO "/resolve/main/tokenizer.json");
+    int w = log_line_of("GET /cdn/" WREPO "/model.safetensors");
+    CHECK_MSG(tok > 0 && w > tok, "tokenizer.json at line %d, weights at %d", tok, w);
+    /* manifest: the family and the LFS digest */
+    char *mf = mg_test_read(path_join(out, MG_PULL_MANIFEST), NULL);
+    CHECK(mf && strstr(mf, "\"family\": \"whisper\""));
+    size_t n = 0;
+    char src[1200], hex[65];
+    snprintf(src, sizeof src, "%s/%s", g_root, WREPO);
+    char *wb = mg_test_read(path_join(src, "model.safetensors"), &n);
+    REQUIRE_V(wb != NULL);
+    hexdigest(EVP_sha256(), NULL, 0, wb, n, hex);
+    CHECK(mf && strstr(mf, hex));
+    CHECK(mf && strstr(mf, "\"tokenizer.json\": {"));
+    CHECK(mf && !strstr(mf, "normalizer.json"));
+    free(mf);
+    /* the directory counts as a complete Whisper model, not as CLIP */
+    mg_family f;
+    CHECK_EQ_INT(mg_model_family(out, &f, &err), MG_OK);
+    CHECK(f == MG_FAMILY_WHISPER);
+    const char *missing = NULL;
+    CHECK(mg_model_complete(out, MG_FAMILY_WHISPER, &missing) == 1 && missing == NULL);
+    CHECK(mg_model_complete(out, MG_FAMILY_CLIP, &missing) == 0 && !strcmp(missing, "vocab.json"));
+    char res[4096];
+    CHECK_EQ_INT(mg_resolve_model_family(WREPO, m, MG_FAMILY_WHISPER, res, sizeof res, &err), MG_OK);
+    CHECK(!strcmp(res, out));
+    CHECK_EQ_INT(mg_resolve_model_family("testorg--tiny-whisper", m, MG_FAMILY_UNKNOWN, res, sizeof res,
+                                         &err), MG_OK);
+    CHECK_EQ_INT(mg_resolve_model(WREPO, m, res, sizeof res, &err), MG_EUNSUPPORTED);
+    note(MG_EUNSUPPORTED, &err);
+    CHECK_STR_CONTAINS(err.msg, "Whisper");
+    CHECK_STR_CONTAINS(err.msg, "transcribe");
+    CHECK_EQ_INT(mg_resolve_model_family(REPO, models("full"), MG_FAMILY_WHISPER, res, sizeof res, &err),
+                 MG_EUNSUPPORTED);
+    CHECK_STR_CONTAINS(err.msg, "CLIP");
+    /* the weights gone: incomplete */
+    char moved[4200];
+    snprintf(moved, sizeof moved, "%s.bak", path_join(out, "model.safetensors"));
+    rename(path_join(out, "model.safetensors"), moved);
+    CHECK_EQ_INT(mg_resolve_model_family(WREPO, m, MG_FAMILY_WHISPER, res, sizeof res, &err), MG_ENOTFOUND);
+    CHECK_STR_CONTAINS(err.msg, "incomplete (no model.safetensors)");
+    rename(moved, path_join(out, "model.safetensors"));
+
+    /* second pull: all verified, HEADs only */
+    log_clear();
+    rc = mg_pull_model_ex(WREPO, &p, out, sizeof out, &fam, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    CHECK(fam == MG_FAMILY_WHISPER);
+    CHECK_EQ_INT(log_count("GET ", NULL, NULL, 0), 0);
+    /* hub unreachable: verified files kept, absent optional ones skipped */
+    mg_pull_params off = p;
+    char dead[64];
+    snprintf(dead, sizeof dead, "http://127.0.0.1:%d", unused_port());
+    off.endpoint = dead;
+    rc = mg_pull_model_ex(WREPO, &off, out, sizeof out, &fam, &err);
+    CHECK_MSG(rc == MG_OK && fam == MG_FAMILY_WHISPER, "%s", err.msg);
+    /* ...but a model never pulled still fails offline */
+    rc = mg_pull_model("testorg/whisper-vocab", &off, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_ENETWORK);
+
+    /* no tokenizer.json on the hub: vocab.json + merges.txt (+ added_tokens.json) */
+    log_clear();
+    rc = mg_pull_model_ex("testorg/whisper-vocab", &p, out, sizeof out, &fam, &err);
+    CHECK_MSG(rc == MG_OK && fam == MG_FAMILY_WHISPER, "%d %s", rc, err.msg);
+    const char *vfiles[] = {"config.json", "vocab.json", "merges.txt", "added_tokens.json",
+                            "normalizer.json", "model.safetensors"};
+    for (int i = 0; i < 6; i++)
+        CHECK_MSG(same_as_repo("testorg/whisper-vocab", out, vfiles[i]), "%s", vfiles[i]);
+    CHECK(!exists(path_join(out, "tokenizer.json")));
+    CHECK_EQ_INT(log_count("HEAD /testorg/whisper-vocab/resolve/main/tokenizer.json", "status=404", NULL, 0), 1);
+    CHECK(mg_model_complete(out, MG_FAMILY_WHISPER, NULL) == 1);
+
+    /* neither tokenizer: a clear 404 naming what a Whisper model needs */
+    rc = mg_pull_model("testorg/whisper-notok", &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_ENOTFOUND);
+    note(rc, &err);
+    CHECK_STR_CONTAINS(err.msg, "vocab.json");
+    CHECK_STR_CONTAINS(err.msg, "tokenizer.json");
+    CHECK_STR_CONTAINS(err.msg, "Whisper");
+}
+
+/* An optional file that disappears from the hub is removed locally if an
+ * earlier pull put it there; a file of the user's own is left alone. */
+static void test_whisper_changing(void) {
+    mg_error err;
+    char out[4096], src[1200];
+    const char *m = models("changing");
+    mg_pull_params p = params(NULL, m);
+    int rc = mg_pull_model("testorg/whisper-changing", &p, out, sizeof out, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    CHECK(exists(path_join(out, "generation_config.json")));
+    mg_test_write(path_join(out, "normalizer.json"), "{\"mine\": 1}", 11);
+    snprintf(src, sizeof src, "%s/testorg/whisper-changing", g_root);
+    CHECK(unlink(path_join(src, "generation_config.json")) == 0);
+    rc = mg_pull_model("testorg/whisper-changing", &p, out, sizeof out, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    CHECK(!exists(path_join(out, "generation_config.json")));
+    char *mf = mg_test_read(path_join(out, MG_PULL_MANIFEST), NULL);
+    CHECK(mf && !strstr(mf, "generation_config.json") && strstr(mf, "preprocessor_config.json"));
+    free(mf);
+    CHECK(exists(path_join(out, "normalizer.json")));
+    CHECK(mg_model_complete(out, MG_FAMILY_WHISPER, NULL) == 1);
+}
+
+static void test_whisper_resume_checksum(void) {
+    mg_error err;
+    char out[4096], line[512], src[1200];
+    snprintf(src, sizeof src, "%s/%s", g_root, WREPO);
+    size_t wn = 0, tn = 0;
+    char *wb = mg_test_read(path_join(src, "model.safetensors"), &wn);
+    char *tb = mg_test_read(path_join(src, "tokenizer.json"), &tn);
+    REQUIRE_V(wb && tb);
+
+    /* dropped connections: each file resumed where it broke */
+    const char *m = models("wdrop");
+    log_clear();
+    mg_pull_params p = params("drop", m);
+    int rc = mg_pull_model(WREPO, &p, out, sizeof out, &err);
+    CHECK_MSG(rc == MG_OK, "%d %s", rc, err.msg);
+    for (int i = 0; i < N_WHISPER_FILES; i++)
+        CHECK_MSG(same_as_repo(WREPO, out, g_whisper_files[i]), "%s", g_whisper_files[i]);
+    const char *paths[2] = {"GET /_fault/drop/cdn/" WREPO "/model.safetensors",
+                            "GET /_fault/drop/" WREPO "/resolve/main/tokenizer.json"};
+    size_t sizes[2] = {wn, tn};
+    for (int k = 0; k < 2; k++) {
+        char first[512], second[512];
+        CHECK_EQ_INT(log_count(paths[k], "range=-", first, sizeof first), 1);
+        CHECK_EQ_INT(log_count(paths[k], "range=bytes=", second, sizeof second), 1);
+        long long half = log_num(first, "sent=");
+        CHECK_MSG(half > 0 && (size_t)half < sizes[k], "%s", first);
+        CHECK_MSG(log_num(second, "range=bytes=") == half, "%s", second);
+        CHECK_MSG(log_num(second, "sent=") == (long long)sizes[k] - half, "%s", second);
+    }
+
+    /* a .part left by an earlier run is resumed */
+    m = models("wpart");
+    char *dir = wdir(m, WREPO);
+    mkdirs(dir);
+    mg_test_write(path_join(dir, "model.safetensors.part"), wb, wn / 3);
+    log_clear();
+    p = params(NULL, m);
+    rc = mg_pull_model(WREPO, &p, out, sizeof out, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    CHECK(same_as_repo(WREPO, out, "model.safetensors"));
+    CHECK_EQ_INT(log_count("GET /cdn/" WREPO "/model.safetensors", NULL, line, sizeof line), 1);
+    CHECK_MSG(log_num(line, "range=bytes=") == (long long)(wn / 3), "%s", line);
+    CHECK_STR_CONTAINS(line, "status=206");
+
+    /* corrupted bytes: the weights (sha256) and an optional file (git sha1)
+     * are verified like the required ones */
+    unlink(path_join(out, "model.safetensors"));
+    p = params("corrupt", m);
+    rc = mg_pull_model(WREPO, &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_ECHECKSUM);
+    note(rc, &err);
+    char hex[65];
+    hexdigest(EVP_sha256(), NULL, 0, wb, wn, hex);
+    CHECK_STR_CONTAINS(err.msg, "model.safetensors");
+    CHECK_STR_CONTAINS(err.msg, hex);
+    CHECK(!exists(path_join(out, "model.safetensors")));
+    CHECK(!exists(path_join(out, "model.safetensors.part")));
+    CHECK(same_as_repo(WREPO, out, "tokenizer.json")); /* verified files stay */
+    unlink(path_join(out, "preprocessor_config.json"));
+    rc = mg_pull_model(WREPO, &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_ECHECKSUM);
+    CHECK_STR_CONTAINS(err.msg, "preprocessor_config.json");
+    CHECK_STR_CONTAINS(err.msg, "git-sha1");
+    CHECK(!exists(path_join(out, "preprocessor_config.json")));
+    p = params(NULL, m);
+    rc = mg_pull_model(WREPO, &p, out, sizeof out, &err);
+    CHECK_MSG(rc == MG_OK, "%s", err.msg);
+    for (int i = 0; i < N_WHISPER_FILES; i++) CHECK(same_as_repo(WREPO, out, g_whisper_files[i]));
+    free(wb);
+    free(tb);
+}
+
+/* Repos mediagrep cannot use fail clearly and leave no directory behind. */
+static void test_unsupported(void) {
+    mg_error err;
+    char out[4096];
+    const char *m = models("unsupported");
+    mg_pull_params p = params(NULL, m);
+    log_clear();
+    int rc = mg_pull_model("testorg/whisper-bin", &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_EUNSUPPORTED);
+    note(rc, &err);
+    CHECK_STR_CONTAINS(err.msg, "pytorch_model.bin");
+    CHECK_STR_CONTAINS(err.msg, "no model.safetensors");
+    CHECK_STR_CONTAINS(err.msg, "testorg/whisper-bin");
+    CHECK(!exists(wdir(m, "testorg/whisper-bin")));
+    /* probed (HEAD: an LFS file, so the hub's 302), never downloaded */
+    CHECK_EQ_INT(log_count("HEAD /testorg/whisper-bin/resolve/main/pytorch_model.bin ", "status=302", NULL, 0), 1);
+    CHECK_EQ_INT(log_count("GET ", "pytorch_model.bin", NULL, 0), 0);
+
+    rc = mg_pull_model("testorg/whisper-sharded", &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_EUNSUPPORTED);
+    note(rc, &err);
+    CHECK_STR_CONTAINS(err.msg, "sharded");
+    CHECK_STR_CONTAINS(err.msg, "not support");
+    CHECK(!exists(wdir(m, "testorg/whisper-sharded")));
+
+    rc = mg_pull_model("testorg/bert", &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_EUNSUPPORTED);
+    note(rc, &err);
+    CHECK_STR_CONTAINS(err.msg, "model_type 'bert'");
+    CHECK(!exists(wdir(m, "testorg/bert")));
+    /* an existing directory is not deleted */
+    char *keep = wdir(m, "testorg/bert");
+    mkdirs(keep);
+    mg_test_write(path_join(keep, "notes.txt"), "x", 1);
+    rc = mg_pull_model("testorg/bert", &p, out, sizeof out, &err);
+    CHECK_EQ_INT(rc, MG_EUNSUPPORTED);
+    CHECK(exists(path_join(keep, "notes.txt")));
+    mg_family f = MG_FAMILY_CLIP;
+    CHECK_EQ_INT(mg_model_family(keep, &f, &err), MG_OK);
+    CHECK(f == MG_FAMILY_UNKNOWN);
+    CHECK(mg_model_complete(keep, MG_FAMILY_UNKNOWN, NULL) == 0);
+}
+
 static void test_cli(void) {
     char out[8192];
     const char *m = models("cli");
@@ -764,10 +1109,26 @@ static void test_cli(void) {
                   "-q", "--revision", "main"};
     CHECK_EQ_INT(run_cli(out, sizeof out, 10, p2), 1);
 
+    char *p3[] = {"model", "pull", WREPO, "--dir", (char *)m, "--endpoint", ep, "--quiet"};
+    CHECK_EQ_INT(run_cli(out, sizeof out, 8, p3), 0);
+    CHECK_STR_CONTAINS(out, wdir(m, WREPO));
+    CHECK(same_as_repo(WREPO, wdir(m, WREPO), "model.safetensors"));
+    char *p4[] = {"model", "pull", "testorg/whisper-bin", "--dir", (char *)m, "--endpoint", ep, "-q"};
+    CHECK_EQ_INT(run_cli(out, sizeof out, 8, p4), 1);
+
     char *l1[] = {"model", "list", "--dir", (char *)m};
     CHECK_EQ_INT(run_cli(out, sizeof out, 4, l1), 0);
     CHECK_STR_CONTAINS(out, REPO);
     CHECK_STR_CONTAINS(out, "MB");
+    {   /* one line per model, with its family */
+        const char *c = strstr(out, REPO " "), *w = strstr(out, WREPO " ");
+        CHECK(c && w);
+        const char *ce = c ? strchr(c, '\n') : NULL, *we = w ? strchr(w, '\n') : NULL;
+        const char *cf = c ? strstr(c, " clip ") : NULL, *wf = w ? strstr(w, " whisper ") : NULL;
+        CHECK_MSG(cf && ce && cf < ce, "%s", out);
+        CHECK_MSG(wf && we && wf < we, "%s", out);
+        CHECK(!strstr(out, "whisper-bin"));
+    }
     CHECK(!strstr(out, "testorg/nonexistent")); /* a failed pull leaves no empty dir */
     CHECK(!strstr(out, "(incomplete)"));
     char partial[1200];
@@ -778,6 +1139,14 @@ static void test_cli(void) {
     CHECK_EQ_INT(run_cli(out, sizeof out, 4, l1), 0);
     CHECK_STR_CONTAINS(out, "testorg/halfway");
     CHECK_STR_CONTAINS(out, "(incomplete)");
+    CHECK_STR_CONTAINS(out, "unknown");
+    CHECK_EQ_INT(count_substr(out, "(incomplete)"), 1);
+    /* a Whisper model without its weights is incomplete too */
+    snprintf(partial, sizeof partial, "%s.bak", path_join(wdir(m, WREPO), "model.safetensors"));
+    rename(path_join(wdir(m, WREPO), "model.safetensors"), partial);
+    CHECK_EQ_INT(run_cli(out, sizeof out, 4, l1), 0);
+    CHECK_EQ_INT(count_substr(out, "(incomplete)"), 2);
+    rename(partial, path_join(wdir(m, WREPO), "model.safetensors"));
     char *l2[] = {"model", "list", "--dir", "/nonexistent/models"};
     CHECK_EQ_INT(run_cli(out, sizeof out, 4, l2), 0);
 
@@ -787,6 +1156,10 @@ static void test_cli(void) {
     CHECK(!strcmp(out, g_dir_buf));
     char *q2[] = {"model", "path", "nobody/none", "--dir", (char *)m};
     CHECK_EQ_INT(run_cli(out, sizeof out, 5, q2), 1);
+    char *q3[] = {"model", "path", WREPO, "--dir", (char *)m};
+    CHECK_EQ_INT(run_cli(out, sizeof out, 5, q3), 0);
+    snprintf(g_dir_buf, sizeof g_dir_buf, "%s\n", wdir(m, WREPO));
+    CHECK(!strcmp(out, g_dir_buf));
 }
 
 int main(void) {
@@ -806,6 +1179,7 @@ int main(void) {
     free(tmp);
 
     test_names_offline();
+    test_family_of_config();
     if (access(PY, X_OK) != 0) {
         printf("SKIP: %s not found; network tests not run\n", PY);
         return mg_test_finish();
@@ -819,6 +1193,10 @@ int main(void) {
     test_checksum();
     test_http_errors();
     test_network_errors();
+    test_whisper_pull();
+    test_whisper_changing();
+    test_whisper_resume_checksum();
+    test_unsupported();
     test_cli();
     stop_server();
 

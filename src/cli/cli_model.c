@@ -1,7 +1,7 @@
 /*
- * cli_model.c - `mediagrep model`: pull CLIP checkpoints from the Hugging
- * Face hub into the models folder, list what was pulled, and print where a
- * `--model` argument resolves to. The work is done by src/hub/pull.c; this
+ * cli_model.c - `mediagrep model`: pull CLIP and Whisper checkpoints from
+ * the Hugging Face hub into the models folder, list what was pulled (with
+ * each model's family), and print where a `--model` argument resolves to. The work is done by src/hub/pull.c; this
  * file parses options and prints.
  *
  *   mediagrep model pull NAME [--dir D] [--revision R] [--endpoint URL] [--quiet]
@@ -24,14 +24,15 @@ static void usage_model(FILE *f) {
     fprintf(f,
         "usage: mediagrep model <pull|list|path> [options]\n"
         "\n"
-        "  pull NAME   download a CLIP model (config.json, model.safetensors,\n"
-        "              vocab.json, merges.txt) from the Hugging Face hub\n"
-        "  list        list pulled models and their size\n"
+        "  pull NAME   download a CLIP model (image search) or a Whisper model\n"
+        "              (speech to text) from the Hugging Face hub\n"
+        "  list        list pulled models, their family (clip/whisper) and size\n"
         "  path NAME   print the directory a --model argument resolves to\n"
         "\n"
         "Models are kept in $MEDIAGREP_MODELS, else $XDG_CACHE_HOME/mediagrep/models,\n"
         "else ~/.cache/mediagrep/models (override with --dir). Example:\n"
         "  mediagrep model pull openai/clip-vit-base-patch32\n"
+        "  mediagrep model pull openai/whisper-base\n"
         "Run `mediagrep model <command> --help` for a command's options.\n");
 }
 
@@ -39,7 +40,12 @@ static void usage_pull(FILE *f) {
     fprintf(f,
         "usage: mediagrep model pull NAME [--dir D] [--revision R] [--endpoint URL] [--quiet]\n"
         "\n"
-        "Downloads NAME (e.g. openai/clip-vit-base-patch32) into D/NAME-with-'/'-as-'--'.\n"
+        "Downloads NAME (e.g. openai/clip-vit-base-patch32, openai/whisper-base) into\n"
+        "D/NAME-with-'/'-as-'--'. config.json is fetched first and its model_type says\n"
+        "which files follow: CLIP: vocab.json, merges.txt, model.safetensors; Whisper:\n"
+        "tokenizer.json (or vocab.json + merges.txt), model.safetensors and the small\n"
+        "optional JSON files the repo has (generation_config.json, ...). Checkpoints\n"
+        "published only as shards or as pytorch_model.bin are not supported.\n"
         "Interrupted downloads resume; files are verified against the hub's sha256 /\n"
         "git sha1 before they are put in place; files already verified are skipped.\n"
         "\n"
@@ -56,8 +62,9 @@ static void usage_list(FILE *f) {
     fprintf(f,
         "usage: mediagrep model list [--dir D]\n"
         "\n"
-        "Lists the models in the models folder with their size on disk; models whose\n"
-        "pull did not finish are marked (incomplete).\n");
+        "Lists the models in the models folder with their family (clip, whisper, or\n"
+        "unknown) and size on disk; models whose pull did not finish are marked\n"
+        "(incomplete).\n");
 }
 
 static void usage_path(FILE *f) {
@@ -65,7 +72,8 @@ static void usage_path(FILE *f) {
         "usage: mediagrep model path NAME [--dir D]\n"
         "\n"
         "Prints the model directory for NAME: an existing directory with a\n"
-        "config.json is printed as is, else NAME is looked up among pulled models.\n");
+        "config.json is printed as is, else NAME is looked up among pulled models\n"
+        "(CLIP or Whisper), which must be complete.\n");
 }
 
 static int is_help(const char *a) {
@@ -141,12 +149,15 @@ static int cmd_pull(int argc, char **argv) {
     p.endpoint = o.endpoint;
     p.quiet = o.quiet;
     char dir[4096];
-    rc = mg_pull_model(o.name, &p, dir, sizeof dir, &err);
+    mg_family fam = MG_FAMILY_UNKNOWN;
+    rc = mg_pull_model_ex(o.name, &p, dir, sizeof dir, &fam, &err);
     if (rc != MG_OK) {
         fprintf(stderr, "mediagrep model pull: %s\n", err.msg[0] ? err.msg : mg_strerror(rc));
         return rc == MG_EINVAL ? 2 : 1;
     }
-    if (!o.quiet) fprintf(stderr, "pulled %s\n", o.name);
+    if (!o.quiet)
+        fprintf(stderr, "pulled %s (%s)%s\n", o.name, mg_family_name(fam),
+                fam == MG_FAMILY_WHISPER ? "; use it with `mediagrep transcribe --model NAME`" : "");
     printf("%s\n", dir);
     return 0;
 }
@@ -160,7 +171,7 @@ static int cmd_path(int argc, char **argv) {
     }
     mg_error err = {0};
     char dir[4096];
-    rc = mg_resolve_model(o.name, o.dir, dir, sizeof dir, &err);
+    rc = mg_resolve_model_family(o.name, o.dir, MG_FAMILY_UNKNOWN, dir, sizeof dir, &err);
     if (rc != MG_OK) {
         fprintf(stderr, "mediagrep model path: %s\n", err.msg[0] ? err.msg : mg_strerror(rc));
         return 1;
@@ -170,8 +181,9 @@ static int cmd_path(int argc, char **argv) {
 }
 
 /* Adds up the sizes of the regular files in dir; *partial is set if a
- * download is unfinished (a .part file or one of the four files missing). */
-static long long dir_size(const char *dir, int *partial) {
+ * download is unfinished (a .part file, or a file the family needs missing;
+ * a model of unknown family counts as unfinished). */
+static long long dir_size(const char *dir, mg_family fam, int *partial) {
     long long total = 0;
     char path[8192];
     *partial = 0;
@@ -187,11 +199,7 @@ static long long dir_size(const char *dir, int *partial) {
         if (n > 5 && !strcmp(de->d_name + n - 5, ".part")) *partial = 1;
     }
     closedir(d);
-    for (int i = 0; i < MG_PULL_NFILES; i++) {
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, mg_pull_files[i]);
-        if (stat(path, &st) != 0) *partial = 1;
-    }
+    if (!mg_model_complete(dir, fam, NULL)) *partial = 1;
     return total;
 }
 
@@ -244,9 +252,13 @@ static int cmd_list(int argc, char **argv) {
             snprintf(name, sizeof name, "%.*s/%s", (int)(sep - names[i]), names[i], sep + 2);
         else
             snprintf(name, sizeof name, "%s", names[i]);
+        mg_family fam = MG_FAMILY_UNKNOWN;
+        mg_error ferr = {0};
+        mg_model_family(path, &fam, &ferr);
         int partial = 0;
-        long long bytes = dir_size(path, &partial);
-        printf("%-50s %10.1f MB%s\n", name, (double)bytes / 1e6, partial ? "  (incomplete)" : "");
+        long long bytes = dir_size(path, fam, &partial);
+        printf("%-50s %-8s %10.1f MB%s\n", name, mg_family_name(fam), (double)bytes / 1e6,
+               partial ? "  (incomplete)" : "");
         free(names[i]);
     }
     free(names);

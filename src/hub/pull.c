@@ -1,7 +1,15 @@
 /*
- * pull.c - `mediagrep model pull`: fetches a CLIP checkpoint's four files
+ * pull.c - `mediagrep model pull`: fetches a CLIP or Whisper checkpoint
  * from the Hugging Face hub (or any server with its URL layout) with libcurl,
- * and resolves `--model` arguments to a model directory.
+ * tells a model directory's family, and resolves `--model` arguments to a
+ * model directory.
+ *
+ * config.json is fetched first and scanned for its model_type; the family
+ * decides the other files (CLIP: vocab.json, merges.txt, model.safetensors;
+ * Whisper: optional small JSON files where a 404 is fine, tokenizer.json or
+ * vocab.json + merges.txt, model.safetensors), the weights always last.
+ * A repo without model.safetensors is probed for a sharded checkpoint or a
+ * pytorch_model.bin to say why it cannot be used.
  *
  * Per file: a HEAD request on {endpoint}/{name}/resolve/{rev}/{file} (not
  * following the redirect to the CDN, like huggingface_hub) gives the expected
@@ -23,6 +31,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -39,6 +48,21 @@
 const char *const mg_pull_files[MG_PULL_NFILES] = {
     "config.json", "vocab.json", "merges.txt", "model.safetensors",
 };
+
+/* Every file pull may fetch, for the manifest (one entry each). The first
+ * four are mg_pull_files. */
+enum {
+    K_CONFIG, K_VOCAB, K_MERGES, K_WEIGHTS, K_TOKENIZER, K_GENCFG, K_ADDED, K_PREPROC,
+    K_NORMALIZER, K_SPECIAL, K_TOKCFG, K_NKNOWN
+};
+static const char *const g_known[K_NKNOWN] = {
+    "config.json", "vocab.json", "merges.txt", "model.safetensors", "tokenizer.json",
+    "generation_config.json", "added_tokens.json", "preprocessor_config.json", "normalizer.json",
+    "special_tokens_map.json", "tokenizer_config.json",
+};
+/* Whisper's optional files, small ones fetched before the tokenizer. */
+static const int g_whisper_optional[] = {K_GENCFG, K_PREPROC, K_TOKCFG, K_SPECIAL, K_ADDED,
+                                         K_NORMALIZER};
 
 #define MG_DEFAULT_ENDPOINT "https://huggingface.co"
 #define MG_PATH_MAX 4096
@@ -267,7 +291,7 @@ typedef struct {
 } mf_entry;
 
 typedef struct {
-    mf_entry e[MG_PULL_NFILES];
+    mf_entry e[K_NKNOWN];
 } manifest;
 
 /* Reads our own manifest format (written by manifest_save); anything
@@ -277,9 +301,9 @@ static void manifest_load(const char *path, manifest *m) {
     char *txt = NULL;
     size_t len = 0;
     if (mg_read_file(path, 1 << 20, &txt, &len, NULL) != MG_OK) return;
-    for (int i = 0; i < MG_PULL_NFILES; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "\"%s\": {", mg_pull_files[i]);
+    for (int i = 0; i < K_NKNOWN; i++) {
+        char key[64]; /* the leading quote keeps "config.json" off "x_config.json" */
+        snprintf(key, sizeof key, "\"%s\": {", g_known[i]);
         char *s = strstr(txt, key);
         if (!s) continue;
         s += strlen(key);
@@ -307,7 +331,8 @@ static void manifest_load(const char *path, manifest *m) {
  * validated names/revisions and an endpoint URL (quotes/backslashes
  * escaped). */
 static int manifest_save(const char *path, const manifest *m, const char *name,
-                         const char *revision, const char *endpoint, mg_error *err) {
+                         const char *revision, const char *endpoint, mg_family fam,
+                         mg_error *err) {
     char tmp[MG_PATH_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -318,14 +343,14 @@ static int manifest_save(const char *path, const manifest *m, const char *name,
         if (*c == '"' || *c == '\\') fputc('\\', f);
         if ((unsigned char)*c >= 0x20) fputc(*c, f);
     }
-    fprintf(f, "\",\n  \"files\": {");
+    fprintf(f, "\",\n  \"family\": \"%s\",\n  \"files\": {", mg_family_name(fam));
     int first = 1;
-    for (int i = 0; i < MG_PULL_NFILES; i++) {
+    for (int i = 0; i < K_NKNOWN; i++) {
         const mf_entry *e = &m->e[i];
         if (!e->present) continue;
         fprintf(f, "%s\n    \"%s\": {\"size\": %lld, \"mtime\": %lld, \"algo\": \"%s\", "
                    "\"digest\": \"%s\", \"commit\": \"%s\"}",
-                first ? "" : ",", mg_pull_files[i], e->size, e->mtime, algo_name(e->algo),
+                first ? "" : ",", g_known[i], e->size, e->mtime, algo_name(e->algo),
                 e->hex, e->commit);
         first = 0;
     }
@@ -427,6 +452,8 @@ typedef struct pull_ctx {
     int max_attempts;
     struct curl_slist *hdrs;
     char curl_err[CURL_ERROR_SIZE];
+    const char *needs;  /* the family's required files, for 404 messages */
+    int offline_kept;   /* a file was kept because the hub could not be reached */
 } pull_ctx;
 
 /* Progress state for one GET. */
@@ -567,7 +594,8 @@ static req_result curl_failure(CURLcode r, const char *url, const char *curl_err
 }
 
 static req_result http_failure(long status, const resp_headers *h, const char *url,
-                               const char *file, int have_token, mg_error *err) {
+                               const char *file, const pull_ctx *c, mg_error *err) {
+    int have_token = c->token != NULL;
     req_result out = {MG_ENETWORK, 0, 0};
     const char *code = h->error_code;
     char extra[300] = "";
@@ -579,9 +607,8 @@ static req_result http_failure(long status, const resp_headers *h, const char *u
                        url, status, extra);
         else if (!strcmp(code, "EntryNotFound"))
             mg_err_set(err, out.rc,
-                       "%s: HTTP %ld: the model has no %s; mediagrep needs config.json, "
-                       "model.safetensors, vocab.json and merges.txt (a CLIP model in "
-                       "transformers format)%s", url, status, file, extra);
+                       "%s: HTTP %ld: the model has no %s; mediagrep needs %s%s", url, status,
+                       file, c->needs, extra);
         else
             mg_err_set(err, out.rc,
                        "%s: HTTP %ld: not found on the hub: check the model name%s%s", url, status,
@@ -647,7 +674,7 @@ static req_result head_once(pull_ctx *c, const char *url, const char *file, remo
             }
         }
         if (st >= 400 || st < 200)
-            return http_failure(st, &h, url, file, c->token != NULL, err);
+            return http_failure(st, &h, url, file, c, err);
         final_status = st;
         break;
     }
@@ -761,7 +788,7 @@ static req_result get_once(pull_ctx *c, const char *url, const char *file, const
         }
         return res;
     }
-    return http_failure(status, &h, url, file, c->token != NULL, err);
+    return http_failure(status, &h, url, file, c, err);
 }
 
 /* Sleeps before retry `attempt` (1-based): 0.25 s, 0.5 s, 1 s, ... max 8 s. */
@@ -835,9 +862,15 @@ static int local_matches(const char *path, const remote_meta *m, mf_entry *e, mg
     return 1;
 }
 
-static int pull_file(pull_ctx *c, int idx, manifest *mf, mg_error *err) {
-    const char *file = mg_pull_files[idx];
+/* Fetches g_known[idx] unless the local copy is verified. An optional file
+ * the hub does not have (404), or cannot be asked about when an earlier file
+ * was already kept offline, sets *absent and is MG_OK; a copy an earlier pull
+ * recorded for it is then removed (it belonged to another revision). */
+static int pull_file(pull_ctx *c, int idx, int optional, manifest *mf, int *absent,
+                     mg_error *err) {
+    const char *file = g_known[idx];
     mf_entry *e = &mf->e[idx];
+    *absent = 0;
     char url[MG_URL_MAX], final[MG_PATH_MAX], part[MG_PATH_MAX + 8];
     if (snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c->endpoint, c->name, c->rev_enc, file) >=
             (int)sizeof url ||
@@ -857,8 +890,22 @@ static int pull_file(pull_ctx *c, int idx, manifest *mf, mg_error *err) {
                 fprintf(stderr, "  %s: hub unreachable, keeping the verified local copy (%s)\n",
                         file, err ? err->msg : "");
             mg_err_clear(err);
+            c->offline_kept = 1;
             return MG_OK;
         }
+    }
+    if (rc && optional && (rc == MG_ENOTFOUND || (offline && c->offline_kept))) {
+        if (!c->quiet)
+            fprintf(stderr, "  %s: %s (optional, skipped)\n", file,
+                    rc == MG_ENOTFOUND ? "not in this model" : "hub unreachable");
+        struct stat st;
+        if (rc == MG_ENOTFOUND && e->present && stat(final, &st) == 0 &&
+            (long long)st.st_size == e->size && (long long)st.st_mtime == e->mtime)
+            unlink(final);
+        if (rc == MG_ENOTFOUND) memset(e, 0, sizeof *e);
+        mg_err_clear(err);
+        *absent = 1;
+        return MG_OK;
     }
     if (rc) return rc;
 
@@ -916,12 +963,308 @@ static int pull_file(pull_ctx *c, int idx, manifest *mf, mg_error *err) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* model families                                                           */
+/* ------------------------------------------------------------------------ */
+
+const char *mg_family_name(mg_family f) {
+    return f == MG_FAMILY_CLIP ? "clip" : f == MG_FAMILY_WHISPER ? "whisper" : "unknown";
+}
+
+/* A shallow JSON scanner: enough to walk a top-level object's keys and skip
+ * their values (strings are kept raw, escapes included). */
+typedef struct {
+    const char *p, *end;
+} jscan;
+
+static void js_ws(jscan *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+/* A string at j->p; copies at most n-1 raw bytes into out (if non-NULL). */
+static int js_str(jscan *j, char *out, size_t n) {
+    if (j->p >= j->end || *j->p != '"') return -1;
+    size_t o = 0;
+    for (j->p++; j->p < j->end && *j->p != '"'; j->p++) {
+        if ((unsigned char)*j->p < 0x20) return -1;
+        if (*j->p == '\\') {
+            if (j->end - j->p < 2) return -1;
+            if (out && o + 1 < n) out[o++] = *j->p;
+            j->p++;
+        }
+        if (out && o + 1 < n) out[o++] = *j->p;
+    }
+    if (j->p >= j->end) return -1;
+    j->p++;
+    if (out && n) out[o] = '\0';
+    return 0;
+}
+
+/* Skips one value (nesting is counted, not matched bracket by bracket). */
+static int js_skip(jscan *j) {
+    js_ws(j);
+    if (j->p >= j->end) return -1;
+    if (*j->p == '"') return js_str(j, NULL, 0);
+    if (*j->p == '{' || *j->p == '[') {
+        int depth = 0;
+        while (j->p < j->end) {
+            char ch = *j->p;
+            if (ch == '"') {
+                if (js_str(j, NULL, 0)) return -1;
+                continue;
+            }
+            if ((ch == '{' || ch == '[') && ++depth > 512) return -1;
+            if ((ch == '}' || ch == ']') && --depth == 0) {
+                j->p++;
+                return 0;
+            }
+            j->p++;
+        }
+        return -1;
+    }
+    const char *s = j->p;
+    while (j->p < j->end && (isalnum((unsigned char)*j->p) || strchr("+-.", *j->p))) j->p++;
+    return j->p > s ? 0 : -1;
+}
+
+int mg_model_family_of_config(const char *json, size_t len, mg_family *out, char *model_type,
+                              size_t mt_n, mg_error *err) {
+    MG_ASSERT(out);
+    *out = MG_FAMILY_UNKNOWN;
+    if (model_type && mt_n) model_type[0] = '\0';
+    if (!json) return mg_err_set(err, MG_EINVAL, "config.json: no text");
+    jscan j = {json, json + len};
+    char key[64], mt[64] = "", arch[64] = "";
+    int clip_keys = 0, n_mels = 0, n_audio_ctx = 0;
+    js_ws(&j);
+    if (j.p >= j.end || *j.p != '{') return mg_err_set(err, MG_EFORMAT, "config.json: not a JSON object");
+    j.p++;
+    js_ws(&j);
+    if (j.p < j.end && *j.p == '}') j.p++;
+    else for (;;) {
+        js_ws(&j);
+        if (js_str(&j, key, sizeof key)) goto bad;
+        js_ws(&j);
+        if (j.p >= j.end || *j.p != ':') goto bad;
+        j.p++;
+        js_ws(&j);
+        if (!strcmp(key, "model_type") && j.p < j.end && *j.p == '"') {
+            if (js_str(&j, mt, sizeof mt)) goto bad;
+        } else if (!strcmp(key, "architectures") && j.p < j.end && *j.p == '[') {
+            jscan a = {j.p + 1, j.end};
+            js_ws(&a);
+            if (a.p < a.end && *a.p == '"' && js_str(&a, arch, sizeof arch)) goto bad;
+            if (js_skip(&j)) goto bad;
+        } else {
+            clip_keys |= !strcmp(key, "text_config") || !strcmp(key, "vision_config") ||
+                         !strcmp(key, "text_config_dict") || !strcmp(key, "vision_config_dict");
+            n_mels |= !strcmp(key, "n_mels");
+            n_audio_ctx |= !strcmp(key, "n_audio_ctx");
+            if (js_skip(&j)) goto bad;
+        }
+        js_ws(&j);
+        if (j.p < j.end && *j.p == ',') { j.p++; continue; }
+        if (j.p < j.end && *j.p == '}') { j.p++; break; }
+        goto bad;
+    }
+    if (model_type && mt_n) snprintf(model_type, mt_n, "%s", mt);
+    if (mt[0]) {
+        *out = !strcmp(mt, "clip") ? MG_FAMILY_CLIP
+             : !strcmp(mt, "whisper") ? MG_FAMILY_WHISPER : MG_FAMILY_UNKNOWN;
+    } else if (!strncmp(arch, "CLIP", 4) || (!arch[0] && clip_keys)) {
+        *out = MG_FAMILY_CLIP;
+    } else if (!strncmp(arch, "Whisper", 7) || (!arch[0] && n_mels && n_audio_ctx)) {
+        *out = MG_FAMILY_WHISPER;
+    }
+    return MG_OK;
+bad:
+    return mg_err_set(err, MG_EFORMAT, "config.json: invalid JSON near byte %lld",
+                      (long long)(j.p - json));
+}
+
+int mg_model_family(const char *dir, mg_family *out, mg_error *err) {
+    MG_ASSERT(dir && out);
+    *out = MG_FAMILY_UNKNOWN;
+    char path[MG_PATH_MAX + 16];
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
+        return mg_err_set(err, MG_ELIMIT, "%s: path too long", dir);
+    if (!is_file(path)) return mg_err_set(err, MG_ENOTFOUND, "%s: no config.json", dir);
+    char *txt = NULL;
+    size_t len = 0;
+    int rc = mg_read_file(path, 1 << 20, &txt, &len, err);
+    if (rc) return rc;
+    rc = mg_model_family_of_config(txt, len, out, NULL, 0, err);
+    free(txt);
+    if (rc) mg_err_prefix(err, "%s", dir);
+    return rc;
+}
+
+static int has_file(const char *dir, const char *file) {
+    char path[MG_PATH_MAX + 64];
+    return snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path && is_file(path);
+}
+
+int mg_model_complete(const char *dir, mg_family f, const char **missing_or_null) {
+    const char *miss = NULL;
+    if (f == MG_FAMILY_CLIP) {
+        for (int i = 0; i < MG_PULL_NFILES && !miss; i++)
+            if (!has_file(dir, mg_pull_files[i])) miss = mg_pull_files[i];
+    } else if (f == MG_FAMILY_WHISPER) {
+        if (!has_file(dir, "config.json")) {
+            miss = "config.json";
+        } else if (!has_file(dir, "tokenizer.json") &&
+                   !(has_file(dir, "vocab.json") && has_file(dir, "merges.txt"))) {
+            miss = "tokenizer.json (or vocab.json + merges.txt)";
+            char pat[MG_PATH_MAX + 16];
+            glob_t g;
+            if (snprintf(pat, sizeof pat, "%s/*.tiktoken", dir) < (int)sizeof pat &&
+                glob(pat, 0, NULL, &g) == 0) {
+                if (g.gl_pathc > 0) miss = NULL;
+                globfree(&g);
+            }
+        }
+        if (!miss && !has_file(dir, "model.safetensors")) miss = "model.safetensors";
+    } else {
+        miss = has_file(dir, "config.json") ? "a config.json of a CLIP or Whisper model" : "config.json";
+    }
+    if (missing_or_null) *missing_or_null = miss;
+    return miss == NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the files of a family                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define NEEDS_ANY "config.json (a CLIP or Whisper model in transformers format)"
+#define NEEDS_CLIP                                                             \
+    "config.json, model.safetensors, vocab.json and merges.txt (a CLIP model in " \
+    "transformers format)"
+#define NEEDS_WHISPER                                                          \
+    "config.json, model.safetensors and tokenizer.json or vocab.json + merges.txt " \
+    "(a Whisper model in transformers format)"
+
+/* One file, then the manifest (so an interrupted pull keeps what it has). */
+static int pull_step(pull_ctx *c, int idx, int optional, manifest *mf, const char *mpath,
+                     mg_family fam, int *absent, mg_error *err) {
+    int rc = pull_file(c, idx, optional, mf, absent, err);
+    if (!rc) rc = manifest_save(mpath, mf, c->name, c->revision, c->endpoint, fam, err);
+    return rc;
+}
+
+/* model.safetensors is not in the repo: says why when the repo has the
+ * weights in a form we do not read; otherwise keeps the 404 error. */
+static int explain_no_weights(pull_ctx *c, int rc, mg_error *err) {
+    static const char *const probes[] = {"model.safetensors.index.json", "pytorch_model.bin",
+                                         "pytorch_model.bin.index.json"};
+    int quiet = c->quiet;
+    c->quiet = 1;
+    int found = -1;
+    for (int i = 0; i < 3 && found < 0; i++) {
+        char url[MG_URL_MAX];
+        remote_meta m;
+        int offline = 0;
+        mg_error perr = {0};
+        if (snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c->endpoint, c->name, c->rev_enc,
+                     probes[i]) >= (int)sizeof url)
+            break;
+        int prc = head_retry(c, url, probes[i], &m, &offline, &perr);
+        if (prc == MG_OK) found = i;
+        else if (prc != MG_ENOTFOUND) break;
+    }
+    c->quiet = quiet;
+    if (found == 0)
+        return mg_err_set(err, MG_EUNSUPPORTED,
+                          "%s (revision %s) is published as a sharded checkpoint "
+                          "(model.safetensors.index.json + model-0000N-of-0000M.safetensors), "
+                          "which mediagrep does not support yet: pick a smaller variant, or merge "
+                          "the shards into one model.safetensors and pass that directory with "
+                          "--model", c->name, c->revision);
+    if (found > 0)
+        return mg_err_set(err, MG_EUNSUPPORTED,
+                          "%s (revision %s) has no model.safetensors, only %s (PyTorch pickle "
+                          "weights), which mediagrep does not read: look for a safetensors "
+                          "revision on the hub (often a pull request: --revision refs/pr/N), or "
+                          "convert it (transformers: save_pretrained(dir, "
+                          "safe_serialization=True)) and pass that directory with --model",
+                          c->name, c->revision, probes[found]);
+    return rc;
+}
+
+/* config.json, its family, then the family's files (weights last). */
+static int pull_all(pull_ctx *c, manifest *mf, const char *mpath, mg_family *fam,
+                    mg_error *err) {
+    int absent = 0;
+    *fam = MG_FAMILY_UNKNOWN;
+    c->needs = NEEDS_ANY;
+    int rc = pull_step(c, K_CONFIG, 0, mf, mpath, *fam, &absent, err);
+    if (rc) return rc;
+    char path[MG_PATH_MAX + 16], mt[64];
+    snprintf(path, sizeof path, "%s/config.json", c->dir);
+    char *txt = NULL;
+    size_t len = 0;
+    if ((rc = mg_read_file(path, 1 << 20, &txt, &len, err))) return rc;
+    rc = mg_model_family_of_config(txt, len, fam, mt, sizeof mt, err);
+    free(txt);
+    if (rc) {
+        mg_err_prefix(err, "%s", c->name);
+        return rc;
+    }
+    if (*fam == MG_FAMILY_UNKNOWN) {
+        if (mt[0])
+            return mg_err_set(err, MG_EUNSUPPORTED,
+                              "%s: config.json has model_type '%s'; mediagrep can pull CLIP "
+                              "(model_type \"clip\") and Whisper (\"whisper\") models", c->name, mt);
+        return mg_err_set(err, MG_EUNSUPPORTED,
+                          "%s: config.json has no model_type and does not look like a CLIP or "
+                          "Whisper config; mediagrep can pull CLIP and Whisper models", c->name);
+    }
+    if (!c->quiet) fprintf(stderr, "  model family: %s\n", mg_family_name(*fam));
+    int tokenizer_needed = 1;
+    if (*fam == MG_FAMILY_WHISPER) {
+        c->needs = NEEDS_WHISPER;
+        size_t nopt = sizeof g_whisper_optional / sizeof g_whisper_optional[0];
+        for (size_t i = 0; i < nopt && !rc; i++)
+            rc = pull_step(c, g_whisper_optional[i], 1, mf, mpath, *fam, &absent, err);
+        if (!rc) rc = pull_step(c, K_TOKENIZER, 1, mf, mpath, *fam, &absent, err);
+        tokenizer_needed = absent; /* no tokenizer.json: vocab.json + merges.txt */
+    } else {
+        c->needs = NEEDS_CLIP;
+    }
+    if (!rc && tokenizer_needed) rc = pull_step(c, K_VOCAB, 0, mf, mpath, *fam, &absent, err);
+    if (!rc && tokenizer_needed) rc = pull_step(c, K_MERGES, 0, mf, mpath, *fam, &absent, err);
+    if (!rc) {
+        rc = pull_step(c, K_WEIGHTS, 0, mf, mpath, *fam, &absent, err);
+        if (rc == MG_ENOTFOUND) rc = explain_no_weights(c, rc, err);
+    }
+    return rc;
+}
+
+/* Removes what a pull wrote into a directory it created (the model turned
+ * out to be unusable); the caller removes the directory. */
+static void remove_pulled(const char *dir) {
+    char path[MG_PATH_MAX + 64];
+    for (int i = 0; i < K_NKNOWN; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, g_known[i]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.part", dir, g_known[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, MG_PULL_MANIFEST);
+    unlink(path);
+}
+
+/* ------------------------------------------------------------------------ */
 /* public API                                                               */
 /* ------------------------------------------------------------------------ */
 
 int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size_t out_n,
                   mg_error *err) {
+    return mg_pull_model_ex(name, p, out_dir, out_n, NULL, err);
+}
+
+int mg_pull_model_ex(const char *name, const mg_pull_params *p, char *out_dir, size_t out_n,
+                     mg_family *family_out, mg_error *err) {
     mg_err_clear(err);
+    if (family_out) *family_out = MG_FAMILY_UNKNOWN;
     mg_pull_params def = mg_pull_default_params();
     if (!p) p = &def;
     int rc = mg_model_name_check(name, err);
@@ -969,6 +1312,7 @@ int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size
                                                                : mg_models_dir(mdbuf, sizeof mdbuf);
     rc = mg_model_local_dir(name, models_dir, c.dir, sizeof c.dir, err);
     if (rc) return rc;
+    int created = !is_dir(c.dir);
     rc = mg_mkdir_p(c.dir, err);
     if (rc) return rc;
     /* One pull per model directory at a time: an advisory lock on the
@@ -1017,12 +1361,9 @@ int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size
     if (!c.quiet)
         fprintf(stderr, "pulling %s (revision %s) from %s into %s\n", name, c.revision, c.endpoint,
                 c.dir);
-    for (int i = 0; i < MG_PULL_NFILES; i++) {
-        rc = pull_file(&c, i, &mf, err);
-        if (rc) break;
-        rc = manifest_save(mpath, &mf, name, c.revision, c.endpoint, err);
-        if (rc) break;
-    }
+    mg_family fam = MG_FAMILY_UNKNOWN;
+    rc = pull_all(&c, &mf, mpath, &fam, err);
+    if (rc == MG_OK && family_out) *family_out = fam;
     if (rc == MG_OK && out_dir) {
         if (snprintf(out_dir, out_n, "%s", c.dir) >= (int)out_n)
             rc = mg_err_set(err, MG_ELIMIT, "%s: path does not fit the output buffer", c.dir);
@@ -1030,6 +1371,7 @@ int mg_pull_model(const char *name, const mg_pull_params *p, char *out_dir, size
 done:
     curl_slist_free_all(c.hdrs);
     curl_easy_cleanup(c.curl);
+    if ((rc == MG_EUNSUPPORTED || rc == MG_EFORMAT) && created) remove_pulled(c.dir);
     if (rc != MG_OK) rmdir(c.dir); /* only if nothing was written (e.g. wrong name) */
     close(lock_fd);
     return rc;
@@ -1037,6 +1379,11 @@ done:
 
 int mg_resolve_model(const char *arg, const char *models_dir_or_null, char *out_dir, size_t out_n,
                      mg_error *err) {
+    return mg_resolve_model_family(arg, models_dir_or_null, MG_FAMILY_CLIP, out_dir, out_n, err);
+}
+
+int mg_resolve_model_family(const char *arg, const char *models_dir_or_null, mg_family want,
+                            char *out_dir, size_t out_n, mg_error *err) {
     mg_err_clear(err);
     if (!arg || !*arg) return mg_err_set(err, MG_EINVAL, "empty --model argument");
     char path[MG_PATH_MAX + 32];
@@ -1060,15 +1407,22 @@ int mg_resolve_model(const char *arg, const char *models_dir_or_null, char *out_
         if (snprintf(dir, sizeof dir, "%s/%s", md, arg) < (int)sizeof dir) named = 1;
     }
     if (named && is_dir(dir)) {
-        int missing = -1;
-        for (int i = 0; i < MG_PULL_NFILES && missing < 0; i++) {
-            snprintf(path, sizeof path, "%s/%s", dir, mg_pull_files[i]);
-            if (!is_file(path)) missing = i;
-        }
-        if (missing >= 0)
+        mg_family fam = MG_FAMILY_UNKNOWN;
+        mg_error ferr = {0};
+        mg_model_family(dir, &fam, &ferr); /* unreadable: judged as want (or CLIP) */
+        if (want != MG_FAMILY_UNKNOWN && fam != MG_FAMILY_UNKNOWN && fam != want)
+            return mg_err_set(err, MG_EUNSUPPORTED,
+                              "model '%s' in %s is a %s model, not a %s model%s", arg, dir,
+                              fam == MG_FAMILY_WHISPER ? "Whisper (speech to text)" : "CLIP",
+                              want == MG_FAMILY_WHISPER ? "Whisper" : "CLIP",
+                              fam == MG_FAMILY_WHISPER
+                                  ? "; use it with `mediagrep transcribe --model NAME`" : "");
+        if (fam == MG_FAMILY_UNKNOWN) fam = want != MG_FAMILY_UNKNOWN ? want : MG_FAMILY_CLIP;
+        const char *missing = NULL;
+        if (!mg_model_complete(dir, fam, &missing))
             return mg_err_set(err, MG_ENOTFOUND,
                               "model '%s' in %s is incomplete (no %s); run `mediagrep model pull %s` "
-                              "again to finish it", arg, dir, mg_pull_files[missing], arg);
+                              "again to finish it", arg, dir, missing, arg);
         if (snprintf(out_dir, out_n, "%s", dir) >= (int)out_n)
             return mg_err_set(err, MG_ELIMIT, "%s: path does not fit the output buffer", dir);
         return MG_OK;
