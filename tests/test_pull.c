@@ -816,6 +816,20 @@ static void test_family_of_config(void) {
                   "'%s' accepted", bad[i]);
         CHECK(f == MG_FAMILY_UNKNOWN);
     }
+    /* every proper prefix of a config is malformed (the scan reads only len
+     * bytes: exact-size copies, for the sanitizers) */
+    const char *full = "{\"a\": {\"b\": [1, \"]\\\"\"]}, \"model_type\": \"whisper\", \"c\": null}";
+    int prefix_ok = 1;
+    for (size_t n = 0; n <= strlen(full); n++) {
+        char *b = malloc(n ? n : 1);
+        memcpy(b, full, n);
+        mg_family f;
+        mg_error err = {0};
+        int rc = mg_model_family_of_config(b, n, &f, NULL, 0, &err);
+        prefix_ok &= n < strlen(full) ? rc == MG_EFORMAT : (rc == MG_OK && f == MG_FAMILY_WHISPER);
+        free(b);
+    }
+    CHECK(prefix_ok);
     CHECK(!strcmp(mg_family_name(MG_FAMILY_CLIP), "clip"));
     CHECK(!strcmp(mg_family_name(MG_FAMILY_WHISPER), "whisper"));
     CHECK(!strcmp(mg_family_name(MG_FAMILY_UNKNOWN), "unknown"));
@@ -866,6 +880,7 @@ static void test_whisper_pull(void) {
     char *wb = mg_test_read(path_join(src, "model.safetensors"), &n);
     REQUIRE_V(wb != NULL);
     hexdigest(EVP_sha256(), NULL, 0, wb, n, hex);
+    free(wb);
     CHECK(mf && strstr(mf, hex));
     CHECK(mf && strstr(mf, "\"tokenizer.json\": {"));
     CHECK(mf && !strstr(mf, "normalizer.json"));
