@@ -3,7 +3,11 @@
  * references in backend/cpu/kernels.h (like ggml's test-backend-ops):
  * normalized max error |fast - ref| / max|ref| per op over shapes that
  * cover small and large M, widths that are not multiples of 16, causal and
- * full attention, CLIP's sequence lengths (1..257) and head sizes.
+ * full attention, CLIP's sequence lengths (1..257) and head sizes; and
+ * Whisper's ops (attention_kv over KV caches and the audio, im2col1d and
+ * conv1d end to end against a direct double convolution, add_rows,
+ * copy_rows) at Whisper's shapes, with an item's attention output the same
+ * bits alone as among other items and with 1 or 2 threads.
  */
 #include "testlib.h"
 #include "backend/backend.h"
@@ -372,6 +376,308 @@ static void test_normalize_u8(mg_backend *b) {
     free(want);
 }
 
+/* ---------------- Whisper's ops ---------------- */
+
+/* A set of attention_kv items laid out as Whisper's decoder holds them:
+ * self-attention reads q from fused qkv rows (ld 3D) and K / V from separate
+ * caches (ld D); cross-attention reads q rows (ld D) and K | V interleaved
+ * per row (ld 2D, v = k + D). Outputs have ldo >= D; columns past D hold a
+ * sentinel that no op may overwrite. */
+#define KV_MAX 32
+#define KV_SENTINEL 1234.5f
+typedef struct {
+    int n, heads, hd, causal, cross, ldq, ldkv, ldo;
+    int nq[KV_MAX], nkv[KV_MAX];
+    float *qb[KV_MAX], *kb[KV_MAX], *vb[KV_MAX];
+    const float *q[KV_MAX], *k[KV_MAX], *v[KV_MAX];
+    float *o[KV_MAX];
+} kv_set;
+
+static void kv_make(kv_set *s, int n, const int *nq, const int *nkv, int heads, int hd, int causal, int cross,
+                    int ldo_pad) {
+    memset(s, 0, sizeof *s);
+    const int D = heads * hd;
+    s->n = n, s->heads = heads, s->hd = hd, s->causal = causal, s->cross = cross;
+    s->ldq = cross ? D : 3 * D;
+    s->ldkv = cross ? 2 * D : D;
+    s->ldo = D + ldo_pad;
+    for (int i = 0; i < n; i++) {
+        s->nq[i] = nq[i], s->nkv[i] = nkv[i];
+        s->qb[i] = rnd((size_t)nq[i] * s->ldq, 2.f);
+        s->q[i] = s->qb[i]; /* self: q is the first D columns of a qkv row */
+        if (cross) {
+            s->kb[i] = rnd((size_t)nkv[i] * s->ldkv, 2.f);
+            s->k[i] = s->kb[i];
+            s->v[i] = s->kb[i] + D;
+        } else {
+            s->kb[i] = rnd((size_t)nkv[i] * D, 2.f);
+            s->vb[i] = rnd((size_t)nkv[i] * D, 2.f);
+            s->k[i] = s->kb[i];
+            s->v[i] = s->vb[i];
+        }
+        s->o[i] = mg_alloc_aligned((size_t)nq[i] * s->ldo, sizeof(float));
+    }
+}
+
+static void kv_clear_out(kv_set *s, float **o) {
+    for (int i = 0; i < s->n; i++)
+        for (size_t t = 0; t < (size_t)s->nq[i] * s->ldo; t++) o[i][t] = KV_SENTINEL;
+}
+
+static mg_attn_kv kv_desc(const kv_set *s, float *const *o) {
+    mg_attn_kv a = {s->n, s->q, s->k, s->v, o, s->nq, s->nkv, s->ldq, s->ldkv, s->ldo, s->heads, s->hd, s->causal};
+    return a;
+}
+
+/* item i through mg_ref_attention_kv, head by head, into ref [nq][D] */
+static void kv_ref(const kv_set *s, int i, float *ref) {
+    const int D = s->heads * s->hd;
+    for (int h = 0; h < s->heads; h++)
+        mg_ref_attention_kv(s->q[i] + h * s->hd, s->ldq, s->k[i] + h * s->hd, s->v[i] + h * s->hd, s->ldkv,
+                            ref + h * s->hd, D, s->nq[i], s->nkv[i], s->hd, s->causal);
+}
+
+static void kv_free(kv_set *s) {
+    for (int i = 0; i < s->n; i++) {
+        mg_free_aligned(s->qb[i]);
+        mg_free_aligned(s->kb[i]);
+        mg_free_aligned(s->vb[i]);
+        mg_free_aligned(s->o[i]);
+    }
+}
+
+typedef struct {
+    int n, heads, hd, causal, cross, ldo_pad;
+    int nq[KV_MAX], nkv[KV_MAX];
+} kv_case;
+
+/* Whisper's shapes: decode steps (n_q 1, n_kv 1..448 across the 16-key
+ * padding boundaries), prompts (n_q 5, with and without a cached prefix),
+ * cross-attention (n_kv 1500, not causal), head sizes 64, 32 and 24. */
+static const kv_case kv_cases[] = {
+    {16, 6, 64, 1, 0, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+     {1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, 448}},
+    {4, 6, 64, 1, 0, 0, {5, 5, 3, 1}, {5, 12, 40, 448}},
+    {3, 6, 64, 0, 1, 0, {1, 5, 2}, {1500, 1500, 1500}},
+    {3, 4, 32, 1, 0, 0, {1, 4, 5}, {77, 4, 9}},
+    {2, 8, 32, 0, 1, 0, {1, 5}, {1500, 1500}},
+    {3, 5, 24, 1, 0, 8, {1, 3, 5}, {33, 200, 5}},
+    {2, 5, 24, 0, 1, 3, {1, 3}, {1500, 1}},
+    {1, 1, 24, 0, 0, 0, {4}, {10}},
+};
+#define N_KV_CASES (sizeof kv_cases / sizeof kv_cases[0])
+
+/* attention_kv against mg_ref_attention_kv (normalized error as the other
+ * attention tests), the padding columns untouched, each item's output the
+ * same bits alone as among the others; with `other`, the same bits on a
+ * backend with another thread count. */
+static void test_attention_kv(mg_backend *b, mg_backend *other) {
+    for (size_t c = 0; c < N_KV_CASES; c++) {
+        const kv_case *kc = &kv_cases[c];
+        kv_set s;
+        kv_make(&s, kc->n, kc->nq, kc->nkv, kc->heads, kc->hd, kc->causal, kc->cross, kc->ldo_pad);
+        const int D = s.heads * s.hd;
+        kv_clear_out(&s, s.o);
+        mg_attn_kv a = kv_desc(&s, s.o);
+        b->ops->attention_kv(b, &a);
+        float *alone[KV_MAX];
+        for (int i = 0; i < s.n; i++) {
+            float *ref = mg_alloc_aligned((size_t)s.nq[i] * D, sizeof(float));
+            kv_ref(&s, i, ref);
+            double worst = 0, mref = 0;
+            int pad_ok = 1;
+            for (int r = 0; r < s.nq[i]; r++) {
+                for (int d = 0; d < D; d++) {
+                    float g = s.o[i][(size_t)r * s.ldo + d], w = ref[(size_t)r * D + d];
+                    double e = isnan(g) ? 1e30 : fabs((double)g - w);
+                    worst = e > worst ? e : worst;
+                    mref = fabs(w) > mref ? fabs(w) : mref;
+                }
+                for (int d = D; d < s.ldo; d++) pad_ok &= s.o[i][(size_t)r * s.ldo + d] == KV_SENTINEL;
+            }
+            double e = mref > 0 ? worst / mref : worst;
+            CHECK_MSG(e < 1e-5, "attention_kv case %zu item %d (n_q %d, n_kv %d, H %d, hd %d, causal %d): normalized "
+                      "error %.3g", c, i, s.nq[i], s.nkv[i], s.heads, s.hd, s.causal, e);
+            CHECK_MSG(pad_ok, "attention_kv case %zu item %d: wrote past D columns", c, i);
+            mg_free_aligned(ref);
+            alone[i] = mg_alloc_aligned((size_t)s.nq[i] * s.ldo, sizeof(float));
+        }
+        /* each item alone (n = 1) gives the bits it got among the others */
+        kv_clear_out(&s, alone);
+        for (int i = 0; i < s.n; i++) {
+            mg_attn_kv one = a;
+            one.n = 1;
+            one.q = s.q + i, one.k = s.k + i, one.v = s.v + i, one.out = alone + i;
+            one.n_q = s.nq + i, one.n_kv = s.nkv + i;
+            b->ops->attention_kv(b, &one);
+            CHECK_MSG(!memcmp(alone[i], s.o[i], (size_t)s.nq[i] * s.ldo * sizeof(float)),
+                      "attention_kv case %zu item %d: differs alone and among %d items", c, i, s.n);
+        }
+        if (other) {
+            kv_clear_out(&s, alone);
+            mg_attn_kv a2 = kv_desc(&s, alone);
+            other->ops->attention_kv(other, &a2);
+            for (int i = 0; i < s.n; i++)
+                CHECK_MSG(!memcmp(alone[i], s.o[i], (size_t)s.nq[i] * s.ldo * sizeof(float)),
+                          "attention_kv case %zu item %d: %d and %d threads differ", c, i, b->n_threads,
+                          other->n_threads);
+        }
+        for (int i = 0; i < s.n; i++) mg_free_aligned(alone[i]);
+        kv_free(&s);
+    }
+    /* no items: nothing happens */
+    mg_attn_kv none = {0};
+    none.heads = 1, none.head_dim = 8;
+    b->ops->attention_kv(b, &none);
+    CHECK(1);
+}
+
+/* Plain-loop im2col (conv1d k3 p1): cols[b][t][c*3 + j] = x[b][t*stride + j - 1][c]. */
+static void ref_im2col1d(const float *x, float *cols, int batch, int t_in, int C, int stride) {
+    const int t_out = (t_in - 1) / stride + 1;
+    for (int bi = 0; bi < batch; bi++)
+        for (int t = 0; t < t_out; t++)
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < 3; j++) {
+                    int src = t * stride + j - 1;
+                    cols[(((size_t)bi * t_out + t) * C + c) * 3 + j] =
+                        src < 0 || src >= t_in ? 0.f : x[((size_t)bi * t_in + src) * C + c];
+                }
+}
+
+static void test_im2col1d(mg_backend *b) {
+    int cases[][4] = {{1, 3000, 80, 1}, {2, 3000, 64, 2}, {2, 11, 5, 2}, {1, 1, 3, 1}, {3, 7, 5, 1}, {1, 2, 4, 2},
+                      {1, 1, 2, 2}, {5, 300, 17, 2}};
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        int B = cases[s][0], T = cases[s][1], C = cases[s][2], st = cases[s][3], t_out = (T - 1) / st + 1;
+        size_t nc = (size_t)B * t_out * C * 3;
+        float *x = rnd((size_t)B * T * C, 1.f), *got = mg_alloc_aligned(nc, 4), *want = mg_alloc_aligned(nc, 4);
+        for (size_t i = 0; i < nc; i++) got[i] = NAN;
+        b->ops->im2col1d(b, x, got, B, T, C, st);
+        ref_im2col1d(x, want, B, T, C, st);
+        CHECK_MSG(!memcmp(got, want, nc * 4), "im2col1d batch=%d t_in=%d C=%d stride=%d", B, T, C, st);
+        mg_free_aligned(x); mg_free_aligned(got); mg_free_aligned(want);
+    }
+}
+
+/* Conv1d (k3, p1, stride 1 or 2, + bias, optional GELU) end to end as
+ * Whisper's encoder runs it: im2col1d + a linear over the weight
+ * [out][C][3] flattened, against a direct double-precision convolution. */
+static void test_conv1d(mg_backend *b) {
+    int cases[][6] = {{2, 3000, 80, 48, 1, MG_ACT_GELU}, {2, 3000, 64, 64, 2, MG_ACT_GELU}, {1, 9, 7, 5, 2, MG_ACT_NONE},
+                      {3, 10, 6, 33, 1, MG_ACT_NONE}};
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        int B = cases[s][0], T = cases[s][1], C = cases[s][2], O = cases[s][3], st = cases[s][4], act = cases[s][5];
+        int t_out = (T - 1) / st + 1, K = C * 3;
+        float *x = rnd((size_t)B * T * C, 1.f), *w = rnd((size_t)O * K, 1.f / sqrtf((float)K)), *bias = rnd(O, 0.5f);
+        float *cols = mg_alloc_aligned((size_t)B * t_out * K, 4), *y = mg_alloc_aligned((size_t)B * t_out * O, 4);
+        float *ref = mg_alloc_aligned((size_t)B * t_out * O, 4);
+        mg_linear *l;
+        mg_error err;
+        REQUIRE_V(b->ops->linear_prepare(b, w, bias, O, K, MG_PREC_FP32, &l, &err) == MG_OK);
+        b->ops->im2col1d(b, x, cols, B, T, C, st);
+        b->ops->linear(b, l, cols, y, B * t_out, act, 0);
+        for (int bi = 0; bi < B; bi++)
+            for (int t = 0; t < t_out; t++)
+                for (int o = 0; o < O; o++) {
+                    double acc = bias[o];
+                    for (int c = 0; c < C; c++)
+                        for (int j = 0; j < 3; j++) {
+                            int src = t * st + j - 1;
+                            if (src >= 0 && src < T)
+                                acc += (double)w[((size_t)o * C + c) * 3 + j] * x[((size_t)bi * T + src) * C + c];
+                        }
+                    if (act == MG_ACT_GELU) acc = 0.5 * acc * (1.0 + erf(acc / sqrt(2.0)));
+                    ref[((size_t)bi * t_out + t) * O + o] = (float)acc;
+                }
+        double e = mg_test_nerr(y, ref, (size_t)B * t_out * O);
+        CHECK_MSG(e < 2e-6, "conv1d batch=%d t_in=%d C=%d out=%d stride=%d act=%d: normalized error %.3g", B, T, C, O,
+                  st, act, e);
+        b->ops->linear_free(b, l);
+        mg_free_aligned(x); mg_free_aligned(w); mg_free_aligned(bias); mg_free_aligned(cols);
+        mg_free_aligned(y); mg_free_aligned(ref);
+    }
+}
+
+/* add_rows: x[r] += y[r % y_rows], bit for bit the float sum */
+static void test_add_rows(mg_backend *b) {
+    int cases[][3] = {{7, 7, 64}, {3000, 1500, 48}, {5, 1, 3}, {1, 448, 384}, {9, 4, 17}};
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        int R = cases[s][0], Y = cases[s][1], D = cases[s][2];
+        float *x = rnd((size_t)R * D, 1.f), *y = rnd((size_t)Y * D, 1.f), *want = mg_alloc_aligned((size_t)R * D, 4);
+        for (int r = 0; r < R; r++)
+            for (int d = 0; d < D; d++) want[(size_t)r * D + d] = x[(size_t)r * D + d] + y[(size_t)(r % Y) * D + d];
+        b->ops->add_rows(b, x, y, R, Y, D);
+        CHECK_MSG(!memcmp(x, want, (size_t)R * D * 4), "add_rows rows=%d y_rows=%d dim=%d", R, Y, D);
+        mg_free_aligned(x); mg_free_aligned(y); mg_free_aligned(want);
+    }
+}
+
+/* copy_rows as the decoder's KV-cache append uses it: the k and v parts of
+ * qkv rows to scattered cache positions; other positions untouched. */
+static void test_copy_rows(mg_backend *b) {
+    enum { R = 9, D = 40, ctx = 32 };
+    float *qkv = rnd((size_t)R * 3 * D, 1.f), *kc = mg_alloc_aligned((size_t)ctx * D, 4);
+    float *vc = mg_alloc_aligned((size_t)ctx * D, 4);
+    for (int i = 0; i < ctx * D; i++) kc[i] = vc[i] = KV_SENTINEL;
+    const float *src[2 * R];
+    float *dst[2 * R];
+    int pos[R];
+    for (int r = 0; r < R; r++) {
+        pos[r] = (r * 7 + 3) % ctx; /* distinct positions */
+        src[2 * r] = qkv + (size_t)r * 3 * D + D;
+        dst[2 * r] = kc + (size_t)pos[r] * D;
+        src[2 * r + 1] = qkv + (size_t)r * 3 * D + 2 * D;
+        dst[2 * r + 1] = vc + (size_t)pos[r] * D;
+    }
+    b->ops->copy_rows(b, src, dst, 0, D); /* nothing */
+    int untouched = 1;
+    for (int i = 0; i < ctx * D; i++) untouched &= kc[i] == KV_SENTINEL && vc[i] == KV_SENTINEL;
+    CHECK(untouched);
+    b->ops->copy_rows(b, src, dst, 2 * R, D);
+    int ok = 1;
+    for (int p = 0; p < ctx; p++) {
+        int r = -1;
+        for (int k = 0; k < R; k++)
+            if (pos[k] == p) r = k;
+        for (int d = 0; d < D; d++) {
+            float wk = r < 0 ? KV_SENTINEL : qkv[(size_t)r * 3 * D + D + d];
+            float wv = r < 0 ? KV_SENTINEL : qkv[(size_t)r * 3 * D + 2 * D + d];
+            ok &= kc[(size_t)p * D + d] == wk && vc[(size_t)p * D + d] == wv;
+        }
+    }
+    CHECK_MSG(ok, "copy_rows: cache rows differ from the qkv rows copied (or untouched rows changed)");
+    mg_free_aligned(qkv); mg_free_aligned(kc); mg_free_aligned(vc);
+}
+
+static void test_whisper_ops(mg_backend *b) {
+    REQUIRE_V(b->ops->attention_kv && b->ops->im2col1d && b->ops->add_rows && b->ops->copy_rows);
+    test_attention_kv(b, NULL);
+    test_im2col1d(b);
+    test_conv1d(b);
+    test_add_rows(b);
+    test_copy_rows(b);
+}
+
+/* Determinism across thread counts: 1 vs 2 threads, bit for bit. */
+static void test_whisper_threads(void) {
+    mg_backend *b1, *b2;
+    mg_error err;
+    REQUIRE_V(mg_backend_cpu_open(1, &b1, &err) == MG_OK);
+    REQUIRE_V(mg_backend_cpu_open(2, &b2, &err) == MG_OK);
+    test_attention_kv(b1, b2);
+    /* im2col over many tasks: the same bits with either pool */
+    int B = 3, T = 3000, C = 24;
+    float *x = rnd((size_t)B * T * C, 1.f), *c1 = mg_alloc_aligned((size_t)B * 1500 * C * 3, 4);
+    float *c2 = mg_alloc_aligned((size_t)B * 1500 * C * 3, 4);
+    b1->ops->im2col1d(b1, x, c1, B, T, C, 2);
+    b2->ops->im2col1d(b2, x, c2, B, T, C, 2);
+    CHECK(!memcmp(c1, c2, (size_t)B * 1500 * C * 3 * 4));
+    mg_free_aligned(x); mg_free_aligned(c1); mg_free_aligned(c2);
+    mg_backend_close(b1);
+    mg_backend_close(b2);
+}
+
 /* device specs -> device lists */
 static void test_device_list(void) {
     mg_device_name d[MG_MAX_DEVICES];
@@ -433,8 +739,10 @@ int main(void) {
         test_attention(b);
         test_patchify_embed(b);
         test_normalize_u8(b);
+        test_whisper_ops(b);
         mg_backend_close(b);
     }
+    test_whisper_threads();
     mg_backend *b;
     /* a CPU without bf16/VNNI (simulated): only fp32 offered, the others refused */
     setenv("MEDIAGREP_CPU_PRECISIONS", "fp32", 1);

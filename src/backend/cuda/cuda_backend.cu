@@ -16,6 +16,11 @@
  *   back to a block per query row.
  *   LayerNorm, patchify, embeddings, gathers and the 8-bit -> normalized
  *   float conversion of images: our own kernels, fp32.
+ *   Whisper: attention over separate q / k / v rows (KV caches,
+ *   cross-attention to 1500 audio frames), a block per (item, head, query
+ *   row) with the row's scores in shared memory, fp32; im2col for the
+ *   conv1d GEMMs, positional adds and KV-cache row copies. The host's
+ *   pointer tables travel in one copy per op to a per-lane device buffer.
  *
  * Streams ("lanes"): every thread that issues ops gets its own non-blocking
  * stream, cuBLASLt handle, workspace and scratch (max_callers = 2), so two
@@ -93,6 +98,10 @@ typedef struct lane {
     size_t xh_cap;
     int32_t *idx;             /* token ids / row indices copied from the host */
     size_t idx_cap;
+    void *tab;                /* pointer tables (attention_kv, copy_rows) copied from the host */
+    size_t tab_cap;
+    unsigned char *tab_host;  /* their host staging (pageable: free to reuse once the copy is queued) */
+    size_t tab_host_cap;
     gemm_plan plans[PLAN_CACHE];
     int n_plans, next_plan;
 } lane;
@@ -101,6 +110,7 @@ typedef struct cuda_backend {
     mg_backend base;
     int dev;
     int smem_optin;           /* dynamic shared memory a block may opt in to */
+    int smem_kv;              /* what k_attn_kv may use (its opt-in, else the default 48 KiB) */
     pthread_mutex_t mu;
     pthread_key_t key;        /* thread -> lane */
     int key_ok;
@@ -401,6 +411,114 @@ __global__ void k_gather(const float *src, const int32_t *rows, float *dst, int 
     dst[i] = src[(size_t)rows[i / dim] * dim + i % dim];
 }
 
+
+/* ---- Whisper's ops ---- */
+
+/* attention_kv's per-call table in device memory: n pointers each of q, k,
+ * v and out, then n n_q and n n_kv (see kv_table). */
+struct kv_tab {
+    const float *const *q, *const *k, *const *v;
+    float *const *o;
+    const int *nq, *nkv;
+};
+
+/* One block per (item, head, query row), as k_attention: the scaled query
+ * and the row's scores over the item's n keys (causal: n_kv - n_q + row + 1,
+ * at least 1) in shared memory; threads over keys for q.k, block-wide max
+ * and sum; for p.v, G = blockDim / head_dim groups of head_dim threads each
+ * sum every G-th key and the groups' partial sums are added in group order.
+ * A row's arithmetic depends only on its item (never on n or the grid), so
+ * an item's result is the same alone or in any batch. */
+__global__ void k_attn_kv(kv_tab t, int ld_q, int ld_kv, int ld_o, int heads, int hd, int causal, int max_kv) {
+    extern __shared__ float sm[]; /* q [hd] + scores [max_kv] + 32 + partials [G][hd] */
+    const int it = blockIdx.x / heads, h = blockIdx.x % heads, i = blockIdx.y;
+    const int n_q = t.nq[it], n_kv = t.nkv[it];
+    if (i >= n_q) return; /* the whole block: rows past this item's queries */
+    float *qs = sm, *sc = sm + hd, *red = sc + max_kv, *part = red + 32;
+    const float *q = t.q[it] + (size_t)i * ld_q + h * hd;
+    const float *K = t.k[it] + h * hd, *V = t.v[it] + h * hd;
+    const float scale = rsqrtf((float)hd);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[d] * scale;
+    __syncthreads();
+    int n = causal ? n_kv - n_q + i + 1 : n_kv;
+    n = n < 1 ? 1 : n > n_kv ? n_kv : n;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float *kr = K + (size_t)j * ld_kv;
+        float s = 0.f;
+        for (int d = 0; d < hd; d++) s += qs[d] * kr[d];
+        sc[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = mx;
+    __syncthreads();
+    mx = red[0];
+    for (int w = 1; w < (int)(blockDim.x / 32); w++) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        float e = expf(sc[j] - mx);
+        sc[j] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, red); /* (its barrier also publishes every sc[j]) */
+    const float inv = 1.f / sum;
+    float *orow = t.o[it] + (size_t)i * ld_o + h * hd;
+    const int G = hd < (int)blockDim.x ? (int)blockDim.x / hd : 1;
+    if (G == 1) {
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float acc = 0.f;
+            for (int j = 0; j < n; j++) acc += sc[j] * V[(size_t)j * ld_kv + d];
+            orow[d] = acc * inv;
+        }
+        return;
+    }
+    const int g = threadIdx.x / hd, d = threadIdx.x % hd;
+    if (g < G) {
+        float acc = 0.f;
+        for (int j = g; j < n; j += G) acc += sc[j] * V[(size_t)j * ld_kv + d];
+        part[g * hd + d] = acc;
+    }
+    __syncthreads();
+    if ((int)threadIdx.x < hd) {
+        float acc = 0.f;
+        for (int k = 0; k < G; k++) acc += part[k * hd + threadIdx.x];
+        orow[threadIdx.x] = acc * inv;
+    }
+}
+#define KV_THREADS 128
+static size_t attn_kv_smem(int max_kv, int hd) {
+    int G = hd < KV_THREADS ? KV_THREADS / hd : 1;
+    return ((size_t)hd + (size_t)max_kv + 32 + (G > 1 ? (size_t)G * hd : 0)) * sizeof(float);
+}
+
+/* cols[b][t][c*3 + j] = x[b][t*stride + j - 1][c] (0 outside); one thread per column entry */
+__global__ void k_im2col1d(const float *x, float *cols, int t_in, int t_out, int C, int stride, size_t total) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    const int C3 = 3 * C, e = (int)(i % C3), c = e / 3, j = e % 3;
+    const size_t r = i / C3;
+    const int t = (int)(r % t_out);
+    const size_t bi = r / t_out;
+    const int src = t * stride + j - 1;
+    cols[i] = src < 0 || src >= t_in ? 0.f : x[(bi * t_in + src) * C + c];
+}
+
+__global__ void k_add_rows(float *x, const float *y, int y_rows, int dim, size_t total) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    const size_t r = i / dim;
+    x[i] = x[i] + y[(r % y_rows) * dim + i % dim];
+}
+
+/* One block per row: dst[row][0..dim) = src[row][0..dim); tab = n sources then n destinations. */
+__global__ void k_copy_rows(const float *const *tab, int n, int dim) {
+    const float *s = tab[blockIdx.x];
+    float *d = (float *)tab[n + blockIdx.x];
+    for (int k = threadIdx.x; k < dim; k += blockDim.x) d[k] = s[k];
+}
+
 static unsigned blocks_for(size_t n, unsigned t) { return (unsigned)((n + t - 1) / t); }
 
 /* ---------------- ops ---------------- */
@@ -634,6 +752,94 @@ static void cu_normalize_u8(mg_backend *b, const uint8_t *rgb, float *chw, int n
     CK(cudaGetLastError());
 }
 
+
+/* ---------------- Whisper's ops ---------------- */
+
+/* Copies `bytes` of host tables to the lane's device table buffer (one
+ * copy per op; the host staging is pageable, so it may be rewritten as soon
+ * as cudaMemcpyAsync returns, and the device buffer is only rewritten by
+ * the next op on the same in-order stream). Returns the device address. */
+static void *stage_tab(lane *L, size_t bytes) {
+    L->tab = grow(L, L->tab, &L->tab_cap, bytes);
+    CK(cudaMemcpyAsync(L->tab, L->tab_host, bytes, cudaMemcpyHostToDevice, L->s));
+    return L->tab;
+}
+static unsigned char *tab_host(lane *L, size_t bytes) {
+    if (L->tab_host_cap < bytes) { /* grows only when a larger batch first appears */
+        unsigned char *p = (unsigned char *)realloc(L->tab_host, bytes);
+        if (!p) mg_panic(__FILE__, __LINE__, "out of memory (%zu bytes of pointer tables)", bytes);
+        L->tab_host = p;
+        L->tab_host_cap = bytes;
+    }
+    return L->tab_host;
+}
+
+static void cu_attention_kv(mg_backend *b, const mg_attn_kv *a) {
+    cuda_backend *cb = (cuda_backend *)b;
+    lane *L = get_lane(cb);
+    if (a->n <= 0) return;
+    const size_t n = (size_t)a->n, np = n * sizeof(void *), bytes = 4 * np + 2 * n * sizeof(int);
+    unsigned char *h = tab_host(L, bytes);
+    int max_q = 0, max_kv = 1;
+    for (int i = 0; i < a->n; i++) {
+        max_q = a->n_q[i] > max_q ? a->n_q[i] : max_q;
+        max_kv = a->n_kv[i] > max_kv ? a->n_kv[i] : max_kv;
+    }
+    if (max_q <= 0) return;
+    memcpy(h, a->q, np);
+    memcpy(h + np, a->k, np);
+    memcpy(h + 2 * np, a->v, np);
+    memcpy(h + 3 * np, a->out, np);
+    memcpy(h + 4 * np, a->n_q, n * sizeof(int));
+    memcpy(h + 4 * np + n * sizeof(int), a->n_kv, n * sizeof(int));
+    unsigned char *d = (unsigned char *)stage_tab(L, bytes);
+    kv_tab t;
+    t.q = (const float *const *)d;
+    t.k = (const float *const *)(d + np);
+    t.v = (const float *const *)(d + 2 * np);
+    t.o = (float *const *)(d + 3 * np);
+    t.nq = (const int *)(d + 4 * np);
+    t.nkv = (const int *)(d + 4 * np + n * sizeof(int));
+    size_t shm = attn_kv_smem(max_kv, a->head_dim);
+    if (shm > (size_t)cb->smem_kv)
+        mg_panic(__FILE__, __LINE__, "attention_kv: %d keys of head size %d exceed shared memory (%zu > %d bytes)",
+                 max_kv, a->head_dim, shm, cb->smem_kv);
+    if (max_q > 65535) mg_panic(__FILE__, __LINE__, "attention_kv: %d query rows in one item (at most 65535)", max_q);
+    dim3 grid((unsigned)(a->n * a->heads), (unsigned)max_q);
+    k_attn_kv<<<grid, KV_THREADS, shm, L->s>>>(t, a->ld_q, a->ld_kv, a->ld_o, a->heads, a->head_dim, a->causal,
+                                               max_kv);
+    CK(cudaGetLastError());
+}
+
+static void cu_im2col1d(mg_backend *b, const float *x, float *cols, int batch, int t_in, int C, int stride) {
+    lane *L = get_lane((cuda_backend *)b);
+    if (batch <= 0 || t_in <= 0 || C <= 0) return;
+    const int t_out = (t_in - 1) / stride + 1;
+    size_t total = (size_t)batch * t_out * C * 3;
+    k_im2col1d<<<blocks_for(total, 256), 256, 0, L->s>>>(x, cols, t_in, t_out, C, stride, total);
+    CK(cudaGetLastError());
+}
+
+static void cu_add_rows(mg_backend *b, float *x, const float *y, int n_rows, int y_rows, int dim) {
+    lane *L = get_lane((cuda_backend *)b);
+    size_t total = (size_t)n_rows * dim;
+    if (n_rows <= 0 || dim <= 0) return;
+    k_add_rows<<<blocks_for(total, 256), 256, 0, L->s>>>(x, y, y_rows, dim, total);
+    CK(cudaGetLastError());
+}
+
+static void cu_copy_rows(mg_backend *b, const float *const *src, float *const *dst, int n, int dim) {
+    lane *L = get_lane((cuda_backend *)b);
+    if (n <= 0 || dim <= 0) return;
+    const size_t np = (size_t)n * sizeof(void *);
+    unsigned char *h = tab_host(L, 2 * np);
+    memcpy(h, src, np);
+    memcpy(h + np, dst, np);
+    const float *const *d = (const float *const *)stage_tab(L, 2 * np);
+    k_copy_rows<<<(unsigned)n, dim < 256 ? 64 : 256, 0, L->s>>>(d, n, dim);
+    CK(cudaGetLastError());
+}
+
 static void cu_destroy(mg_backend *b) {
     cuda_backend *cb = (cuda_backend *)b;
     cudaSetDevice(cb->dev);
@@ -644,6 +850,8 @@ static void cu_destroy(mg_backend *b) {
         for (int k = 0; k < L->n_plans; k++) plan_destroy(&L->plans[k]);
         cudaFree(L->xh);
         cudaFree(L->idx);
+        cudaFree(L->tab);
+        free(L->tab_host);
         cudaFree(L->ws);
         if (L->lt) cublasLtDestroy(L->lt);
         cudaStreamDestroy(L->s);
@@ -672,6 +880,10 @@ static mg_backend_ops make_ops(void) {
     o.embed_text = cu_embed_text;
     o.gather_rows = cu_gather_rows;
     o.normalize_u8 = cu_normalize_u8;
+    o.attention_kv = cu_attention_kv;
+    o.im2col1d = cu_im2col1d;
+    o.add_rows = cu_add_rows;
+    o.copy_rows = cu_copy_rows;
     o.host_alloc = cu_host_alloc;
     o.host_free = cu_host_free;
     return o;
@@ -719,6 +931,13 @@ extern "C" int mg_backend_cuda_open(int device, mg_backend **out, mg_error *err)
         optin = 48 << 10;
     }
     cb->smem_optin = optin;
+    int kv = 0;
+    if (cudaDeviceGetAttribute(&kv, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+        cudaFuncSetAttribute(k_attn_kv, cudaFuncAttributeMaxDynamicSharedMemorySize, kv) != cudaSuccess) {
+        (void)cudaGetLastError();
+        kv = 48 << 10;
+    }
+    cb->smem_kv = kv;
     *out = &cb->base;
     return MG_OK;
 }
