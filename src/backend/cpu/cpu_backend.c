@@ -702,15 +702,16 @@ static void cpu_attention_kv(mg_backend *b, const mg_attn_kv *a) {
 typedef struct {
     const float *x;
     float *cols;
-    int t_in, t_out, C, stride;
+    int t_in, t_out, C, stride, rows, chunks; /* a task: `rows` output rows of one batch item */
 } im2col_job;
 
 static void im2col_task(void *arg, int task, int thread) {
     im2col_job *j = arg;
-    int bi = task;
+    int bi = task / j->chunks, t0 = (task % j->chunks) * j->rows;
+    int t1 = t0 + j->rows < j->t_out ? t0 + j->rows : j->t_out;
     const float *x = j->x + (size_t)bi * j->t_in * j->C;
     float *cols = j->cols + (size_t)bi * j->t_out * j->C * 3;
-    for (int t = 0; t < j->t_out; t++) {
+    for (int t = t0; t < t1; t++) {
         float *row = cols + (size_t)t * j->C * 3;
         for (int k = 0; k < 3; k++) {
             int src = t * j->stride + k - 1;
@@ -724,10 +725,14 @@ static void im2col_task(void *arg, int task, int thread) {
     }
 }
 
+/* Tasks of 64 output rows (a window's 1500-3000 rows spread over the pool
+ * even for one window; a copy, so the split does not change the result). */
 static void cpu_im2col1d(mg_backend *b, const float *x, float *cols, int batch, int t_in, int C, int stride) {
     cpu_backend *cb = (cpu_backend *)b;
-    im2col_job j = {x, cols, t_in, (t_in - 1) / stride + 1, C, stride};
-    mg_pool_run(cb->pool, batch, im2col_task, &j);
+    if (batch <= 0 || t_in <= 0) return;
+    const int t_out = (t_in - 1) / stride + 1, rows = 64, chunks = (t_out + rows - 1) / rows;
+    im2col_job j = {x, cols, t_in, t_out, C, stride, rows, chunks};
+    mg_pool_run(cb->pool, batch * chunks, im2col_task, &j);
 }
 
 static void cpu_add_rows(mg_backend *b, float *x, const float *y, int n_rows, int y_rows, int dim) {
