@@ -900,7 +900,7 @@ static void test_whisper_pull(void) {
     CHECK_EQ_INT(mg_resolve_model(WREPO, m, res, sizeof res, &err), MG_EUNSUPPORTED);
     note(MG_EUNSUPPORTED, &err);
     CHECK_STR_CONTAINS(err.msg, "Whisper");
-    CHECK_STR_CONTAINS(err.msg, "transcribe");
+    CHECK_STR_CONTAINS(err.msg, "mediagrep transcribe --model " WREPO "`");
     CHECK_EQ_INT(mg_resolve_model_family(REPO, models("full"), MG_FAMILY_WHISPER, res, sizeof res, &err),
                  MG_EUNSUPPORTED);
     CHECK_STR_CONTAINS(err.msg, "CLIP");

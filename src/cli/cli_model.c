@@ -156,8 +156,9 @@ static int cmd_pull(int argc, char **argv) {
         return rc == MG_EINVAL ? 2 : 1;
     }
     if (!o.quiet)
-        fprintf(stderr, "pulled %s (%s)%s\n", o.name, mg_family_name(fam),
-                fam == MG_FAMILY_WHISPER ? "; use it with `mediagrep transcribe --model NAME`" : "");
+        fprintf(stderr, "pulled %s (%s)%s%s%s\n", o.name, mg_family_name(fam),
+                fam == MG_FAMILY_WHISPER ? "; use it with `mediagrep transcribe --model " : "",
+                fam == MG_FAMILY_WHISPER ? o.name : "", fam == MG_FAMILY_WHISPER ? "`" : "");
     printf("%s\n", dir);
     return 0;
 }

@@ -1412,11 +1412,11 @@ int mg_resolve_model_family(const char *arg, const char *models_dir_or_null, mg_
         mg_model_family(dir, &fam, &ferr); /* unreadable: judged as want (or CLIP) */
         if (want != MG_FAMILY_UNKNOWN && fam != MG_FAMILY_UNKNOWN && fam != want)
             return mg_err_set(err, MG_EUNSUPPORTED,
-                              "model '%s' in %s is a %s model, not a %s model%s", arg, dir,
+                              "model '%s' in %s is a %s model, not a %s model%s%s%s", arg, dir,
                               fam == MG_FAMILY_WHISPER ? "Whisper (speech to text)" : "CLIP",
                               want == MG_FAMILY_WHISPER ? "Whisper" : "CLIP",
-                              fam == MG_FAMILY_WHISPER
-                                  ? "; use it with `mediagrep transcribe --model NAME`" : "");
+                              fam == MG_FAMILY_WHISPER ? "; use it with `mediagrep transcribe --model " : "",
+                              fam == MG_FAMILY_WHISPER ? arg : "", fam == MG_FAMILY_WHISPER ? "`" : "");
         if (fam == MG_FAMILY_UNKNOWN) fam = want != MG_FAMILY_UNKNOWN ? want : MG_FAMILY_CLIP;
         const char *missing = NULL;
         if (!mg_model_complete(dir, fam, &missing))
