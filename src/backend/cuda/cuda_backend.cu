@@ -12,8 +12,8 @@
  *   algorithm) are cached per shape.
  *   Attention: one block per (image, head) holding that head's K and V in
  *   shared memory, a warp per query row (scores, softmax and P.V in
- *   registers and shared memory); heads too long for shared memory fall
- *   back to a block per query row.
+ *   registers and shared memory); heads too long for shared memory (Whisper's
+ *   1500 frames) fall back to a block per query row (attention_kv's kernel).
  *   LayerNorm, patchify, embeddings, gathers and the 8-bit -> normalized
  *   float conversion of images: our own kernels, fp32.
  *   Whisper: attention over separate q / k / v rows (KV caches,
@@ -261,47 +261,6 @@ __global__ void k_layernorm(const float *x, float *y, const float *g, const floa
     for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = (xr[i] - mean) * rstd * g[i] + b[i];
 }
 
-/* One block per (batch*head, query row): scores in shared memory. */
-__global__ void k_attention(const float *qkv, float *out, int seq, int heads, int hd, int causal) {
-    extern __shared__ float sm[]; /* q [hd] + scores [seq] + 32 */
-    float *qs = sm, *sc = sm + hd, *red = sc + seq;
-    const int bh = blockIdx.x, i = blockIdx.y, bi = bh / heads, h = bh % heads, D = heads * hd;
-    const float *base = qkv + (size_t)bi * seq * 3 * D;
-    const float scale = rsqrtf((float)hd);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = base[(size_t)i * 3 * D + h * hd + d] * scale;
-    __syncthreads();
-    const int n = causal ? i + 1 : seq;
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const float *kr = base + (size_t)j * 3 * D + D + h * hd;
-        float s = 0.f;
-        for (int d = 0; d < hd; d++) s += qs[d] * kr[d];
-        sc[j] = s;
-        mx = fmaxf(mx, s);
-    }
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = mx;
-    __syncthreads();
-    mx = red[0];
-    for (int w = 1; w < (int)(blockDim.x / 32); w++) mx = fmaxf(mx, red[w]);
-    __syncthreads();
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        float e = expf(sc[j] - mx);
-        sc[j] = e;
-        sum += e;
-    }
-    sum = block_sum(sum, red);
-    __syncthreads();
-    const float inv = 1.f / sum;
-    float *o = out + ((size_t)bi * seq + i) * D + h * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float acc = 0.f;
-        for (int j = 0; j < n; j++) acc += sc[j] * base[(size_t)j * 3 * D + 2 * D + h * hd + d];
-        o[d] = acc * inv;
-    }
-}
-
 /* One block per (image, head): K (rows padded to hd+1 floats, so lanes
  * reading different rows hit different banks) and V in shared memory, then
  * one warp per query row: scores for j = lane, lane+32, ..., warp-wide max
@@ -422,7 +381,7 @@ struct kv_tab {
     const int *nq, *nkv;
 };
 
-/* One block per (item, head, query row), as k_attention: the scaled query
+/* One block per (item, head, query row): the scaled query
  * and the row's scores over the item's n keys (causal: n_kv - n_q + row + 1,
  * at least 1) in shared memory; threads over keys for q.k, block-wide max
  * and sum; for p.v, G = blockDim / head_dim groups of head_dim threads each
@@ -683,6 +642,9 @@ static void cu_layernorm(mg_backend *b, const float *x, float *y, const float *g
     CK(cudaGetLastError());
 }
 
+static void attention_rows(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int hd,
+                           int causal);
+
 static void cu_attention(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int head_dim,
                          int causal) {
     cuda_backend *cb = (cuda_backend *)b;
@@ -691,10 +653,10 @@ static void cu_attention(mg_backend *b, const float *qkv, float *out, int batch,
     size_t shm = attn_head_smem(seq, head_dim);
     if (shm <= (size_t)cb->smem_optin) {
         k_attn_head<<<(unsigned)(batch * heads), ATT_WARPS * 32, shm, L->s>>>(qkv, out, seq, heads, head_dim, causal);
-    } else { /* a head too long for shared memory: a block per query row */
-        dim3 grid((unsigned)(batch * heads), (unsigned)seq);
-        k_attention<<<grid, 128, (size_t)(head_dim + seq + 32) * sizeof(float), L->s>>>(qkv, out, seq, heads,
-                                                                                         head_dim, causal);
+    } else { /* a head too long for shared memory: a block per query row (attention_kv's kernel, each
+              * image an item with q, k and v in its qkv rows) */
+        attention_rows(b, qkv, out, batch, seq, heads, head_dim, causal);
+        return;
     }
     CK(cudaGetLastError());
 }
@@ -809,6 +771,30 @@ static void cu_attention_kv(mg_backend *b, const mg_attn_kv *a) {
     k_attn_kv<<<grid, KV_THREADS, shm, L->s>>>(t, a->ld_q, a->ld_kv, a->ld_o, a->heads, a->head_dim, a->causal,
                                                max_kv);
     CK(cudaGetLastError());
+}
+
+/* cu_attention for sequences too long for a head in shared memory: each
+ * image as an attention_kv item (q, k, v at columns 0, D, 2D of its qkv
+ * rows), in groups that keep the pointer tables small. */
+static void attention_rows(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int hd,
+                           int causal) {
+    enum { GROUP = 64 };
+    const float *q[GROUP], *k[GROUP], *v[GROUP];
+    float *o[GROUP];
+    int nq[GROUP];
+    const int D = heads * hd;
+    for (int i0 = 0; i0 < batch; i0 += GROUP) {
+        int n = batch - i0 < GROUP ? batch - i0 : GROUP;
+        for (int i = 0; i < n; i++) {
+            q[i] = qkv + (size_t)(i0 + i) * seq * 3 * D;
+            k[i] = q[i] + D;
+            v[i] = q[i] + 2 * D;
+            o[i] = out + (size_t)(i0 + i) * seq * D;
+            nq[i] = seq;
+        }
+        mg_attn_kv a = {n, q, k, v, o, nq, nq, 3 * D, 3 * D, D, heads, hd, causal};
+        cu_attention_kv(b, &a);
+    }
 }
 
 static void cu_im2col1d(mg_backend *b, const float *x, float *cols, int batch, int t_in, int C, int stride) {
