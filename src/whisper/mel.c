@@ -175,8 +175,8 @@ static int plan_new(int n_mels, mel_plan **out, mg_error *err) {
  * j0 = j - k, k = j % ns) reads in[j + q m], twiddles input q by
  * exp(-2 pi i q k / (ns R)) (tw[(q - 1) ns + k]; none when ns is 1), and
  * writes out[j0 R + k + q ns]. The k loop is contiguous in every array, so
- * the compiler vectorizes it (the same operations per element: the result
- * does not depend on it). */
+ * the compiler may vectorize it (GCC does for radices 2 and 4 with SSE2);
+ * the operations per element are the same either way. */
 #define CMUL_TW(q)                                                        \
     do {                                                                  \
         double c_ = twr[((q) - 1) * ns + k], s_ = twi[((q) - 1) * ns + k]; \
