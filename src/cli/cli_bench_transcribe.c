@@ -112,9 +112,9 @@ static int is_file(const char *p) {
 
 /* Runs argv (PATH searched) with the environment additions env ("K=V",
  * NULL-terminated, may be NULL); its stdout into a malloc'd *out (NULL: to
- * stderr); stderr passes through. *ru: the child's resources (may be NULL).
- * Returns the exit status, or -1 when it could not run. */
-static int run_proc(char *const argv[], char *const env[], char **out, struct rusage *ru) {
+ * stderr); stderr passes through. Returns the exit status, or -1 when it
+ * could not run. */
+static int run_proc(char *const argv[], char *const env[], char **out) {
     int fd[2] = {-1, -1};
     if (out) {
         *out = NULL;
@@ -163,10 +163,8 @@ static int run_proc(char *const argv[], char *const env[], char **out, struct ru
         *out = b;
     }
     int st;
-    struct rusage r;
-    while (wait4(pid, &st, 0, &r) < 0)
+    while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return -1;
-    if (ru) *ru = r;
     if (rc) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -222,7 +220,7 @@ static int ensure_audio(const char *src, int seconds, char *out, size_t cap) {
     snprintf(t, sizeof t, "%d", seconds);
     char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", (char *)src, "-t", t,
                     "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", tmp, NULL};
-    if (run_proc(argv, NULL, NULL, NULL) != 0 || rename(tmp, out)) {
+    if (run_proc(argv, NULL, NULL) != 0 || rename(tmp, out)) {
         fprintf(stderr, "bench transcribe: could not write %s with the ffmpeg CLI from %s\n", out, src);
         unlink(tmp);
         return -1;
@@ -238,7 +236,6 @@ static int write_f32(const char *path, const float *v, size_t n) {
 }
 
 static double kb_to_mb(long kb) { return kb / 1024.0; }
-
 /* ---------------- our engine: encoder, decoder, agreement ---------------- */
 
 /* Pseudo-random log-mel windows in the range real ones take ([-1, 1.5]). */
@@ -258,7 +255,6 @@ static int32_t text_token(int s, int k) { return (int32_t)(100 + ((long)s * 7919
 typedef struct {
     double enc_ms[BT_MAX_LIST];                       /* per window, per batch */
     double prefill_ms[BT_MAX_LIST], step_ms[BT_MAX_LIST]; /* per seqs count */
-    int ran;
 } engine_res;
 
 static int time_encoder(mg_wctx *c, const float *mel, const bt_list *bl, int repeats, engine_res *r) {
@@ -575,7 +571,7 @@ static json_object *whole_file(const bt_opts *o, const char *model_dir, const ch
                     "--child-replay", (char *)(replay ? replay : "/dev/null"), "--threads", th, "--precision",
                     (char *)o->precision, NULL};
     char *out = NULL;
-    int rc = run_proc(argv, NULL, &out, NULL);
+    int rc = run_proc(argv, NULL, &out);
     json_object *j = rc == 0 && out ? json_tokener_parse(out) : NULL;
     if (!j) fprintf(stderr, "bench transcribe: the whole-file run on %s failed (exit %d)\n", wav, rc);
     free(out);
@@ -659,7 +655,7 @@ static int parse(int argc, char **argv, bt_opts *o) {
 
 static void rm_run(const char *run) {
     static const char *const files[] = {"mel.f32", "enc.f32", "enc_prec.f32", "logits.f32", "logits_prec.f32",
-                                        "work.json", "replay.json"};
+                                        "work.json", "replay.json", "agree.json"};
     char p[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(p, sizeof p, "%s/%s", run, files[i]);
@@ -709,7 +705,7 @@ static json_object *run_torch(const bt_opts *o, const char *model_dir, const cha
     /* as bench encoder --torch runs PyTorch: OpenBLAS with OpenMP, passive waiting */
     char *env[] = {"LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp", "OMP_WAIT_POLICY=PASSIVE", NULL};
     char *out = NULL;
-    int rc = run_proc(argv, env, &out, NULL);
+    int rc = run_proc(argv, env, &out);
     json_object *j = rc == 0 && out ? json_tokener_parse(out) : NULL;
     if (!j) fprintf(stderr, "bench transcribe: %s failed (exit %d)\n", script, rc);
     free(out);
@@ -820,6 +816,11 @@ static void print_table(const report *R) {
             printf("| | %d | %s | %s | %s |\n", o->rss.v[i], fmt(a, r ? jget(r, "peak_rss_mb") : NAN, "%.0f"),
                    fmt(b, r ? jget(r, "rss_after_load_mb") : NAN, "%.0f"), fmt(c, r ? jget(r, "wall_s") : NAN, "%.1f"));
         }
+        json_object *r0 = R->rss_runs[0], *r1 = R->rss_runs[o->rss.n - 1];
+        if (o->rss.n > 1 && r0 && r1)
+            printf("peak RSS %d s -> %d s: %+.1f MiB (%+.1f%%)\n", o->rss.v[0], o->rss.v[o->rss.n - 1],
+                   jget(r1, "peak_rss_mb") - jget(r0, "peak_rss_mb"),
+                   100 * (jget(r1, "peak_rss_mb") / jget(r0, "peak_rss_mb") - 1));
     }
 }
 
@@ -867,17 +868,11 @@ static void print_json(const report *R) {
 
 int mg_cli_bench_transcribe(int argc, char **argv) {
     bt_opts o = {0};
-    o.size = "tiny";
-    o.precision = "fp32";
+    o.size = "tiny", o.precision = "fp32";
     o.audio = MG_SOURCE_DIR "/../shared/whisper/jfk.flac";
     o.torch_int8 = 1;
-    o.repeats = 3;
-    o.prompt = 64;
-    o.steps = 32;
-    o.seconds = 120;
-    o.batches = (bt_list){3, {1, 8, 32}};
-    o.seqs = (bt_list){2, {1, 8}};
-    o.rss = (bt_list){2, {60, 600}};
+    o.repeats = 3, o.prompt = 64, o.steps = 32, o.seconds = 120;
+    o.batches = (bt_list){3, {1, 8, 32}}, o.seqs = (bt_list){2, {1, 8}}, o.rss = (bt_list){2, {60, 600}};
     int pr = parse(argc, argv, &o);
     if (pr) return pr > 0 ? 0 : 2;
     if (!o.threads) o.threads = mg_cpu_count();
@@ -998,8 +993,6 @@ out:
     json_object_put(R.torch);
     json_object_put(R.whole);
     for (int i = 0; i < o.rss.n; i++) json_object_put(R.rss_runs[i]);
-    snprintf(path, sizeof path, "%s/agree.json", run);
-    unlink(path);
     rm_run(run);
     return rc;
 }
