@@ -15,7 +15,13 @@
  * Errors: a file without an audio stream is MG_ENOTFOUND ("FILE: no audio
  * stream"); unreadable/corrupt data MG_EFORMAT or MG_EIO, with the file name
  * and FFmpeg's reason in the message. A decode error in the middle of a
- * stream (a damaged packet) is skipped as the ffmpeg CLI skips it.
+ * stream (a damaged packet) is skipped as the ffmpeg CLI skips it, and a
+ * demuxer error ends the stream (a truncated file gives the CLI's decodable
+ * prefix). When more than 2/3 of the packets failed to decode (the CLI then
+ * exits with status 69 and load_audio raises), the read that reaches the
+ * end returns MG_EFORMAT instead of 0. A read error repeats on later reads.
+ * The stream is the one the CLI picks without -map: most channels, with a
+ * bonus for the default disposition and for streams seen while probing.
  * Threading: one mg_audio per thread; different handles are independent.
  */
 #ifndef MG_AUDIO_H
@@ -50,9 +56,10 @@ long mg_audio_read(mg_audio *a, float *dst, long cap, mg_error *err);
 /* Same as mg_audio_read, as the raw s16 samples. */
 long mg_audio_read_s16(mg_audio *a, int16_t *dst, long cap, mg_error *err);
 
-/* Starts again from the first sample (reopens or seeks to the start and
- * resets the decoder and resampler); the samples read afterwards equal the
- * first pass's exactly. */
+/* Starts again from the first sample (reopens the file, with a new decoder
+ * and resampler); the samples read afterwards equal the first pass's
+ * exactly. If reopening fails, the handle only reports that (reads fail
+ * with MG_EINVAL) and must still be closed. */
 int mg_audio_rewind(mg_audio *a, mg_error *err);
 
 /* Whole file into a malloc'd buffer (*samples, *n; free() it). Refuses
