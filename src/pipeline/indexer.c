@@ -167,14 +167,18 @@ static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_ro
 /* Files whose content is not media are skipped silently unless their name
  * says they should be (photo.jpg holding text): those go through the decoder
  * so the failure is recorded with its reason. */
-static int media_name(const char *path) {
+static int media_name(const char *path, int audio) {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "heic",
                                       "heif", "avif", "bmp", "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg",
                                       "mpeg", "ts", "m2ts", "mts", "wmv", "flv", "3gp", "ogv", NULL};
+    static const char *const aext[] = {"wav", "flac", "mp3", "m4a", "aac", "ogg", "oga", "opus", "aif", "aiff",
+                                       "amr", "wma", NULL};
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (!dot || (slash && dot < slash)) return 0;
     for (int i = 0; ext[i]; i++)
         if (!strcasecmp(dot + 1, ext[i])) return 1;
+    for (int i = 0; audio && aext[i]; i++)
+        if (!strcasecmp(dot + 1, aext[i])) return 1;
     return 0;
 }
 
@@ -199,7 +203,7 @@ static void *count_main(void *arg) {
     int r;
     while (!atomic_load(&a->c->stop) && !atomic_load(&a->c->walk_done) && (r = mg_walk_next(w, &e, NULL)) != MG_WALK_END &&
            r >= 0)
-        if (r == MG_OK && (e.kind != MG_WALK_OTHER || media_name(e.path))) n++;
+        if (r == MG_OK && (e.kind != MG_WALK_OTHER || media_name(e.path, a->wp.audio))) n++;
     if (r == MG_WALK_END) atomic_store(&a->c->media_total, n);
     mg_walk_close(w);
     return NULL;
@@ -479,7 +483,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             rc = wr;
             break;
         }
-        if (e.kind == MG_WALK_OTHER && !media_name(e.path)) continue; /* not media, not named like it */
+        if (e.kind == MG_WALK_OTHER && !media_name(e.path, wp.audio)) continue; /* not media, not named like it */
         /* the analyzers that apply to this kind of file */
         unsigned kmask = e.kind == MG_WALK_AUDIO   ? kind_mask(c, MG_MEDIA_AUDIO)
                          : e.kind == MG_WALK_IMAGE ? kind_mask(c, MG_MEDIA_IMAGE)

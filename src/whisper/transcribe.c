@@ -233,6 +233,21 @@ static char *decode_text(const mg_wtok *tok, const int32_t *ids, int n) {
     return t;
 }
 
+/* Tokenizer.decode of the reference: timestamps dropped, other specials
+ * (a language token sampled as text) written by name. */
+static char *decode_ref(const mg_wtok *tok, const int32_t *ids, int n) {
+    int tb = mg_wtok_get_specials(tok)->timestamp_begin, k = 0;
+    int32_t *f = malloc((size_t)(n > 0 ? n : 1) * sizeof *f);
+    if (!f) return NULL;
+    for (int i = 0; i < n; i++)
+        if (ids[i] < tb) f[k++] = ids[i];
+    size_t need = mg_wtok_decode_all(tok, f, k, NULL, 0);
+    char *t = malloc(need + 1);
+    if (t) mg_wtok_decode_all(tok, f, k, t, need + 1);
+    free(f);
+    return t;
+}
+
 static int add_segment(stream *s, int seek, double start, double end, const int32_t *tokens, int n, double temp,
                        double avg, double cr, double nsp, const mg_wtok *tok) {
     if (s->res.n_segs == s->segs_cap) {
@@ -278,7 +293,7 @@ static int job_finish(run *R, stream *s) {
     int n = s->n_toks - s->sample_begin;
     if (n > 0 && sampled[n - 1] == R->sp->eot) n--;
     double avg = mg_wrules_avg_logprob(s->sum_logprob, n);
-    char *text = decode_text(R->tok, sampled, n);
+    char *text = decode_ref(R->tok, sampled, n);
     if (!text) return MG_ENOMEM;
     char *st = strip_dup(text);
     free(text);
@@ -323,7 +338,7 @@ static int job_finish(run *R, stream *s) {
 static int stream_complete(run *R, stream *s) {
     mg_mel_reader_close(s->mel);
     s->mel = NULL;
-    s->res.text = decode_text(R->tok, s->all + s->n_initial, s->n_all - s->n_initial);
+    s->res.text = decode_ref(R->tok, s->all + s->n_initial, s->n_all - s->n_initial);
     if (!s->res.text) return MG_ENOMEM;
     s->state = S_DONE;
     return MG_OK;

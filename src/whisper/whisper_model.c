@@ -186,6 +186,9 @@ static void encode_chunk(mg_wctx *c, const float *mel, int nb, const int *slots)
     const mg_whisper_dims *d = &w->d;
     const int T = 3000, A = d->n_audio_ctx, Da = d->n_audio_state, M = d->n_mels;
     const int H = d->n_audio_head, hd = Da / H;
+    /* the previous chunk's upload may still read the page-locked staging
+     * buffer (CUDA): wait for it before rewriting it */
+    o->synchronize(b);
     /* [n_mels][3000] -> time-major rows */
     for (int i = 0; i < nb; i++) {
         const float *src = mel + (size_t)i * M * T;
