@@ -236,6 +236,18 @@ static int write_f32(const char *path, const float *v, size_t n) {
 }
 
 static double kb_to_mb(long kb) { return kb / 1024.0; }
+
+/* A "Vm...:" value of /proc/self/status in KiB, or -1. */
+static long status_kb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl)) v = strtol(line + kl, NULL, 10);
+    if (f) fclose(f);
+    return v;
+}
 /* ---------------- our engine: encoder, decoder, agreement ---------------- */
 
 /* Pseudo-random log-mel windows in the range real ones take ([-1, 1.5]). */
@@ -482,8 +494,13 @@ static int child_main(const bt_opts *o) {
         return 2;
     }
     double load_s = mg_now() - t0;
+    /* the current RSS after loading; then the peak counter is reset (Linux clear_refs 5), so VmHWM at the
+     * end is the peak of the transcription alone, not the load's transient one (the file's pages) */
     getrusage(RUSAGE_SELF, &ru);
-    long rss_load = ru.ru_maxrss;
+    long load_peak = ru.ru_maxrss, rss_load = status_kb("VmRSS:");
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    int reset = cr && fputs("5", cr) >= 0;
+    if (cr && fclose(cr)) reset = 0;
     mg_transcribe_params tp = mg_transcribe_default_params();
     tp.language = "en";
     tp.n_temperatures = 1;
@@ -535,18 +552,16 @@ static int child_main(const bt_opts *o) {
         fprintf(stderr, "bench transcribe: cannot write %s\n", o->child_replay);
         return 2;
     }
+    long hwm = reset ? status_kb("VmHWM:") : -1;
+    const struct { const char *k; double v; } num[] = {
+        {"wall_s", wall}, {"load_s", load_s}, {"duration_s", c.duration}, {"windows", (double)st.windows},
+        {"decoder_steps", (double)st.decoder_steps}, {"tokens", (double)st.tokens}, {"encode_s", st.encode_s},
+        {"decode_s", st.decode_s}, {"mel_s", st.mel_s}, {"rss_after_load_mb", kb_to_mb(rss_load)},
+        {"load_peak_rss_mb", kb_to_mb(load_peak)}, {"peak_rss_mb", kb_to_mb(hwm > 0 ? hwm : ru.ru_maxrss)}};
     json_object *j = json_object_new_object();
-    json_object_object_add(j, "wall_s", json_object_new_double(wall));
-    json_object_object_add(j, "load_s", json_object_new_double(load_s));
-    json_object_object_add(j, "duration_s", json_object_new_double(c.duration));
-    json_object_object_add(j, "windows", json_object_new_int64(st.windows));
-    json_object_object_add(j, "decoder_steps", json_object_new_int64(st.decoder_steps));
-    json_object_object_add(j, "tokens", json_object_new_int64(st.tokens));
-    json_object_object_add(j, "encode_s", json_object_new_double(st.encode_s));
-    json_object_object_add(j, "decode_s", json_object_new_double(st.decode_s));
-    json_object_object_add(j, "mel_s", json_object_new_double(st.mel_s));
-    json_object_object_add(j, "rss_after_load_mb", json_object_new_double(kb_to_mb(rss_load)));
-    json_object_object_add(j, "peak_rss_mb", json_object_new_double(kb_to_mb(ru.ru_maxrss)));
+    for (size_t i = 0; i < sizeof num / sizeof *num; i++) json_object_object_add(j, num[i].k, json_object_new_double(num[i].v));
+    json_object_object_add(j, "peak_rss_is_transcription_only", json_object_new_boolean(hwm > 0));
+    json_object_object_add(j, "process_peak_rss_mb", json_object_new_double(kb_to_mb(ru.ru_maxrss)));
     json_object_object_add(j, "replay_windows", json_object_new_int((int)json_object_array_length(c.windows)));
     json_object_object_add(j, "replay_tokens", json_object_new_int64(replay_tokens));
     json_object_object_add(j, "replay_exact", json_object_new_boolean(replay_tokens == st.tokens &&
@@ -593,12 +608,9 @@ static double jget(json_object *o, const char *path) {
 }
 
 static json_object *jd(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
+static const char *ikey(char *b, int v) { return snprintf(b, 16, "%d", v), b; }
 
-static const char *fmt(char *b, double v, const char *f) {
-    if (isfinite(v)) snprintf(b, 32, f, v);
-    else snprintf(b, 32, "-");
-    return b;
-}
+static const char *fmt(char *b, double v, const char *f) { return snprintf(b, 32, isfinite(v) ? f : "-", v), b; }
 
 /* ---------------- the command ---------------- */
 
@@ -723,6 +735,13 @@ typedef struct {
     int agree_ok;
 } report;
 
+/* t's "<path>.<n>", NAN when absent (t may be NULL) */
+static double jgeti(json_object *t, const char *path, int n) {
+    char k[96];
+    snprintf(k, sizeof k, "%s.%d", path, n);
+    return t ? jget(t, k) : NAN;
+}
+
 static int agreement_ok(json_object *t) {
     if (!t) return -1;
     double cos = jget(t, "agreement.encoder_cosine"), same = jget(t, "agreement.argmax_same"),
@@ -757,11 +776,7 @@ static void print_table(const report *R) {
     printf("\n| encoder, ms per 30 s window (incl. cross-attention K/V) | batch | ours %s | PyTorch fp32 | ratio | "
            "PyTorch int8 |\n|---|---|---|---|---|---|\n", R->prec_used);
     for (int i = 0; i < o->batches.n; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "fp32.encoder_ms.%d", o->batches.v[i]);
-        double tf = t ? jget(t, key) : NAN;
-        snprintf(key, sizeof key, "int8.encoder_ms.%d", o->batches.v[i]);
-        double ti = t ? jget(t, key) : NAN;
+        double tf = jgeti(t, "fp32.encoder_ms", o->batches.v[i]), ti = jgeti(t, "int8.encoder_ms", o->batches.v[i]);
         printf("| | %d | %s | %s | %s | %s |\n", o->batches.v[i], fmt(a, R->ours->enc_ms[i], "%.1f"),
                fmt(b, tf, "%.1f"), fmt(c, tf / R->ours->enc_ms[i], "%.2fx"), fmt(e, ti, "%.1f"));
     }
@@ -770,11 +785,7 @@ static void print_table(const report *R) {
            "|---|---|---|---|---|---|---|---|---|---|\n", o->prompt, o->prompt + o->steps);
     for (int i = 0; i < o->seqs.n; i++) {
         int n = o->seqs.v[i];
-        char k1[64], k2[64], k3[64];
-        snprintf(k1, sizeof k1, "fp32.prefill_ms.%d", n);
-        snprintf(k2, sizeof k2, "fp32.step_ms.%d", n);
-        snprintf(k3, sizeof k3, "int8.step_ms.%d", n);
-        double tp = t ? jget(t, k1) : NAN, ts = t ? jget(t, k2) : NAN, ti = t ? jget(t, k3) : NAN;
+        double tp = jgeti(t, "fp32.prefill_ms", n), ts = jgeti(t, "fp32.step_ms", n), ti = jgeti(t, "int8.step_ms", n);
         double os = R->ours->step_ms[i];
         char h[32], x[32];
         printf("| | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, fmt(a, R->ours->prefill_ms[i], "%.1f"),
@@ -797,8 +808,9 @@ static void print_table(const report *R) {
         printf("| mel s | %.2f | %s |\n", jget(w, "mel_s"), fmt(a, t ? jget(t, "whole.mel_s") : NAN, "%.2f"));
         printf("| encode s | %.2f | %s |\n", jget(w, "encode_s"), fmt(a, t ? jget(t, "whole.encode_s") : NAN, "%.2f"));
         printf("| decode s | %.2f | %s |\n", jget(w, "decode_s"), fmt(a, t ? jget(t, "whole.decode_s") : NAN, "%.2f"));
-        printf("| peak RSS MiB (process) | %.0f (%.0f after loading) | %s (whole PyTorch process) |\n",
-               jget(w, "peak_rss_mb"), jget(w, "rss_after_load_mb"), fmt(a, t ? jget(t, "peak_rss_mb") : NAN, "%.0f"));
+        printf("| peak RSS MiB of transcribing | %.0f (after loading %.0f; process peak with the load %.0f) | %s "
+               "(process peak, all tests) |\n", jget(w, "peak_rss_mb"), jget(w, "rss_after_load_mb"),
+               jget(w, "process_peak_rss_mb"), fmt(a, t ? jget(t, "peak_rss_mb") : NAN, "%.0f"));
         json_object *ex, *hd;
         json_object_object_get_ex(w, "replay_exact", &ex);
         printf("replay for PyTorch: %s", json_object_get_boolean(ex) ? "exact (same windows, decoder inputs and steps)"
@@ -809,8 +821,8 @@ static void print_table(const report *R) {
         printf("\ntranscript (RANDOM WEIGHTS: MEANINGLESS): \"%.100s...\"\n", json_object_get_string(hd));
     }
     if (o->rss.n) {
-        printf("\n| memory: whole-file peak RSS (fresh process each) | audio s | peak RSS MiB | after load MiB | wall s |"
-               "\n|---|---|---|---|---|\n");
+        printf("\n| memory: whole file, fresh process each | audio s | peak RSS MiB of transcribing | after load MiB |"
+               " wall s |\n|---|---|---|---|---|\n");
         for (int i = 0; i < o->rss.n; i++) {
             json_object *r = R->rss_runs[i];
             printf("| | %d | %s | %s | %s |\n", o->rss.v[i], fmt(a, r ? jget(r, "peak_rss_mb") : NAN, "%.0f"),
@@ -832,31 +844,22 @@ static void print_json(const report *R) {
     json_object_object_add(j, "backend", json_object_new_string(R->backend));
     json_object_object_add(j, "precision", json_object_new_string(R->prec_used));
     json_object_object_add(j, "threads", json_object_new_int(o->threads));
-    for (int i = 0; i < o->batches.n; i++) {
-        char k[16];
-        snprintf(k, sizeof k, "%d", o->batches.v[i]);
-        json_object_object_add(enc, k, jd(R->ours->enc_ms[i]));
-    }
+    char k[16];
+    for (int i = 0; i < o->batches.n; i++) json_object_object_add(enc, ikey(k, o->batches.v[i]), jd(R->ours->enc_ms[i]));
     json_object_object_add(j, "encoder_ms_per_window", enc);
     json_object_object_add(dec, "prompt", json_object_new_int(o->prompt));
     json_object_object_add(dec, "steps", json_object_new_int(o->steps));
     for (int i = 0; i < o->seqs.n; i++) {
-        char k[16];
-        snprintf(k, sizeof k, "%d", o->seqs.v[i]);
         json_object *e = json_object_new_object();
         json_object_object_add(e, "prefill_ms", jd(R->ours->prefill_ms[i]));
         json_object_object_add(e, "step_ms", jd(R->ours->step_ms[i]));
         json_object_object_add(e, "token_ms", jd(R->ours->step_ms[i] / o->seqs.v[i]));
-        json_object_object_add(dec, k, e);
+        json_object_object_add(dec, ikey(k, o->seqs.v[i]), e);
     }
     json_object_object_add(j, "decoder", dec);
     if (R->whole) json_object_object_add(j, "whole_file", json_object_get(R->whole));
     json_object *m = json_object_new_object();
-    for (int i = 0; i < o->rss.n; i++) {
-        char k[16];
-        snprintf(k, sizeof k, "%d", o->rss.v[i]);
-        json_object_object_add(m, k, R->rss_runs[i] ? json_object_get(R->rss_runs[i]) : NULL);
-    }
+    for (int i = 0; i < o->rss.n; i++) json_object_object_add(m, ikey(k, o->rss.v[i]), json_object_get(R->rss_runs[i]));
     json_object_object_add(j, "memory_runs", m);
     if (R->torch) {
         json_object_object_add(j, "torch", json_object_get(R->torch));
