@@ -17,7 +17,7 @@
  *     (the vectors and their rows stay), and adds the audio files;
  *   - SIGKILL at random moments of runs with speech on, then a resume: the
  *     store (rows, vectors, analyses, text) equals an uninterrupted run's.
- * Usage: test_speech_index [KILLS] (default 8).
+ * Usage: test_speech_index [KILLS] (default 6).
  */
 #include <json-c/json.h>
 #include <signal.h>
@@ -80,7 +80,7 @@ static int make_media(const char *dir) {
            "ffmpeg -nostdin -loglevel error -y -i %s/long75.flac -t 9 -c:a libopus -b:a 32k %s/sub/voice.opus && "
            "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=160x120:rate=8 -i %s/long75.flac -t 8 "
            "-c:v mpeg4 -c:a aac -shortest %s/clip.mp4",
-           g_audio, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir) != 0)
+           dir, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir, g_audio, dir) != 0)
         return -1;
     /* a photo (no speech) */
     if (sh("ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=size=96x64 -frames:v 1 %s/photo.png", dir)) return -1;
@@ -285,7 +285,8 @@ static void test_kills(const char *media, const char *ref, const char *store, in
     int mid = 0;
     for (int k = 0; k < kills; k++) {
         pid_t pid = mg_test_start_index(g_bin, media, store, g_model, ex, NULL);
-        usleep((useconds_t)((0.1 + 0.8 * (double)rand() / RAND_MAX) * full * 1000.0));
+        /* early moments: each resumed run has less left to do than the full one */
+        usleep((useconds_t)((0.03 + 0.4 * (double)rand() / RAND_MAX) * full * 1000.0));
         int killed = kill(pid, SIGKILL) == 0;
         if (mg_test_wait_exit(pid) == 256 + SIGKILL && killed) mid++;
         free(mg_test_dump_store_ex(store, 0));
@@ -309,7 +310,7 @@ static void test_kills(const char *media, const char *ref, const char *store, in
 }
 
 int main(int argc, char **argv) {
-    int kills = argc > 1 ? atoi(argv[1]) : 8;
+    int kills = argc > 1 ? atoi(argv[1]) : 6;
     snprintf(g_bin, sizeof g_bin, "%s/mediagrep", MG_BUILD_DIR);
     snprintf(g_model, sizeof g_model, "%s/tiny-p32", MG_TEST_MODELS);
     snprintf(g_asr, sizeof g_asr, "%s/whisper-tiny-ml", MG_TEST_MODELS);
