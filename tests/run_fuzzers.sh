@@ -8,14 +8,20 @@ cmake -S "$src/fuzz" -B "$build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYP
 cmake --build "$build/fuzz" -j2 > "$build/fuzz-build.log"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery}
+mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery,wtokenizer}
 find "$src/tests/data/images" -type f -size -200k -exec cp {} "$work/image/" \; 2>/dev/null || true
 cp "$src"/tests/golden/models/tiny-p16-gelu.safetensors "$work/safetensors/"
 printf '{"text_config":{"hidden_size":48,"num_attention_heads":3},"vision_config":{"patch_size":16}}' > "$work/config/seed.json"
 head -c 4000 "$src/tests/data/tokenizer_corpus.txt" > "$work/tokenizer/seed.txt"
 printf 'harbor museum' > "$work/textquery/a"; printf '"gate office" INV-2041' > "$work/textquery/b"
 printf 'caf\xc3\xa9 "un closed NEAR(a b) text:x* -y ^z' > "$work/textquery/c"
-for t in image safetensors config tokenizer textquery; do
+{ printf '\x00\x01'; head -c 2000 "$src/../shared/whisper/multilingual.tiktoken"; } > "$work/wtokenizer/tik"
+printf '\x01\x01{"model":{"type":"BPE","vocab":{"!":0,"<|endoftext|>":50257},"merges":["a b"]},"added_tokens":[{"id":50258,"content":"<|startoftranscript|>"}]}' > "$work/wtokenizer/hf"
+printf '\x02\x01{"a":0,"\xc4\xa0":1}\x00{"<|endoftext|>":50257}\x00#version\na b\n' > "$work/wtokenizer/voc"
+printf '\x03\x01\x00\x10IQ== 5\nIg== 50256\n' > "$work/wtokenizer/splice"
+printf '\x04\x00\x01\x00\x00\x5c\xc4\x00\x00\xff\xff\xff\xff' > "$work/wtokenizer/ids"
+{ printf '\x05'; head -c 3000 "$src/tests/golden/wtok/encode.jsonl"; } > "$work/wtokenizer/text"
+for t in image safetensors config tokenizer textquery wtokenizer; do
   echo "== fuzz_$t (${secs}s)"
   rc=0
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \

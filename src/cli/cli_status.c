@@ -105,6 +105,7 @@ int mg_cli_status(int argc, char **argv) {
     int64_t ok = q1(db, "SELECT count(*) FROM media WHERE status='ok'", 0);
     int64_t img = q1(db, "SELECT count(*) FROM media WHERE status='ok' AND kind='image'", 0);
     int64_t vid = q1(db, "SELECT count(*) FROM media WHERE status='ok' AND kind='video'", 0);
+    int64_t aud = q1(db, "SELECT count(*) FROM media WHERE status='ok' AND kind='audio'", 0);
     int64_t bad = q1(db, "SELECT count(*) FROM media WHERE status='failed'", 0);
     int64_t frames = q1(db, "SELECT count(*) FROM items WHERE model_id=? AND frame_index>=0", mid);
     int64_t pooled = q1(db, "SELECT count(*) FROM items WHERE model_id=? AND frame_index<0", mid);
@@ -119,6 +120,7 @@ int mg_cli_status(int argc, char **argv) {
     json_object_object_add(o, "files_ok", json_object_new_int64(ok));
     json_object_object_add(o, "images", json_object_new_int64(img));
     json_object_object_add(o, "videos", json_object_new_int64(vid));
+    json_object_object_add(o, "audio_files", json_object_new_int64(aud));
     json_object_object_add(o, "video_seconds", json_object_new_double(vid_s));
     json_object_object_add(o, "files_failed", json_object_new_int64(bad));
     json_object_object_add(o, "frame_vectors", json_object_new_int64(frames));
@@ -207,6 +209,7 @@ int mg_cli_status(int argc, char **argv) {
         if (empty) printf("         empty: created but never committed (no run has committed anything yet)\n");
         printf("files:   %lld indexed (%lld images, %lld videos, %.0f s of video), %lld failed\n", (long long)ok,
                (long long)img, (long long)vid, vid_s, (long long)bad);
+        if (aud) printf("         %lld audio files (speech)\n", (long long)aud);
         if (n_unavail)
             printf("OFFLINE: %lld files under %lld unavailable folders (kept; nothing under them is removed)\n",
                    (long long)offline, (long long)n_unavail);
