@@ -575,7 +575,7 @@ int main(void) {
 
     /* ---- bad requests: 400 JSON errors ---- */
     const char *bads[] = {"/api/search", "/api/search?q=", "/api/search?q=x&k=abc", "/api/search?q=x&k=0",
-                          "/api/search?q=x&k=100000", "/api/search?q=x&kind=audio", "/api/search?q=x&per_video=-1",
+                          "/api/search?q=x&k=100000", "/api/search?q=x&kind=sound", "/api/search?q=x&only=sound", "/api/search?q=x&per_video=-1",
                           "/api/search?q=x&cutoff=maybe", "/api/search?like=abc", "/api/media/1/thumb?t=xyz",
                           "/api/classify", "/api/classify?labels=cat,,dog", "/api/classify?labels=cat,unsure"};
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
