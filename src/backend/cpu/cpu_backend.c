@@ -645,19 +645,12 @@ static void att_task(void *arg, int task, int thread) {
                         j->out + (size_t)bi * j->seq * D + h * j->hd, D, j->seq, j->hd, j->causal, t->att_scratch);
 }
 
+static void att_scratch_reserve(cpu_backend *cb, size_t need);
+
 static void cpu_attention(mg_backend *b, const float *qkv, float *out, int batch, int seq, int heads, int head_dim,
                           int causal) {
     cpu_backend *cb = (cpu_backend *)b;
-    size_t need = (size_t)mg_k_attention_scratch(seq, head_dim);
-    for (int i = 0; i < b->n_threads; i++) {
-        cpu_thread *t = &cb->th[i];
-        if (t->att_cap < need) { /* grows only when a longer sequence first appears */
-            mg_free_aligned(t->att_scratch);
-            t->att_scratch = mg_alloc_aligned(need, sizeof(float));
-            MG_ASSERT(t->att_scratch);
-            t->att_cap = need;
-        }
-    }
+    att_scratch_reserve(cb, (size_t)mg_k_attention_scratch(seq, head_dim));
     att_job j = {cb, qkv, out, seq, heads, head_dim, causal};
     mg_pool_run(cb->pool, batch * heads, att_task, &j);
 }

@@ -138,34 +138,6 @@ void mg_k_attention_head(const float *q, const float *k, const float *v, int ld,
 }
 
 MG_CLONES
-static void attention_head_generic(const float *q, const float *k, const float *v, int ld, float *out, int ldo,
-                                   int seq, int head_dim, int causal, float *scratch) {
-    const int sp = (seq + 15) & ~15;
-    float *kt = scratch;              /* [head_dim][sp] */
-    float *s = scratch + (size_t)head_dim * sp;
-    const float scale = 1.0f / sqrtf((float)head_dim);
-    transpose_k(k, ld, kt, sp, seq, head_dim);
-    for (int i = 0; i < seq; i++) {
-        const int n = causal ? i + 1 : seq;
-        const float *qr = q + (size_t)i * ld;
-        for (int j = 0; j < n; j++) s[j] = 0.f;
-        for (int d = 0; d < head_dim; d++) {
-            const float qd = qr[d] * scale;
-            const float *kd = kt + (size_t)d * sp;
-            for (int j = 0; j < n; j++) s[j] += qd * kd[j];
-        }
-        const float inv = softmax_unnormalized(s, n);
-        float *o = out + (size_t)i * ldo;
-        for (int d = 0; d < head_dim; d++) o[d] = 0.f;
-        for (int j = 0; j < n; j++) {
-            const float p = s[j] * inv;
-            const float *vr = v + (size_t)j * ld;
-            for (int d = 0; d < head_dim; d++) o[d] += p * vr[d];
-        }
-    }
-}
-
-MG_CLONES
 void mg_k_attention_head_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
                             int n_q, int n_kv, int head_dim, int causal, float *scratch) {
     const int sp = (n_kv + 15) & ~15;
@@ -193,6 +165,12 @@ void mg_k_attention_head_kv(const float *q, int ldq, const float *k, const float
             for (int d = 0; d < head_dim; d++) o[d] += p * vr[d];
         }
     }
+}
+
+/* Self-attention is the kv kernel with the queries, keys and values in the same rows. */
+static void attention_head_generic(const float *q, const float *k, const float *v, int ld, float *out, int ldo,
+                                   int seq, int head_dim, int causal, float *scratch) {
+    mg_k_attention_head_kv(q, ld, k, v, ld, out, ldo, seq, seq, head_dim, causal, scratch);
 }
 
 /* ---- scalar references ---- */
