@@ -39,6 +39,8 @@ typedef struct {
     mg_text_seg *segs;
     char **texts, **json;
     int n;
+    int failed;           /* the transcription failed: error says why */
+    char error[256];
 } sp_file;
 
 static void sp_file_free(sp_file *f) {
@@ -187,16 +189,10 @@ static int sp_collect(mg_analyzer *a, void **fstate, const mg_an_slot *s) {
     sp_file **pf = (sp_file **)s->out;
     if (s->failed) {
         sp_file_free(*pf);
-        *pf = NULL;
-        sp_file *f = calloc(1, sizeof *f);
-        if (!f) return MG_ENOMEM;
-        f->n = -1; /* failed marker */
-        snprintf(f->lang, sizeof f->lang, "%.15s", "");
-        *fstate = f;
-        /* keep the message in texts[0] */
-        f->texts = calloc(1, sizeof *f->texts);
-        if (!f->texts || !(f->texts[0] = strdup(s->error))) return MG_ENOMEM;
-        return MG_OK;
+        *pf = calloc(1, sizeof **pf);
+        if (!*pf) return MG_ENOMEM;
+        (*pf)->failed = 1;
+        snprintf((*pf)->error, sizeof (*pf)->error, "%s", s->error);
     }
     *fstate = *pf;
     *pf = NULL;
@@ -211,9 +207,9 @@ static int sp_finish(mg_analyzer *a, void **fstate, const mg_an_file_info *fi, m
         snprintf(out->error, sizeof out->error, "%s: no speech result", fi->path);
         return MG_OK;
     }
-    if (f->n < 0) {
+    if (f->failed) {
         out->failed = 1;
-        snprintf(out->error, sizeof out->error, "%s", f->texts && f->texts[0] ? f->texts[0] : "speech failed");
+        snprintf(out->error, sizeof out->error, "%s", f->error);
         return MG_OK;
     }
     out->segs = f->segs;
@@ -222,16 +218,7 @@ static int sp_finish(mg_analyzer *a, void **fstate, const mg_an_file_info *fi, m
     return MG_OK;
 }
 
-static void sp_file_state_free(mg_analyzer *a, void *fstate) {
-    sp_file *f = fstate;
-    if (f && f->n < 0) {
-        if (f->texts) free(f->texts[0]);
-        free(f->texts);
-        free(f);
-        return;
-    }
-    sp_file_free(f);
-}
+static void sp_file_state_free(mg_analyzer *a, void *fstate) { sp_file_free(fstate); }
 
 static void sp_close(mg_analyzer *a) { free(a); }
 

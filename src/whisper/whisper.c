@@ -270,6 +270,16 @@ static int vec(bctx *b, const char *name, int64_t n, float **out) {
     return to_backend(b, h, (size_t)n, out);
 }
 
+/* A LayerNorm's gain and bias: name.weight, name.bias [n]. */
+static int layer_norm(bctx *b, const char *name, int64_t n, float **g, float **beta) {
+    char nb[200];
+    snprintf(nb, sizeof nb, "%s.weight", name);
+    int rc = vec(b, nb, n, g);
+    if (rc) return rc;
+    snprintf(nb, sizeof nb, "%s.bias", name);
+    return vec(b, nb, n, beta);
+}
+
 static int prepare(bctx *b, const float *w, const float *bias, int n_out, int n_in, mg_linear **out) {
     mg_backend *be = b->w->backend;
     int prec = b->w->prec;
@@ -293,7 +303,7 @@ static int prepare(bctx *b, const float *w, const float *bias, int n_out, int n_
 /* A linear from up to 3 stacked [rows][n_in] weights (names with "%s" for
  * weight/bias); a NULL bias name means a zero bias for that block. */
 static int linear(bctx *b, const char *base, int n, const char *const *parts, const int *has_bias, int64_t rows,
-                  int64_t n_in, int act_unused, mg_linear **out) {
+                  int64_t n_in, mg_linear **out) {
     int rc = MG_OK;
     size_t per = (size_t)rows * n_in;
     float *w = mg_alloc_aligned(per * n, sizeof(float));
@@ -327,7 +337,7 @@ static int linear(bctx *b, const char *base, int n, const char *const *parts, co
 static int one(bctx *b, const char *base, int64_t rows, int64_t n_in, mg_linear **out) {
     static const char *const p[1] = {""};
     static const int hb[1] = {1};
-    return linear(b, base, 1, p, hb, rows, n_in, 0, out);
+    return linear(b, base, 1, p, hb, rows, n_in, out);
 }
 
 /* conv1d weight [out][in][3] + bias as a linear over im2col rows. */
@@ -355,35 +365,29 @@ static int build_layer(bctx *b, const char *stack, int i, int decoder, int64_t D
     static const int qkv_b[3] = {1, 0, 1};
     snprintf(base, sizeof base, "%s.layers.%d.", stack, i);
     snprintf(nb, sizeof nb, "%sself_attn.", base);
-    if ((rc = linear(b, nb, 3, qkv, qkv_b, D, D, 0, &L->qkv))) return rc;
+    if ((rc = linear(b, nb, 3, qkv, qkv_b, D, D, &L->qkv))) return rc;
     snprintf(nb, sizeof nb, "%sself_attn.out_proj", base);
     if ((rc = one(b, nb, D, D, &L->out))) return rc;
-    snprintf(nb, sizeof nb, "%sself_attn_layer_norm.weight", base);
-    if ((rc = vec(b, nb, D, &L->ln1_g))) return rc;
-    snprintf(nb, sizeof nb, "%sself_attn_layer_norm.bias", base);
-    if ((rc = vec(b, nb, D, &L->ln1_b))) return rc;
+    snprintf(nb, sizeof nb, "%sself_attn_layer_norm", base);
+    if ((rc = layer_norm(b, nb, D, &L->ln1_g, &L->ln1_b))) return rc;
     if (decoder) {
         static const char *const kv[2] = {"k_proj", "v_proj"};
         static const int kv_b[2] = {0, 1};
         snprintf(nb, sizeof nb, "%sencoder_attn.q_proj", base);
         if ((rc = one(b, nb, D, D, &L->xq))) return rc;
         snprintf(nb, sizeof nb, "%sencoder_attn.", base);
-        if ((rc = linear(b, nb, 2, kv, kv_b, D, D_audio, 0, &L->xkv))) return rc;
+        if ((rc = linear(b, nb, 2, kv, kv_b, D, D_audio, &L->xkv))) return rc;
         snprintf(nb, sizeof nb, "%sencoder_attn.out_proj", base);
         if ((rc = one(b, nb, D, D, &L->xout))) return rc;
-        snprintf(nb, sizeof nb, "%sencoder_attn_layer_norm.weight", base);
-        if ((rc = vec(b, nb, D, &L->lnx_g))) return rc;
-        snprintf(nb, sizeof nb, "%sencoder_attn_layer_norm.bias", base);
-        if ((rc = vec(b, nb, D, &L->lnx_b))) return rc;
+        snprintf(nb, sizeof nb, "%sencoder_attn_layer_norm", base);
+        if ((rc = layer_norm(b, nb, D, &L->lnx_g, &L->lnx_b))) return rc;
     }
     snprintf(nb, sizeof nb, "%sfc1", base);
     if ((rc = one(b, nb, F, D, &L->fc1))) return rc;
     snprintf(nb, sizeof nb, "%sfc2", base);
     if ((rc = one(b, nb, D, F, &L->fc2))) return rc;
-    snprintf(nb, sizeof nb, "%sfinal_layer_norm.weight", base);
-    if ((rc = vec(b, nb, D, &L->ln2_g))) return rc;
-    snprintf(nb, sizeof nb, "%sfinal_layer_norm.bias", base);
-    return vec(b, nb, D, &L->ln2_b);
+    snprintf(nb, sizeof nb, "%sfinal_layer_norm", base);
+    return layer_norm(b, nb, D, &L->ln2_g, &L->ln2_b);
 }
 
 static int build(mg_whisper *w, wsrc *s, mg_error *err) {
@@ -404,12 +408,10 @@ static int build(mg_whisper *w, wsrc *s, mg_error *err) {
     if (!w->enc || !w->dec) return mg_err_set(err, MG_ENOMEM, "out of memory");
     for (int i = 0; i < d->n_audio_layer; i++)
         if ((rc = build_layer(&b, "encoder", i, 0, Da, Da, d->n_audio_ffn, &w->enc[i]))) return rc;
-    if ((rc = vec(&b, "encoder.layer_norm.weight", Da, &w->enc_ln_g))) return rc;
-    if ((rc = vec(&b, "encoder.layer_norm.bias", Da, &w->enc_ln_b))) return rc;
+    if ((rc = layer_norm(&b, "encoder.layer_norm", Da, &w->enc_ln_g, &w->enc_ln_b))) return rc;
     for (int i = 0; i < d->n_text_layer; i++)
         if ((rc = build_layer(&b, "decoder", i, 1, Dt, Da, d->n_text_ffn, &w->dec[i]))) return rc;
-    if ((rc = vec(&b, "decoder.layer_norm.weight", Dt, &w->dec_ln_g))) return rc;
-    if ((rc = vec(&b, "decoder.layer_norm.bias", Dt, &w->dec_ln_b))) return rc;
+    if ((rc = layer_norm(&b, "decoder.layer_norm", Dt, &w->dec_ln_g, &w->dec_ln_b))) return rc;
     {
         int64_t sh[2] = {d->n_text_ctx, Dt};
         float *h;

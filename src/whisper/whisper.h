@@ -127,9 +127,4 @@ typedef struct mg_wdec_item {
 } mg_wdec_item;
 int mg_wctx_decode(mg_wctx *c, const mg_wdec_item *items, int n, float *logits, mg_error *err);
 
-/* Copies sequence src's first n_keep cached positions to sequence dst
- * (used to restart a window's decode at another temperature from the shared
- * prompt). */
-int mg_wctx_seq_copy(mg_wctx *c, int src, int dst, int n_keep, mg_error *err);
-
 #endif

@@ -367,30 +367,3 @@ int mg_wctx_decode(mg_wctx *c, const mg_wdec_item *items, int n, float *logits, 
     c->b->ops->synchronize(c->b);
     return MG_OK;
 }
-
-int mg_wctx_seq_copy(mg_wctx *c, int src, int dst, int n_keep, mg_error *err) {
-    const mg_whisper_dims *d = &c->w->d;
-    if (src < 0 || src >= c->max_seqs || dst < 0 || dst >= c->max_seqs || n_keep < 0 || n_keep > c->seq_len[src])
-        return mg_err_set(err, MG_EINVAL, "bad sequence copy %d -> %d (%d positions)", src, dst, n_keep);
-    if (src == dst || n_keep == 0) {
-        c->seq_len[dst] = n_keep;
-        return MG_OK;
-    }
-    const size_t per = (size_t)d->n_text_ctx * d->n_text_state;
-    int nc = 0;
-    /* row copies in chunks that fit the pointer arrays */
-    for (int l = 0; l < d->n_text_layer; l++)
-        for (int p = 0; p < n_keep; p++) {
-            c->cp_src[nc] = c->kc[src] + l * per + (size_t)p * d->n_text_state;
-            c->cp_dst[nc++] = c->kc[dst] + l * per + (size_t)p * d->n_text_state;
-            c->cp_src[nc] = c->vc[src] + l * per + (size_t)p * d->n_text_state;
-            c->cp_dst[nc++] = c->vc[dst] + l * per + (size_t)p * d->n_text_state;
-            if (nc >= 2 * c->cap_rows - 2) {
-                c->b->ops->copy_rows(c->b, c->cp_src, c->cp_dst, nc, d->n_text_state);
-                nc = 0;
-            }
-        }
-    if (nc) c->b->ops->copy_rows(c->b, c->cp_src, c->cp_dst, nc, d->n_text_state);
-    c->seq_len[dst] = n_keep;
-    return MG_OK;
-}
