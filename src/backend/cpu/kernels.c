@@ -137,24 +137,50 @@ void mg_k_attention_head(const float *q, const float *k, const float *v, int ld,
     attention_head_generic(q, k, v, ld, out, ldo, seq, head_dim, causal, scratch);
 }
 
+/* q.k for one key as 16 lanes: lane l sums d = l, l+16, ... in order, then a
+ * fixed tree 16 -> 8 -> 4 -> 2 -> 1. Vectorizes over the lanes; the same sums
+ * in every clone (up to FMA contraction, as everywhere). */
+static inline float dot16(const float *q, const float *k, int n) {
+    float acc[16] = {0};
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        for (int l = 0; l < 16; l++) acc[l] += q[d + l] * k[d + l];
+    for (int l = 0; d + l < n; l++) acc[l] += q[d + l] * k[d + l];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+/* Few queries (decoding steps, short prompts): one dot product per key on K
+ * as stored. Transposing K for a single query would cost more than the
+ * attention itself (the cross-attention reads 1500 keys per head). */
+#define KV_DOT_MAX_Q 16
+
 MG_CLONES
 void mg_k_attention_head_kv(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int ldo,
                             int n_q, int n_kv, int head_dim, int causal, float *scratch) {
     const int sp = (n_kv + 15) & ~15;
-    float *kt = scratch;              /* [head_dim][sp] */
-    float *s = scratch + (size_t)head_dim * sp;
     const float scale = 1.0f / sqrtf((float)head_dim);
-    transpose_k(k, ldkv, kt, sp, n_kv, head_dim);
+    const int dot = n_q < KV_DOT_MAX_Q && head_dim <= 256;
+    float *kt = scratch;              /* [head_dim][sp], transposed path only */
+    float *s = dot ? scratch : scratch + (size_t)head_dim * sp;
+    if (!dot) transpose_k(k, ldkv, kt, sp, n_kv, head_dim);
     for (int i = 0; i < n_q; i++) {
         int n = causal ? n_kv - n_q + i + 1 : n_kv;
         if (n < 1) n = 1;
         if (n > n_kv) n = n_kv;
         const float *qr = q + (size_t)i * ldq;
-        for (int j = 0; j < n; j++) s[j] = 0.f;
-        for (int d = 0; d < head_dim; d++) {
-            const float qd = qr[d] * scale;
-            const float *kd = kt + (size_t)d * sp;
-            for (int j = 0; j < n; j++) s[j] += qd * kd[j];
+        if (dot) {
+            float qs[256];
+            for (int d = 0; d < head_dim; d++) qs[d] = qr[d] * scale;
+            for (int j = 0; j < n; j++) s[j] = dot16(qs, k + (size_t)j * ldkv, head_dim);
+        } else {
+            for (int j = 0; j < n; j++) s[j] = 0.f;
+            for (int d = 0; d < head_dim; d++) {
+                const float qd = qr[d] * scale;
+                const float *kd = kt + (size_t)d * sp;
+                for (int j = 0; j < n; j++) s[j] += qd * kd[j];
+            }
         }
         const float inv = softmax_unnormalized(s, n);
         float *o = out + (size_t)i * ldo;
