@@ -97,62 +97,72 @@ AVX512 static inline __m512 load_w(const void *row, int k, int dtype, __mmask16 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* 4 rows x 4 columns; out[r][c]. Rows or columns past the real ones point at
- * real data and are discarded by the caller. dtype is a constant in each
- * instantiation below, so the branches in load_w fold away. */
-AVX512 __attribute__((always_inline)) static inline void tile(const float *const xr[4], const void *const wr[4], int K,
-                                                              int dtype, float out[4][4]) {
-    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
-           a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+/* R rows (1, 2 or 4) x 4 columns; out[r][c]. Rows or columns past the real
+ * ones point at real data and are discarded by the caller. dtype and R are
+ * constants in each instantiation below, so the branches fold away and the
+ * accumulators stay in registers. Every (row, column) runs the same lane
+ * sums and tree whatever R is, so a row's result never depends on how many
+ * rows share its tile. */
+AVX512 __attribute__((always_inline)) static inline void tile(const float *const xr[4], const void *const wr[4],
+                                                              const void *const pf[4], int K, int dtype, int R,
+                                                              float out[4][4]) {
+    const size_t es = dtype == MG_RG_F32 ? 4 : 2;
+    __m512 a[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
     for (int k = 0; k < K; k += 16) {
         __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-        __m512 w0 = load_w(wr[0], k, dtype, mask), w1 = load_w(wr[1], k, dtype, mask),
-               w2 = load_w(wr[2], k, dtype, mask), w3 = load_w(wr[3], k, dtype, mask);
-        __m512 x;
-#define ROW(r)                                          \
-        x = _mm512_maskz_loadu_ps(mask, xr[r] + k);     \
-        a##r##0 = _mm512_fmadd_ps(x, w0, a##r##0);      \
-        a##r##1 = _mm512_fmadd_ps(x, w1, a##r##1);      \
-        a##r##2 = _mm512_fmadd_ps(x, w2, a##r##2);      \
-        a##r##3 = _mm512_fmadd_ps(x, w3, a##r##3);
-        ROW(0) ROW(1) ROW(2) ROW(3)
-#undef ROW
+        __m512 w[4];
+        for (int c = 0; c < 4; c++) w[c] = load_w(wr[c], k, dtype, mask);
+        /* the next tile's rows: 4 short streams defeat the hardware prefetcher */
+        if (!(((size_t)k * es) & 63))
+            for (int c = 0; c < 4; c++) _mm_prefetch((const char *)pf[c] + (size_t)k * es, _MM_HINT_T0);
+        for (int r = 0; r < R; r++) {
+            __m512 x = _mm512_maskz_loadu_ps(mask, xr[r] + k);
+            for (int c = 0; c < 4; c++) a[r][c] = _mm512_fmadd_ps(x, w[c], a[r][c]);
+        }
     }
-#define OUT(r)                           \
-    out[r][0] = hsum512(a##r##0);        \
-    out[r][1] = hsum512(a##r##1);        \
-    out[r][2] = hsum512(a##r##2);        \
-    out[r][3] = hsum512(a##r##3);
-    OUT(0) OUT(1) OUT(2) OUT(3)
-#undef OUT
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) out[r][c] = hsum512(a[r][c]);
 }
 
-AVX512 static void tile_f32(const float *const xr[4], const void *const wr[4], int K, float out[4][4]) {
-    tile(xr, wr, K, MG_RG_F32, out);
-}
-AVX512 static void tile_f16(const float *const xr[4], const void *const wr[4], int K, float out[4][4]) {
-    tile(xr, wr, K, MG_RG_F16, out);
-}
-AVX512 static void tile_bf16(const float *const xr[4], const void *const wr[4], int K, float out[4][4]) {
-    tile(xr, wr, K, MG_RG_BF16, out);
-}
+#define TILE_FN(name, dtype, R)                                                                       \
+    AVX512 static void name(const float *const xr[4], const void *const wr[4], const void *const pf[4], int K, \
+                            float out[4][4]) {                                                        \
+        tile(xr, wr, pf, K, dtype, R, out);                                                           \
+    }
+TILE_FN(tile_f32_4, MG_RG_F32, 4)
+TILE_FN(tile_f32_2, MG_RG_F32, 2)
+TILE_FN(tile_f32_1, MG_RG_F32, 1)
+TILE_FN(tile_f16_4, MG_RG_F16, 4)
+TILE_FN(tile_f16_2, MG_RG_F16, 2)
+TILE_FN(tile_f16_1, MG_RG_F16, 1)
+TILE_FN(tile_bf16_4, MG_RG_BF16, 4)
+TILE_FN(tile_bf16_2, MG_RG_BF16, 2)
+TILE_FN(tile_bf16_1, MG_RG_BF16, 1)
+#undef TILE_FN
+
+typedef void (*tile_fn)(const float *const[4], const void *const[4], const void *const[4], int, float[4][4]);
 
 static void linear_avx512(const mg_rg_weights *w, const float *x, size_t ldx, float *y, size_t ldy, int m, int n0,
                           int n1, int act, int accumulate) {
-    void (*t)(const float *const[4], const void *const[4], int, float[4][4]) =
-        w->dtype == MG_RG_F32 ? tile_f32 : w->dtype == MG_RG_F16 ? tile_f16 : tile_bf16;
+    /* by rows in the tile: [0] 1 row, [1] 2 rows, [2] 3 or 4 rows */
+    static const tile_fn f32[3] = {tile_f32_1, tile_f32_2, tile_f32_4}, f16[3] = {tile_f16_1, tile_f16_2, tile_f16_4},
+                         bf16[3] = {tile_bf16_1, tile_bf16_2, tile_bf16_4};
+    const tile_fn *t = w->dtype == MG_RG_F32 ? f32 : w->dtype == MG_RG_F16 ? f16 : bf16;
     float out[4][4];
     /* columns outer: a 4-column weight block (at most 4 x 4096 x 4 bytes)
      * stays in L1/L2 while every row tile passes over it */
     for (int n = n0; n < n1; n += 4) {
         int nc = n1 - n < 4 ? n1 - n : 4;
-        const void *wr[4];
+        const void *wr[4], *pf[4];
         for (int c = 0; c < 4; c++) wr[c] = w_row(w, n + (c < nc ? c : 0));
+        for (int c = 0; c < 4; c++) pf[c] = n + 16 + c < n1 ? w_row(w, n + 16 + c) : wr[c];
         for (int r = 0; r < m; r += 4) {
             int mr = m - r < 4 ? m - r : 4;
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (size_t)(r + (i < mr ? i : 0)) * ldx;
-            t(xr, wr, w->n_in, out);
+            t[mr == 1 ? 0 : mr == 2 ? 1 : 2](xr, wr, pf, w->n_in, out);
             for (int i = 0; i < mr; i++)
                 for (int c = 0; c < nc; c++)
                     store_out(y + (size_t)(r + i) * ldy + n + c, out[i][c], w->bias, n + c, act, accumulate);
