@@ -320,6 +320,25 @@ static void check_case(mg_whisper *w, const char *name, json_object *cs, int *n_
 }
 
 /* Files together vs alone, 1 vs 2 threads: the same bits. */
+/* on_decode observer: decodes and sampled tokens per input */
+typedef struct {
+    int calls[8], tokens[8], bad;
+    int sot;
+} decode_log;
+
+static void log_decode(void *arg, int input, int seek, double temperature, const int32_t *toks, int n_in, int n) {
+    decode_log *l = arg;
+    if (input < 0 || input >= 8 || seek < 0 || temperature < 0 || n_in < 1 || n < n_in) {
+        l->bad++;
+        return;
+    }
+    int has_sot = 0;
+    for (int i = 0; i < n_in; i++) has_sot |= toks[i] == l->sot;
+    if (!has_sot) l->bad++;
+    l->calls[input]++;
+    l->tokens[input] += n - n_in;
+}
+
 static void check_batch_independence(const char *dir) {
     const char *files[] = {"short.wav", "30p5.wav", "long75.flac", "stereo44k.wav", "video.mkv"};
     char paths[5][4400];
@@ -339,7 +358,22 @@ static void check_batch_independence(const char *dir) {
     REQUIRE_V(mg_whisper_load(dir, &wp, &w1, &e) == MG_OK);
     mg_transcribe_params p = mg_transcribe_default_params(); /* fallbacks and sampling included */
     p.batch = 5;
-    REQUIRE_V(mg_transcribe(w2, pp, 5, &p, keep, together, NULL, &e) == MG_OK);
+    decode_log dl = {{0}, {0}, 0, mg_wtok_get_specials(mg_whisper_tokenizer(w2))->sot};
+    p.on_decode = log_decode;
+    p.on_decode_arg = &dl;
+    mg_tr_stats st;
+    REQUIRE_V(mg_transcribe(w2, pp, 5, &p, keep, together, &st, &e) == MG_OK);
+    int calls = 0, toks = 0;
+    for (int i = 0; i < 5; i++) {
+        CHECK_MSG(dl.calls[i] == together[i].copy.n_decodes, "%s: on_decode called %d times for %d decodes", files[i],
+                  dl.calls[i], together[i].copy.n_decodes);
+        calls += dl.calls[i];
+        toks += dl.tokens[i];
+    }
+    CHECK_MSG(!dl.bad && calls == st.decodes && toks == st.tokens,
+              "on_decode: %d bad calls, %d calls for %ld decodes, %d tokens for %ld", dl.bad, calls, st.decodes, toks,
+              st.tokens);
+    p.on_decode = NULL;
     p.batch = 1;
     for (int i = 0; i < 5; i++) REQUIRE_V(mg_transcribe(w1, pp + i, 1, &p, keep, alone + i, NULL, &e) == MG_OK);
     int sampled = 0;

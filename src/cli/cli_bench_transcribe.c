@@ -401,12 +401,8 @@ out:
 /* ---------------- the whole file, in a child process ---------------- */
 
 typedef struct {
-    const mg_wtok_specials *sp;
-    int n_ctx;
-    json_object *windows;   /* the replay: [{seek, tokens_in, sampled, exact}] */
-    int32_t *all;           /* all_tokens (the prompt source) */
-    int n_all, cap_all, unknown;
-    long known_tokens;
+    json_object *windows;   /* the replay: [{seek, tokens_in, sampled}], one per decode */
+    long replay_tokens;
     char text_head[161];
     double duration;
     int status;
@@ -418,12 +414,21 @@ static json_object *jints(const int32_t *v, int n) {
     return a;
 }
 
-/* Rebuilds what each window's decode was (transcribe.c's job_start and
- * stop rules, without timestamps: one segment per window): the decoder input
- * [sot_prev, last 223 tokens of the text so far, sot, en, transcribe,
- * no_timestamps] and the sampled tokens (the segment's, plus the EOT unless
- * the decode ran into its length limit). A segment emptied for having no
- * text keeps no tokens: its length is filled in later from the totals. */
+/* Every decode as mg_transcribe ran it: the decoder input and the sampled
+ * tokens (the end-of-text included when it was sampled), for PyTorch to
+ * replay the same steps. */
+static void child_decode(void *arg, int input, int seek, double temperature, const int32_t *toks, int n_in, int n) {
+    child_ctx *c = arg;
+    (void)input;
+    (void)temperature;
+    json_object *w = json_object_new_object();
+    json_object_object_add(w, "seek", json_object_new_int(seek));
+    json_object_object_add(w, "tokens_in", jints(toks, n_in));
+    json_object_object_add(w, "sampled", jints(toks + n_in, n - n_in));
+    json_object_array_add(c->windows, w);
+    c->replay_tokens += n - n_in;
+}
+
 static int child_done(const mg_tr_result *r, void *vctx) {
     child_ctx *c = vctx;
     c->status = r->status;
@@ -433,51 +438,6 @@ static int child_done(const mg_tr_result *r, void *vctx) {
     }
     c->duration = r->duration_s;
     snprintf(c->text_head, sizeof c->text_head, "%s", r->text ? r->text : "");
-    const mg_wtok_specials *sp = c->sp;
-    int32_t *in = malloc((size_t)(c->n_ctx + 8) * sizeof *in);
-    if (!in) return 1;
-    for (int i = 0; i < r->n_segs; i++) {
-        const mg_tr_segment *g = &r->segs[i];
-        int n = 0, keep = c->n_ctx / 2 - 1;
-        if (c->n_all > 0) {
-            int np = c->n_all < keep ? c->n_all : keep;
-            in[n++] = sp->sot_prev;
-            memcpy(in + n, c->all + c->n_all - np, (size_t)np * sizeof *in);
-            n += np;
-        }
-        in[n++] = sp->sot;
-        in[n++] = sp->lang_begin; /* en */
-        in[n++] = sp->transcribe;
-        in[n++] = sp->no_timestamps;
-        int max_sampled = c->n_ctx / 2 < c->n_ctx + 1 - n ? c->n_ctx / 2 : c->n_ctx + 1 - n;
-        json_object *w = json_object_new_object();
-        json_object_object_add(w, "seek", json_object_new_int(g->seek));
-        json_object_object_add(w, "tokens_in", jints(in, n));
-        int exact = g->n_tokens > 0;
-        json_object *s = jints(g->tokens, g->n_tokens);
-        if (exact && g->n_tokens < max_sampled) json_object_array_add(s, json_object_new_int(sp->eot));
-        if (exact) c->known_tokens += json_object_array_length(s);
-        else c->unknown++;
-        json_object_object_add(w, "sampled", s);
-        json_object_object_add(w, "exact", json_object_new_boolean(exact));
-        json_object_array_add(c->windows, w);
-        if (g->n_tokens) {
-            if (c->n_all + g->n_tokens > c->cap_all) {
-                int cap = c->cap_all ? c->cap_all : 1024;
-                while (cap < c->n_all + g->n_tokens) cap *= 2;
-                int32_t *a = realloc(c->all, (size_t)cap * sizeof *a);
-                if (!a) {
-                    free(in);
-                    return 1;
-                }
-                c->all = a;
-                c->cap_all = cap;
-            }
-            memcpy(c->all + c->n_all, g->tokens, (size_t)g->n_tokens * sizeof *g->tokens);
-            c->n_all += g->n_tokens;
-        }
-    }
-    free(in);
     return 0;
 }
 
@@ -511,10 +471,10 @@ static int child_main(const bt_opts *o) {
     tp.without_timestamps = 1;
     tp.batch = 1;
     child_ctx c = {0};
-    c.sp = mg_wtok_get_specials(mg_whisper_tokenizer(w));
-    c.n_ctx = mg_whisper_get_dims(w)->n_text_ctx;
     c.windows = json_object_new_array();
     c.status = -1;
+    tp.on_decode = child_decode;
+    tp.on_decode_arg = &c;
     mg_tr_stats st;
     const char *paths[1] = {o->child_wav};
     t0 = mg_now();
@@ -524,26 +484,6 @@ static int child_main(const bt_opts *o) {
     if (rc || c.status) {
         fprintf(stderr, "bench transcribe: transcribe: %s\n", rc ? err.msg : "the file failed");
         return 2;
-    }
-    /* emptied windows: their sampled lengths from the total */
-    long missing = st.tokens - c.known_tokens;
-    for (size_t i = 0; c.unknown && i < json_object_array_length(c.windows); i++) {
-        json_object *wj = json_object_array_get_idx(c.windows, i), *ex, *s;
-        json_object_object_get_ex(wj, "exact", &ex);
-        if (json_object_get_boolean(ex)) continue;
-        json_object_object_get_ex(wj, "sampled", &s);
-        long k = missing / c.unknown;
-        k = k < 1 ? 1 : k;
-        for (long j = 0; j + 1 < k; j++) json_object_array_add(s, json_object_new_int(220));
-        json_object_array_add(s, json_object_new_int(c.sp->eot));
-        missing -= k;
-        c.unknown--;
-    }
-    long replay_tokens = 0;
-    for (size_t i = 0; i < json_object_array_length(c.windows); i++) {
-        json_object *s;
-        json_object_object_get_ex(json_object_array_get_idx(c.windows, i), "sampled", &s);
-        replay_tokens += (long)json_object_array_length(s);
     }
     json_object *rep = json_object_new_object();
     json_object_object_add(rep, "audio", json_object_new_string(o->child_wav));
@@ -563,14 +503,13 @@ static int child_main(const bt_opts *o) {
     json_object_object_add(j, "peak_rss_is_transcription_only", json_object_new_boolean(hwm > 0));
     json_object_object_add(j, "process_peak_rss_mb", json_object_new_double(kb_to_mb(ru.ru_maxrss)));
     json_object_object_add(j, "replay_windows", json_object_new_int((int)json_object_array_length(c.windows)));
-    json_object_object_add(j, "replay_tokens", json_object_new_int64(replay_tokens));
-    json_object_object_add(j, "replay_exact", json_object_new_boolean(replay_tokens == st.tokens &&
-        (long)json_object_array_length(c.windows) == st.windows && st.decoder_steps == st.tokens && !c.unknown));
+    json_object_object_add(j, "replay_tokens", json_object_new_int64(c.replay_tokens));
+    json_object_object_add(j, "replay_exact", json_object_new_boolean(c.replay_tokens == st.tokens &&
+        (long)json_object_array_length(c.windows) == st.decodes && st.decoder_steps == st.tokens));
     json_object_object_add(j, "transcript_head", json_object_new_string(c.text_head));
     printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
     json_object_put(j);
     json_object_put(rep);
-    free(c.all);
     mg_whisper_close(w);
     return 0;
 }
@@ -814,7 +753,7 @@ static void print_table(const report *R) {
         json_object *ex, *hd;
         json_object_object_get_ex(w, "replay_exact", &ex);
         printf("replay for PyTorch: %s", json_object_get_boolean(ex) ? "exact (same windows, decoder inputs and steps)"
-                                                                     : "APPROXIMATE (some window lengths inferred)");
+                                                                     : "NOT EXACT (the recorded decodes miss some steps)");
         if (t && isfinite(jget(t, "whole.argmax_agree")))
             printf("; PyTorch's raw argmax = our (rule-filtered) token at %.1f%% of the steps", 100 * jget(t, "whole.argmax_agree"));
         json_object_object_get_ex(w, "transcript_head", &hd);

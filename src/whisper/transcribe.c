@@ -291,6 +291,9 @@ static int job_finish(run *R, stream *s) {
     const mg_transcribe_params *p = R->p;
     const int32_t *sampled = s->toks + s->sample_begin;
     int n = s->n_toks - s->sample_begin;
+    if (p->on_decode)
+        p->on_decode(p->on_decode_arg, s->res.index, s->seek, p->temperatures[s->ti], s->toks, s->sample_begin,
+                     s->n_toks);
     if (n > 0 && sampled[n - 1] == R->sp->eot) n--;
     double avg = mg_wrules_avg_logprob(s->sum_logprob, n);
     char *text = decode_ref(R->tok, sampled, n);

@@ -42,6 +42,12 @@ typedef struct mg_transcribe_params {
     size_t max_samples;          /* refuse longer audio (0 = no limit) */
     int (*stop)(void *arg);      /* may be NULL: polled between steps; non-zero stops the run */
     void *stop_arg;
+    /* may be NULL: called when a window's decode ends (every temperature tried),
+     * on the calling thread: toks[0..n_in) was the decoder's input (prompt, sot
+     * sequence), toks[n_in..n) what it sampled (the end-of-text included when
+     * sampled). For benchmarks and tools that replay the decodes. */
+    void (*on_decode)(void *arg, int input, int seek, double temperature, const int32_t *toks, int n_in, int n);
+    void *on_decode_arg;
 } mg_transcribe_params;
 
 mg_transcribe_params mg_transcribe_default_params(void);
