@@ -22,6 +22,8 @@ PKGS=(
   libsqlite3-dev sqlite3 libfaiss-dev liblapack-dev libxxhash-dev
   # HTTP server
   libmicrohttpd-dev
+  # distributed index: Open MPI (mpirun; libmpi for the dlopened libmediagrep_mpi.so)
+  openmpi-bin libopenmpi-dev
   # OCR: Tesseract 5 (LSTM) with its real English model, Leptonica; fonts to render test text
   libtesseract-dev tesseract-ocr tesseract-ocr-eng libleptonica-dev fonts-dejavu-core fonts-liberation
   # reference implementation, golden outputs and the PyTorch benchmark
