@@ -23,6 +23,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_common.h"
+#include "cli/cli_dist.h"
 #include "core/threadpool.h"
 #include "ocr/ocr.h"
 #include "whisper/transcribe.h"
@@ -111,6 +112,8 @@ static void usage(FILE *f) {
             "  --asr-precision P   fp32 (default), bf16, int8\n"
             "  --asr-device D      cpu (default) or cuda[:N] for the speech model\n"
             "  --no-speech         turn speech off for this and later runs (--drop-text deletes its text)\n"
+            "  --hang-timeout SEC  many machines: abort the job when a rank sends nothing for SEC (default\n"
+            "                      300; 0 = never)\n"
             "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
             "  --json              print the summary as JSON on stdout\n"
@@ -120,6 +123,12 @@ static void usage(FILE *f) {
             "it is removed or changed (`mediagrep status` lists its files as offline). Files leave the\n"
             "store only when gone from an available folder, or excluded now; `mediagrep forget` removes\n"
             "on purpose.\n"
+            "\n"
+            "Many machines: the same command started by `mpirun -n N` or `srun --mpi=pmix` runs as N\n"
+            "ranks (Open MPI, loaded only then): rank 0 walks, decides and writes the store; every rank\n"
+            "decodes and analyzes the files rank 0 hands it on request with all its devices. Only rank 0\n"
+            "prints; --json adds \"ranks\". Killed or stopped, the same command (any N, or one process)\n"
+            "resumes. See the README's \"Many machines\".\n"
             "\n"
             "Exit status: 0 ok, 3 some files failed, 6 a folder was unavailable (its files were kept),\n"
             "7 removals withheld (more than the threshold gone; see --allow-mass-delete), 130\n"
@@ -208,6 +217,29 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
             json_object_array_add(encs, e);
         }
         json_object_object_add(o, "encoders", encs);
+        if (st->n_ranks) {
+            json_object *rk = json_object_new_array();
+            for (int i = 0; i < st->n_ranks; i++) {
+                const mg_index_rank_stats *r = &st->ranks[i];
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "rank", json_object_new_int(r->rank));
+                json_object_object_add(e, "host", json_object_new_string(r->host));
+                json_object_object_add(e, "files", json_object_new_int64(r->files));
+                json_object_object_add(e, "frames", json_object_new_int64(r->frames));
+                json_object_object_add(e, "busy_s", json_object_new_double(r->busy_s));
+                json_object_object_add(e, "result_bytes", json_object_new_int64(r->bytes));
+                json_object *dv = json_object_new_array();
+                char dcopy[sizeof r->devices], *save = NULL;
+                snprintf(dcopy, sizeof dcopy, "%s", r->devices);
+                for (char *t = strtok_r(dcopy, ";", &save); t; t = strtok_r(NULL, ";", &save))
+                    json_object_array_add(dv, json_object_new_string(t + (*t == ' ')));
+                json_object_object_add(e, "devices", dv);
+                json_object_object_add(e, "finished", json_object_new_boolean(r->finished));
+                json_object_array_add(rk, e);
+            }
+            json_object_object_add(o, "ranks", rk);
+            json_object_object_add(o, "files_resent", json_object_new_int64(st->files_resent));
+        }
         json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -242,6 +274,12 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         fprintf(f, "  %lld removals WITHHELD: more than the threshold of a folder's files are gone; nothing was "
                    "removed (--allow-mass-delete removes them; `mediagrep forget` drops a folder)\n",
                 (long long)st->removals_withheld);
+    for (int i = 0; i < st->n_ranks; i++)
+        fprintf(f, "  rank %d on %s: %lld files, %lld frames, %.1f s busy (%s)%s\n", st->ranks[i].rank,
+                st->ranks[i].host, (long long)st->ranks[i].files, (long long)st->ranks[i].frames, st->ranks[i].busy_s,
+                st->ranks[i].devices, st->ranks[i].finished ? "" : " - did not report its end");
+    if (st->files_resent)
+        fprintf(f, "  %lld files were handed to another rank after theirs ended early\n", (long long)st->files_resent);
     if (st->n_encoders > 1)
         for (int i = 0; i < st->n_encoders; i++)
             fprintf(f, "  encoder %d on %s: %lld frames in %lld batches, %.1f s busy\n", i, st->encoders[i].device,
@@ -267,6 +305,15 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
     fprintf(f, "  store %s, run %lld\n", store, (long long)st->run_id);
 }
 
+/* MEDIAGREP_TEST_SLOW="RANK:MS" (tests only): that rank sleeps MS before
+ * each file, to show that a slow rank takes a smaller share. */
+static void slow_hook(void *arg, const char *path) {
+    (void)path;
+    int ms = *(int *)arg;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 static int64_t analyzer_failures(const mg_index_stats *st) {
     int64_t n = 0;
     for (int a = 1; a < st->n_analyzers; a++) n += st->analyzers[a].files_failed;
@@ -274,19 +321,14 @@ static int64_t analyzer_failures(const mg_index_stats *st) {
 }
 
 /* OCR on or off for this run: on_flag 1/0 from --ocr/--no-ocr, -1 as the
- * store's enabled analyzers say (texts.h), whose settings also fill what
+ * store's enabled analyzers say (cur: texts.h's JSON), whose settings also fill what
  * the flags leave open. Opens the analyzer (a missing language is a usage
  * error naming the Debian package) and writes the enabled list to an_json.
  * Returns an exit code (0 ok). */
-static int setup_ocr(mg_store *store, int on_flag, const char *lang, int max_side, int threads, const char *device,
+static int setup_ocr(const char *cur, int on_flag, const char *lang, int max_side, int threads, const char *device,
                      mg_analyzer **out, char *an_json, size_t cap) {
     *out = NULL;
-    char cur[1024];
     mg_error err = {0};
-    if (mg_analyzers_get(mg_store_catalog(store), cur, sizeof cur, &err) != MG_OK) {
-        fprintf(stderr, "mediagrep index: %s\n", err.msg);
-        return 1;
-    }
     json_object *j = json_tokener_parse(cur), *o = NULL;
     int stored_on = j && json_object_object_get_ex(j, "ocr", &o);
     int on = on_flag >= 0 ? on_flag : stored_on;
@@ -323,18 +365,13 @@ static int setup_ocr(mg_store *store, int on_flag, const char *lang, int max_sid
  * language fill what the flags leave open. Opens the Whisper model and the
  * analyzer; writes the "speech" entry of the enabled list to frag ("" when
  * off). Returns an exit code (0 ok). */
-static int setup_speech(mg_store *store, int on_flag, const char *model, const char *language, int batch,
+static int setup_speech(const char *cur, int on_flag, const char *model, const char *language, int batch,
                         int threads, const char *precision, const char *device, mg_whisper **wout,
                         mg_analyzer **out, char *frag, size_t cap) {
     *out = NULL;
     *wout = NULL;
     frag[0] = 0;
-    char cur[1024];
     mg_error err = {0};
-    if (mg_analyzers_get(mg_store_catalog(store), cur, sizeof cur, &err) != MG_OK) {
-        fprintf(stderr, "mediagrep index: %s\n", err.msg);
-        return 1;
-    }
     json_object *j = json_tokener_parse(cur), *o = NULL;
     int stored_on = j && json_object_object_get_ex(j, "speech", &o);
     int on = on_flag >= 0 ? on_flag : stored_on;
@@ -467,6 +504,15 @@ int mg_cli_index(int argc, char **argv) {
                 fprintf(stderr, "mediagrep index: --checkpoint: '%s' is not a positive number\n", v);
                 goto done;
             }
+        } else if (!strcmp(a, "--hang-timeout")) {
+            NEED_VALUE();
+            char *end;
+            p.hang_s = strtod(v, &end);
+            if (*end || !(p.hang_s >= 0)) {
+                fprintf(stderr, "mediagrep index: --hang-timeout: '%s' is not a number of seconds\n", v);
+                goto done;
+            }
+            if (p.hang_s > 0 && p.hang_s < 4 * p.heartbeat_s) p.heartbeat_s = p.hang_s / 4;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) p.progress = 0;
         else if (!strcmp(a, "--progress")) {
             NEED_VALUE();
@@ -539,6 +585,37 @@ int mg_cli_index(int argc, char **argv) {
     }
     p.log = stderr;
 
+    /* started by mpirun or srun: one rank of a distributed run (dist/dist.h) */
+    mg_dist *dist = NULL;
+    int rank = 0;
+    {
+        char launcher[64];
+        if (mg_dist_launched(launcher, sizeof launcher)) {
+            mg_error de = {0};
+            if (mg_dist_open(&dist, &de) != MG_OK) {
+                fprintf(stderr, "mediagrep index: started by %s, but MPI cannot start: %s\n", launcher, de.msg);
+                rc = 2;
+                goto done;
+            }
+            rank = mg_dist_rank(dist);
+            if (rank > 0) { /* only rank 0 prints */
+                p.progress = 0;
+                json = 0;
+            }
+            if (mg_dist_size(dist) > 1) p.dist = dist;
+        }
+    }
+    static int slow_ms;
+    {
+        const char *t = getenv("MEDIAGREP_TEST_SLOW");
+        int r, ms;
+        if (t && sscanf(t, "%d:%d", &r, &ms) == 2 && r == rank && ms > 0) {
+            slow_ms = ms;
+            p.job_hook = slow_hook;
+            p.job_hook_arg = &slow_ms;
+        }
+    }
+
     mg_store *store = NULL;
     mg_model *model = NULL;
     mg_model *models[MG_MAX_DEVICES] = {NULL};
@@ -565,10 +642,49 @@ int mg_cli_index(int argc, char **argv) {
     mo.dir_out = mdir;
     mo.dir_cap = sizeof mdir;
     mo.random_out = &random;
-    rc = mg_cli_open_store_model(store_dir, model_arg, 1, fp16, &mo, &store, &model);
-    if (rc) {
-        rc = mg_cli_exit_code(rc);
-        goto done;
+    /* what the store has enabled (rank 0 reads it; the others get it from rank 0) */
+    char cur_an[1024] = "{}", fp[128] = "";
+    const char *not_ready = NULL; /* a worker that cannot go on says why */
+    if (rank == 0) {
+        rc = mg_cli_open_store_model(store_dir, model_arg, 1, fp16, &mo, &store, &model);
+        if (rc) {
+            rc = mg_cli_exit_code(rc);
+            if (p.dist) mg_cli_dist_spec_send(dist, rc, NULL, NULL, NULL);
+            goto done;
+        }
+        mg_error ae = {0};
+        if (mg_analyzers_get(mg_store_catalog(store), cur_an, sizeof cur_an, &ae) != MG_OK ||
+            (p.dist && mg_store_fingerprint(mdir, fp, sizeof fp, &ae) != MG_OK)) {
+            fprintf(stderr, "mediagrep index: %s\n", ae.msg);
+            mg_model_close(model);
+            mg_store_close(store);
+            rc = 1;
+            if (p.dist) mg_cli_dist_spec_send(dist, rc, NULL, NULL, NULL);
+            goto done;
+        }
+        if (p.dist && (rc = mg_cli_dist_spec_send(dist, 0, mdir, fp, cur_an))) {
+            mg_model_close(model);
+            mg_store_close(store);
+            goto done;
+        }
+    } else {
+        char want_fp[128];
+        if ((rc = mg_cli_dist_spec_recv(dist, mdir, sizeof mdir, want_fp, sizeof want_fp, cur_an, sizeof cur_an)))
+            goto done; /* rank 0 could not start: its exit code */
+        mo.dir_out = NULL;
+        mo.quiet_random = 1;
+        mg_error fe = {0};
+        if (mg_cli_open_model_ex(mdir, &mo, &model) != MG_OK) {
+            not_ready = "cannot load the model (see its error output)";
+        } else if (mg_store_fingerprint(mdir, fp, sizeof fp, &fe) != MG_OK) {
+            not_ready = "cannot read the model's files";
+        }
+        if (not_ready) {
+            rc = mg_cli_dist_ready(dist, not_ready, fp, "");
+            mg_model_close(model);
+            if (!rc) rc = 2;
+            goto done;
+        }
     }
     /* the other devices: the same checkpoint, one model (copy of the weights) each */
     models[0] = model;
@@ -592,14 +708,14 @@ int mg_cli_index(int argc, char **argv) {
         p.n_models = n_models;
     }
     /* analyzers besides the image encoder: what the store has enabled, changed by the flags */
-    if ((rc = setup_ocr(store, ocr_on, ocr_lang, ocr_max_side, ocr_threads, ocr_device, &ocr_an, an_json,
+    if ((rc = setup_ocr(cur_an, ocr_on, ocr_lang, ocr_max_side, ocr_threads, ocr_device, &ocr_an, an_json,
                         sizeof an_json))) {
         for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
         mg_model_close(model);
         mg_store_close(store);
         goto done;
     }
-    if ((rc = setup_speech(store, speech_on, asr_model, asr_lang, asr_batch, asr_threads, asr_prec, asr_device,
+    if ((rc = setup_speech(cur_an, speech_on, asr_model, asr_lang, asr_batch, asr_threads, asr_prec, asr_device,
                            &whisper, &speech_an, speech_frag, sizeof speech_frag))) {
         mg_analyzer_close(ocr_an);
         for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
@@ -648,6 +764,35 @@ int mg_cli_index(int argc, char **argv) {
     p.config_json = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 
     p.cancel = &g_cancel;
+    /* every rank ready with the same model and analyzers, or none starts */
+    if (p.dist) {
+        rc = rank == 0 ? mg_cli_dist_gather(dist, 0, fp, an_json) : mg_cli_dist_ready(dist, NULL, fp, an_json);
+        if (rc) {
+            json_object_put(cfg);
+            mg_analyzer_close(ocr_an);
+            mg_analyzer_close(speech_an);
+            mg_whisper_close(whisper);
+            for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+            mg_model_close(model);
+            mg_store_close(store);
+            goto done;
+        }
+    }
+    if (rank > 0) { /* a worker: its share of the files, then its exit status */
+        mg_index_stats st;
+        mg_error err = {0};
+        rc = mg_index_run(model, NULL, &p, &st, &err);
+        if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: rank %d: %s\n", rank, err.msg);
+        json_object_put(cfg);
+        mg_analyzer_close(ocr_an);
+        mg_analyzer_close(speech_an);
+        mg_whisper_close(whisper);
+        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+        mg_model_close(model);
+        mg_index_stats_free(&st);
+        rc = rc ? mg_cli_exit_code(rc) : 0;
+        goto done;
+    }
     if (random)
         fprintf(stderr, "mediagrep: indexing with a RANDOM-WEIGHT model: the store works, but its search results "
                         "are not meaningful\n");
@@ -678,6 +823,7 @@ int mg_cli_index(int argc, char **argv) {
             : st.files_failed || analyzer_failures(&st) ? 3 : 0;
     mg_index_stats_free(&st);
 done:
+    mg_dist_close(dist);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     free(roots);

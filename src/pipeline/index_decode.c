@@ -211,6 +211,7 @@ void *mg_ix_decode_main(void *arg) {
     if (c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), c->p->decoder_nice);
     while (mg_queue_pop(c->jobs, &it, -1) == 0) {
         job *j = it;
+        if (c->p->job_hook) c->p->job_hook(c->p->job_hook_arg, j->path);
         double t0 = mg_now(), c0 = thread_cpu();
         decode_job(c, j);
         mg_ix_add_busy(c, &c->decode_busy, mg_now() - t0);

@@ -55,6 +55,11 @@ void mg_ix_fill_state(ctx *c, mg_progress_state *ps) {
         ps->n_extra++;
     }
     ps->items = atomic_load(&c->items);
+    ps->frames += atomic_load(&c->remote_frames);
+    if (c->dist && !c->worker) {
+        ps->ranks = c->n_ranks;
+        ps->ranks_working = 1 + atomic_load(&c->ranks_working);
+    }
 }
 
 static json_object *queue_json(mg_queue *q) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/index_wire.h"
 #include "pipeline/indexer_internal.h"
 
 /* Records analyzer a's result for media_id (ok or failed). */
@@ -101,12 +102,22 @@ static void write_job(ctx *c, job *j) {
     mg_error err;
     mg_err_clear(&err);
     mg_index_stats *st = c->st;
+    mg_an_output outs[MG_AN_MAX];
+    int rc = MG_OK;
+    if (c->worker) { /* a worker rank: rank 0 writes it */
+        memset(outs, 0, sizeof outs);
+        if (!j->aborted && !j->dropped) rc = finish_all(c, j, outs, &err);
+        if (!rc) rc = mg_ix_worker_send(c, j, outs, &err);
+        if (!rc && !j->aborted && !j->dropped) atomic_fetch_add(&c->local_files, 1);
+        if (rc) mg_ix_set_fatal(c, &err);
+        return;
+    }
     if (j->aborted || j->dropped) {
         st->files_aborted++;
         return;
     }
-    mg_an_output outs[MG_AN_MAX];
-    int rc = finish_all(c, j, outs, &err);
+    if (j->remote) memcpy(outs, j->remote->outs, sizeof outs); /* a worker's, finished there */
+    else rc = finish_all(c, j, outs, &err), atomic_fetch_add(&c->local_files, 1);
     if (!rc && j->touch_only) {
         rc = mg_store_touch(c->store, j->prev_id, j->size, j->mtime_ns, &err);
         if (!rc && j->dev) rc = mg_store_set_dev(c->store, j->prev_id, j->dev, &err);
@@ -193,11 +204,13 @@ void *mg_ix_write_main(void *arg) {
             }
         }
         mg_ix_add_busy(c, &c->write_busy, mg_now() - t0);
-        if (mg_now() - last_ckpt >= c->p->checkpoint_s && mg_store_pending(c->store) > 0 && !c->has_fatal) {
+        if (c->store && mg_now() - last_ckpt >= c->p->checkpoint_s && mg_store_pending(c->store) > 0 &&
+            !c->has_fatal) {
             if (mg_store_checkpoint(c->store, &err) != MG_OK) mg_ix_set_fatal(c, &err);
             else c->st->checkpoints++;
             last_ckpt = mg_now();
         }
     }
+    if (c->outbox) mg_queue_producer_done(c->outbox);
     return NULL;
 }

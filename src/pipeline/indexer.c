@@ -25,6 +25,8 @@
 #include <xxhash.h>
 
 #include "core/threadpool.h"
+#include "dist/dist.h"
+#include "pipeline/index_wire.h"
 #include "pipeline/indexer_internal.h"
 #include "pipeline/removal.h"
 #include "store/texts.h"
@@ -44,6 +46,9 @@ mg_index_params mg_index_default_params(void) {
     p.progress = MG_PROGRESS_AUTO;
     p.progress_interval_s = 10;
     p.decoder_nice = 10;
+    p.heartbeat_s = 2;
+    p.hang_s = 300;
+    p.dist_batch = 8;
     return p;
 }
 
@@ -83,6 +88,7 @@ void mg_ix_free_job(ctx *c, job *j) {
     if (!j) return;
     for (int a = 0; a < c->n_an; a++)
         if (j->fstate[a]) c->an[a]->ops->file_free(c->an[a], j->fstate[a]);
+    mg_ix_remote_free(j->remote);
     free(j->path);
     free(j);
 }
@@ -279,20 +285,29 @@ void mg_index_stats_free(mg_index_stats *stats) {
     free(stats->roots);
     stats->roots = NULL;
     stats->n_root_reports = 0;
+    free(stats->ranks);
+    stats->ranks = NULL;
+    stats->n_ranks = 0;
 }
 
 int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_index_stats *stats,
                  mg_error *err) {
     mg_index_params defaults = mg_index_default_params();
     if (!p) p = &defaults;
-    if (!model || !store || !stats || p->n_roots < 1 || !p->roots)
-        return mg_err_set(err, MG_EINVAL, "index: a model, a store and at least one path are needed");
+    int worker = p->dist && mg_dist_rank(p->dist) > 0;
+    if (!model || (!store && !worker) || (store && worker) || !stats || p->n_roots < 1 || !p->roots)
+        return mg_err_set(err, MG_EINVAL, "index: a model, a store (rank 0 only) and at least one path are needed");
     memset(stats, 0, sizeof *stats);
     ctx *c = calloc(1, sizeof *c);
     if (!c) return mg_err_set(err, MG_ENOMEM, "out of memory");
     c->model = model;
     c->store = store;
     c->p = p;
+    c->dist = p->dist;
+    c->rank = p->dist ? mg_dist_rank(p->dist) : 0;
+    c->n_ranks = p->dist ? mg_dist_size(p->dist) : 1;
+    c->worker = worker;
+    c->dim = mg_model_dim(model);
     c->st = stats;
     c->t0 = mg_now();
     int threads = p->threads > 0 ? p->threads : mg_cpu_count();
@@ -310,7 +325,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     char **abs_roots = calloc((size_t)p->n_roots, sizeof *abs_roots);
     pthread_t *dec = calloc((size_t)threads, sizeof *dec);
     pthread_t wr_t, mon_t;
-    int n_dec = 0, wr_started = 0, mon_started = 0, writing = 0, stages_open = 0;
+    int n_dec = 0, wr_started = 0, mon_started = 0, writing = 0, stages_open = 0, master_started = 0;
     mg_root_check *chk = NULL;
     char **walk_roots = NULL;
     int n_walk = 0, walk_complete_out = 0;
@@ -346,8 +361,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     {
         int producers = 1 + threads; /* the walker (removals), the decoders (END) */
         for (int a = 0; a < c->n_an; a++) producers += c->an[a]->n_workers;
+        if (c->dist && !c->worker) producers++; /* rank 0's link to the workers (their files' END) */
         if ((rc = mg_queue_open(1024 + 4 * threads, producers, &c->results, err))) goto out;
     }
+    if (c->worker && (rc = mg_queue_open(4 * threads + 8, 1, &c->outbox, err))) goto out;
     /* the memory bound: each other analyzer's pool takes what it wants up to
      * a quarter; the image encoder's pool the rest */
     {
@@ -364,62 +381,64 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         stages_open = 1;
     }
 
-    for (int i = 0; i < p->n_roots; i++) {
-        char ab[4096];
-        mg_error pe;
-        /* a missing root keeps the absolute form its files were stored under */
-        abs_roots[i] = mg_path_absolute(p->roots[i], ab, sizeof ab, &pe) == MG_OK ? strdup(ab) : strdup(p->roots[i]);
-        if (!abs_roots[i]) {
+    mg_walk_params wp = p->walk;
+    if (!c->worker) { /* rank 0 or one process: the store's side (a worker has none) */
+        for (int i = 0; i < p->n_roots; i++) {
+            char ab[4096];
+            mg_error pe;
+            /* a missing root keeps the absolute form its files were stored under */
+            abs_roots[i] = mg_path_absolute(p->roots[i], ab, sizeof ab, &pe) == MG_OK ? strdup(ab) : strdup(p->roots[i]);
+            if (!abs_roots[i]) {
+                rc = mg_err_set(err, MG_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
+        char cat_path[4096];
+        snprintf(cat_path, sizeof cat_path, "%s/catalog.db", mg_store_dir(store));
+        if ((rc = mg_catalog_open(cat_path, 1, &reader, err))) goto out;
+        /* roots: only available ones are walked (indexer.h, roots.h) */
+        chk = calloc((size_t)p->n_roots, sizeof *chk);
+        walk_roots = calloc((size_t)p->n_roots, sizeof *walk_roots);
+        stats->roots = calloc((size_t)p->n_roots, sizeof *stats->roots);
+        if (!chk || !walk_roots || !stats->roots) {
             rc = mg_err_set(err, MG_ENOMEM, "out of memory");
             goto out;
         }
-    }
-    char cat_path[4096];
-    snprintf(cat_path, sizeof cat_path, "%s/catalog.db", mg_store_dir(store));
-    if ((rc = mg_catalog_open(cat_path, 1, &reader, err))) goto out;
-    /* roots: only available ones are walked (indexer.h, roots.h) */
-    chk = calloc((size_t)p->n_roots, sizeof *chk);
-    walk_roots = calloc((size_t)p->n_roots, sizeof *walk_roots);
-    stats->roots = calloc((size_t)p->n_roots, sizeof *stats->roots);
-    if (!chk || !walk_roots || !stats->roots) {
-        rc = mg_err_set(err, MG_ENOMEM, "out of memory");
-        goto out;
-    }
-    stats->n_root_reports = p->n_roots;
-    for (int i = 0; i < p->n_roots; i++) {
-        if ((rc = mg_roots_check(reader, abs_roots[i], p->allow_root_change, &chk[i], err))) goto out;
-        mg_index_root_report *r = &stats->roots[i];
-        snprintf(r->path, sizeof r->path, "%s", abs_roots[i]);
-        r->status = chk[i].status;
-        snprintf(r->reason, sizeof r->reason, "%s", chk[i].reason);
-        r->files = chk[i].files;
-        if (chk[i].status == MG_ROOT_AVAILABLE) {
-            walk_roots[n_walk++] = abs_roots[i];
-        } else {
-            stats->roots_unavailable++;
-            stats->files_offline += chk[i].files;
+        stats->n_root_reports = p->n_roots;
+        for (int i = 0; i < p->n_roots; i++) {
+            if ((rc = mg_roots_check(reader, abs_roots[i], p->allow_root_change, &chk[i], err))) goto out;
+            mg_index_root_report *r = &stats->roots[i];
+            snprintf(r->path, sizeof r->path, "%s", abs_roots[i]);
+            r->status = chk[i].status;
+            snprintf(r->reason, sizeof r->reason, "%s", chk[i].reason);
+            r->files = chk[i].files;
+            if (chk[i].status == MG_ROOT_AVAILABLE) {
+                walk_roots[n_walk++] = abs_roots[i];
+            } else {
+                stats->roots_unavailable++;
+                stats->files_offline += chk[i].files;
+            }
         }
-    }
-    mg_walk_params wp = p->walk;
-    wp.only_media = 0; /* OTHER files come back so misnamed ones can be recorded */
-    wp.audio = kind_mask(c, MG_MEDIA_AUDIO) != 0; /* audio files only when an analyzer takes them */
-    if (n_walk && (rc = mg_walk_open((const char *const *)walk_roots, n_walk, &wp, &walk, err))) goto out;
-    if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
-    writing = 1;
-    if (p->drop_text_of) {
-        int64_t nd = 0;
-        if ((rc = mg_store_drop_analyzer(store, p->drop_text_of, &nd, err))) goto out;
-        stats->files_text_dropped = nd;
-    }
-    if (p->analyzers_json && (rc = mg_analyzers_set(mg_store_catalog(store), p->analyzers_json, err))) goto out;
+        wp.only_media = 0; /* OTHER files come back so misnamed ones can be recorded */
+        wp.audio = kind_mask(c, MG_MEDIA_AUDIO) != 0; /* audio files only when an analyzer takes them */
+        if (n_walk && (rc = mg_walk_open((const char *const *)walk_roots, n_walk, &wp, &walk, err))) goto out;
+        if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
+        writing = 1;
+        if (p->drop_text_of) {
+            int64_t nd = 0;
+            if ((rc = mg_store_drop_analyzer(store, p->drop_text_of, &nd, err))) goto out;
+            stats->files_text_dropped = nd;
+        }
+        if (p->analyzers_json && (rc = mg_analyzers_set(mg_store_catalog(store), p->analyzers_json, err))) goto out;
 
-    char mpath[4096];
-    if (p->metrics_path) snprintf(mpath, sizeof mpath, "%s", p->metrics_path);
-    else snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", mg_store_dir(store));
-    c->metrics = fopen(mpath, "a");
-    if (!c->metrics && p->log) fprintf(p->log, "warning: cannot write metrics to %s: %s\n", mpath, strerror(errno));
+        char mpath[4096];
+        if (p->metrics_path) snprintf(mpath, sizeof mpath, "%s", p->metrics_path);
+        else snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", mg_store_dir(store));
+        c->metrics = fopen(mpath, "a");
+        if (!c->metrics && p->log) fprintf(p->log, "warning: cannot write metrics to %s: %s\n", mpath, strerror(errno));
+    }
     c->prog = mg_progress_open(p->log ? p->log : stderr, p->progress, p->progress_interval_s);
-    for (int i = 0; i < p->n_roots; i++)
+    for (int i = 0; chk && i < p->n_roots; i++)
         if (chk[i].status != MG_ROOT_AVAILABLE) {
             if (chk[i].files)
                 mg_ix_note(c, "unavailable: %s; nothing under it is changed (its %lld files are kept, offline)",
@@ -451,6 +470,26 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         mg_queue_abort(c->results);
     }
 
+    /* rank 0 of a distributed run: the link to the workers */
+    if (!rc && c->dist && !c->worker) {
+        if ((rc = mg_ix_master_start(c, err))) {
+            atomic_store(&c->stop, 1);
+            mg_queue_abort(c->jobs);
+            mg_queue_producer_done(c->results); /* the link's share */
+        } else {
+            master_started = 1;
+        }
+    } else if (c->dist && !c->worker) {
+        mg_queue_producer_done(c->results);
+    }
+    /* a worker: the files come from rank 0 instead of a walk */
+    if (!rc && c->worker) {
+        rc = mg_ix_worker_loop(c, err); /* it ends the job queue and its share of the results */
+    } else if (c->worker) {
+        mg_queue_producer_done(c->jobs);
+        mg_queue_producer_done(c->results);
+    }
+
     /* the counting pass (ETA), only worth it with a progress display */
     count_arg ca = {c, (const char *const *)walk_roots, n_walk, wp};
     pthread_t count_t;
@@ -460,7 +499,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     mg_walk_entry e;
     mg_error prob;
     mg_media_rec *prev = malloc(sizeof *prev);
-    int walk_complete = !n_walk;
+    int walk_complete = !n_walk && !c->worker;
     if (!n_walk) atomic_store(&c->media_total, 0);
     while (!rc && n_walk && prev && !mg_ix_cancelled(c)) {
         int wr = mg_walk_next(walk, &e, &prob);
@@ -544,7 +583,7 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     }
     free(prev);
     walk_complete_out = walk_complete;
-    mg_queue_producer_done(c->jobs);
+    if (!c->worker) mg_queue_producer_done(c->jobs); /* a worker's loop ended its job queue */
     atomic_store(&c->walk_done, 1);
     if (count_started) pthread_join(count_t, NULL);
     /* files gone from the walked roots (only after a complete walk) */
@@ -556,12 +595,13 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     mg_queue_stats jq;
     mg_queue_get_stats(c->jobs, &jq);
     stats->walk_busy_s = mg_now() - tw - jq.push_wait_s; /* minus time blocked on a full job queue */
-    mg_queue_producer_done(c->results);
+    if (!c->worker) mg_queue_producer_done(c->results);
 
 out:
     for (int i = 0; i < n_dec; i++) pthread_join(dec[i], NULL);
     if (stages_open)
         for (int a = 0; a < c->n_an; a++) mg_stage_join(c->stage[a]);
+    if (master_started) mg_ix_master_join(c, stats); /* every worker has ended */
     if (wr_started) pthread_join(wr_t, NULL);
     stats->pipeline_seconds = mg_now() - c->t0;
     if (mon_started) {
@@ -579,6 +619,8 @@ out:
         if (err) *err = c->fatal;
     }
     if (stages_open) collect_stats(c, stats);
+    if (c->worker) mg_ix_worker_finish(c, stats, rc ? rc : was_cancelled ? MG_EINTERRUPTED : MG_OK);
+    if (master_started) mg_ix_master_report(c, stats);
     stats->write_busy_s = c->write_busy;
     stats->frames_per_s = stats->pipeline_seconds > 0 ? (double)stats->frames / stats->pipeline_seconds : 0;
     stats->interrupted = was_cancelled && !rc;
@@ -660,6 +702,7 @@ out:
     mg_analyzer_close(c->an[0]); /* the others belong to the caller */
     mg_queue_close(c->jobs);
     mg_queue_close(c->results);
+    mg_queue_close(c->outbox);
     if (abs_roots)
         for (int i = 0; i < p->n_roots; i++) free(abs_roots[i]);
     free(abs_roots);

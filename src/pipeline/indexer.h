@@ -92,6 +92,14 @@ typedef struct mg_index_params {
     int n_analyzers;            /* 0..MG_AN_MAX-1 */
     const char *analyzers_json; /* NULL; else recorded as the store's enabled analyzers (texts.h) */
     const char *drop_text_of;   /* NULL; else this analyzer's texts and records are deleted first ("ocr") */
+    /* Distributed run (see "Many processes" below): NULL for one process. */
+    struct mg_dist *dist;
+    double heartbeat_s;         /* a worker's heartbeat period (2 s) */
+    double hang_s;              /* rank 0 aborts the job when a rank is silent this long (300 s; 0 = never) */
+    int dist_batch;             /* jobs handed to a worker per request at most (8) */
+    void (*job_hook)(void *arg, const char *path); /* NULL; else called by a decode thread before each file
+                                   (tests: slow a rank down) */
+    void *job_hook_arg;
 } mg_index_params;
 
 #define MG_INDEX_MAX_MODELS 16
@@ -122,6 +130,18 @@ typedef struct mg_index_root_report {
     int64_t withheld;           /* removals held back by the mass-delete guard */
     int64_t kept;               /* gone-looking files kept: unreadable folder, unmounted inner filesystem */
 } mg_index_root_report;
+
+/* One rank's share of a distributed run. */
+typedef struct mg_index_rank_stats {
+    int rank;
+    char host[64];
+    int64_t files;              /* files it analyzed (written by rank 0) */
+    int64_t frames;             /* samples its image encoder encoded */
+    double busy_s;              /* time inside its analyzers, summed over their workers */
+    char devices[256];          /* its encoders' devices, separated by "; " */
+    int finished;               /* it reported its end */
+    int64_t bytes;              /* result bytes rank 0 received from it (0 for rank 0) */
+} mg_index_rank_stats;
 
 typedef struct mg_index_stats {
     int64_t run_id;
@@ -158,6 +178,9 @@ typedef struct mg_index_stats {
     } encoders[MG_INDEX_MAX_ENCODERS];
     int n_analyzers;            /* 0: the image encoder; then p->analyzers */
     mg_index_analyzer_stats analyzers[MG_AN_MAX];
+    mg_index_rank_stats *ranks; /* distributed runs: n_ranks entries (rank 0 first); mg_index_stats_free */
+    int n_ranks;
+    int64_t files_resent;       /* jobs handed again after their rank died or stopped */
 } mg_index_stats;
 
 /* Removal protocol (nothing is removed by accident). Before the walk every
@@ -187,7 +210,18 @@ typedef struct mg_index_stats {
 int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_index_stats *stats,
                  mg_error *err);
 
-/* Frees stats->roots (mg_index_run allocates it). */
+/* Many processes (p->dist, dist/dist.h: MPI). Rank 0 is called with the
+ * store and runs everything above; every other rank is called with store
+ * NULL and the same model and analyzers, and runs the same decode and
+ * analyzer stages on the files rank 0 hands it on request (a few at a time,
+ * so fast ranks take more), sending each finished file back; rank 0's
+ * writer commits them with its own, as its own. The walk, every catalog
+ * decision, removals, checkpoints and the index are rank 0's alone.
+ * Cancelling rank 0 (SIGTERM) stops every rank: unfinished files are
+ * dropped, finished ones committed. A rank silent for hang_s makes rank 0
+ * abort the whole job (what it committed stays). */
+
+/* Frees stats->roots and stats->ranks (mg_index_run allocates them). */
 void mg_index_stats_free(mg_index_stats *stats);
 
 #endif

@@ -58,6 +58,9 @@ typedef struct job {
     int n_back[MG_AN_MAX];        /* samples back from each analyzer */
     int dropped;                  /* some sample was not analyzed (cancel) */
     void *fstate[MG_AN_MAX];      /* each analyzer's collected results */
+    /* distributed runs (index_dist.c) */
+    int64_t seq;                  /* rank 0's number for the job */
+    struct mg_ix_remote *remote;  /* rank 0: the outputs a worker made (then no fstate) */
 } job;
 
 typedef struct msg {
@@ -105,6 +108,17 @@ typedef struct ctx {
     pthread_mutex_t log_mu;
     FILE *metrics;
     double t0;
+
+    /* distributed runs (index_dist.c): p->dist */
+    struct mg_dist *dist;
+    int rank, n_ranks;
+    int worker;                   /* a rank > 0: no store; finished files go to outbox */
+    mg_queue *outbox;             /* worker: encoded results (mg_wbuf *) from the writer */
+    int dim;                      /* vector size (the wire checks it) */
+    atomic_llong local_files;     /* files this process analyzed (ok or failed) */
+    struct mg_ix_master *master;  /* rank 0's state of the other ranks */
+    atomic_llong remote_frames;   /* rank 0: frames the workers encoded (progress) */
+    atomic_int ranks_working;     /* rank 0: workers that have not ended */
 } ctx;
 
 int mg_ix_cancelled(ctx *c);
@@ -117,6 +131,18 @@ double mg_ix_decode_slot_wait(ctx *c);
 void *mg_ix_decode_main(void *arg);   /* index_decode.c */
 void *mg_ix_write_main(void *arg);    /* index_write.c */
 void *mg_ix_monitor_main(void *arg);  /* index_monitor.c: arg is a monitor_arg */
+
+/* index_dist.c. Rank 0: mg_ix_master_start after the stages started (adds
+ * the results queue producer it registered at open: master_producers),
+ * mg_ix_master_join after the walk; worker: mg_ix_worker_loop instead of
+ * the walk, mg_ix_worker_finish after the joins (sends its counts). */
+int mg_ix_master_start(ctx *c, mg_error *err);
+int mg_ix_master_join(ctx *c, mg_index_stats *st);
+void mg_ix_master_report(ctx *c, mg_index_stats *st); /* after collect_stats: st->ranks, frames of all */
+int mg_ix_worker_loop(ctx *c, mg_error *err);
+void mg_ix_worker_finish(ctx *c, const mg_index_stats *st, int rc);
+/* Writer, worker side: sends what became of j (outs[a] for the analyzers it needed). */
+int mg_ix_worker_send(ctx *c, job *j, const mg_an_output *outs, mg_error *err);
 void mg_ix_write_metrics(ctx *c, const char *type);
 void mg_ix_fill_state(ctx *c, mg_progress_state *ps);
 

@@ -71,6 +71,11 @@ void mg_progress_update(mg_progress *p, const mg_progress_state *s, int force) {
         o += snprintf(extra + o, sizeof extra - (size_t)o, "%s%s %lld (%.1f/s, queue %d)", p->mode == MG_PROGRESS_BAR ? "  " : ", ",
                       s->extra[i].name, (long long)s->extra[i].items,
                       s->elapsed_s > 0 ? (double)s->extra[i].items / s->elapsed_s : 0.0, s->extra[i].depth);
+    if (s->ranks > 1) {
+        size_t l = strlen(extra);
+        snprintf(extra + l, sizeof extra - l, "%s%d ranks (%d working)", p->mode == MG_PROGRESS_BAR ? "  " : ", ",
+                 s->ranks, s->ranks_working);
+    }
     char total[32];
     snprintf(total, sizeof total, s->walk_done ? "%lld" : "%lld+", (long long)s->files_found);
     if (p->mode == MG_PROGRESS_BAR) {

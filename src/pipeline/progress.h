@@ -32,6 +32,7 @@ typedef struct mg_progress_state {
         int depth;          /* its queue now */
         double busy_s;
     } extra[4];
+    int ranks, ranks_working; /* a distributed run: its ranks, and those that have not ended */
 } mg_progress_state;
 
 enum { MG_PROGRESS_QUIET = 0, MG_PROGRESS_AUTO = 1, MG_PROGRESS_LINES = 2, MG_PROGRESS_BAR = 3 };
