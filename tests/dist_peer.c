@@ -10,6 +10,7 @@
  *          blocked sending 8 MiB to rank 0; then close and a refused reopen
  *   abort  rank 2 calls mg_dist_abort(3) while the others wait forever
  *   time   prints how long mg_dist_open and mg_dist_close took (one rank)
+ *   none   exits at once without loading MPI (the baseline of time)
  */
 #include <limits.h>
 #include <stdint.h>
@@ -31,6 +32,13 @@ static int g_rank = -1, g_fail;
 static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* CPU time of the calling thread. */
+static double cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
@@ -85,10 +93,14 @@ static void probe_checks(mg_dist *d) {
     double t1 = now_ms();
     if (rc != 0 || t1 - t0 > 20) FAIL("probe wait 0: rc %d after %.1f ms (%s)", rc, t1 - t0, err.msg);
     else OK("probe0 (%.3f ms)", t1 - t0);
+    double c1 = cpu_ms();
     rc = mg_dist_probe(d, -1, -1, 50, NULL, NULL, NULL, &err);
-    double t2 = now_ms();
+    double t2 = now_ms(), c2 = cpu_ms();
     if (rc != 0 || t2 - t1 < 30 || t2 - t1 > 1000) FAIL("probe wait 50: rc %d after %.1f ms", rc, t2 - t1);
     else OK("probe50 (%.1f ms)", t2 - t1);
+    /* Sleeps between polls: the waiting thread uses a fraction of a core. */
+    if (c2 - c1 > 0.5 * (t2 - t1)) FAIL("probe wait 50 spun: %.1f ms of CPU in %.1f ms", c2 - c1, t2 - t1);
+    else OK("probe sleeps (%.1f ms CPU)", c2 - c1);
 }
 
 static void bcast_checks(mg_dist *d) {
@@ -248,6 +260,7 @@ static void isend_checks(mg_dist *d) {
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "run";
+    if (!strcmp(mode, "none")) return 0; /* the baseline of "time": MPI not loaded */
     mg_error err = {0};
     mg_dist *d = NULL;
     double t0 = now_ms();

@@ -124,7 +124,7 @@ static const mg_mpi_ops *load_module(char *why, size_t cap) {
                  entry ? "different table version" : "no " MG_MPI_ENTRY);
         dlclose(h);
     }
-    if (!why[0]) snprintf(why, cap, "libmediagrep_mpi.so not found (this build may lack MPI)");
+    if (!why[0]) snprintf(why, cap, "libmediagrep_mpi.so not found");
     return NULL;
 }
 
@@ -138,7 +138,13 @@ int mg_dist_open(mg_dist **out, mg_error *err) {
     const mg_mpi_ops *ops = load_module(why, sizeof why);
     if (!ops) {
         atomic_store(&g_opened, 0); /* nothing started: a later try may succeed */
+#ifdef MG_MPI_MODULE
         return mg_err_set(err, MG_EUNSUPPORTED, "the MPI module cannot be loaded: %s", why);
+#else
+        return mg_err_set(err, MG_EUNSUPPORTED,
+                          "the MPI module cannot be loaded: %s (this build has none: it was configured without "
+                          "Open MPI, apt-get install openmpi-bin libopenmpi-dev)", why);
+#endif
     }
     mg_dist *d = calloc(1, sizeof *d);
     if (!d) {
