@@ -19,12 +19,20 @@ static int send_json(mg_dist *d, int dest, int tag, json_object *o) {
     return rc ? 2 : 0;
 }
 
-/* Receives one JSON message (src, tag) into a parsed object, or NULL. */
-static json_object *recv_json(mg_dist *d, int src, int tag, int *src_out) {
+/* Receives one JSON message (src, tag) into a parsed object, or NULL;
+ * waits up to wait_s (<= 0: forever). */
+static json_object *recv_json(mg_dist *d, int src, int tag, int *src_out, double wait_s) {
     mg_error e = {0};
     int s, t;
     size_t n;
-    if (mg_dist_probe(d, src, tag, -1, &s, &t, &n, &e) != 1) {
+    int pr = mg_dist_probe(d, src, tag, wait_s > 0 ? (int)(wait_s * 1000) : -1, &s, &t, &n, &e);
+    if (pr == 0) { /* a rank that never answers (stopped, hung while loading): the job ends */
+        fprintf(stderr, "mediagrep index: rank %d: no answer within %.0f s from %s: aborting the job\n",
+                mg_dist_rank(d), wait_s, src >= 0 ? "rank 0" : "every rank (one did not become ready)");
+        fflush(NULL);
+        mg_dist_abort(d, 1);
+    }
+    if (pr != 1) {
         fprintf(stderr, "mediagrep index: rank %d: %s\n", mg_dist_rank(d), e.msg[0] ? e.msg : "no message");
         return NULL;
     }
@@ -99,7 +107,7 @@ int mg_cli_dist_spec_recv(mg_dist *d, char *model_dir, size_t md_cap, char *fing
     return code;
 }
 
-int mg_cli_dist_ready(mg_dist *d, const char *why, const char *fingerprint, const char *an_json) {
+int mg_cli_dist_ready(mg_dist *d, const char *why, const char *fingerprint, const char *an_json, double wait_s) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "ok", json_object_new_boolean(why == NULL));
     if (why) json_object_object_add(o, "why", json_object_new_string(why));
@@ -109,18 +117,18 @@ int mg_cli_dist_ready(mg_dist *d, const char *why, const char *fingerprint, cons
     int rc = send_json(d, 0, TAG_READY, o);
     json_object_put(o);
     if (rc) return rc;
-    json_object *g = recv_json(d, 0, TAG_GO, NULL);
+    json_object *g = recv_json(d, 0, TAG_GO, NULL, wait_s);
     if (!g) return 2;
     int code = jint(g, "code");
     json_object_put(g);
     return code;
 }
 
-int mg_cli_dist_gather(mg_dist *d, int code_self, const char *fingerprint, const char *an_json) {
+int mg_cli_dist_gather(mg_dist *d, int code_self, const char *fingerprint, const char *an_json, double wait_s) {
     int n = mg_dist_size(d), code = code_self;
     for (int i = 1; i < n; i++) {
         int src = -1;
-        json_object *o = recv_json(d, -1, TAG_READY, &src);
+        json_object *o = recv_json(d, -1, TAG_READY, &src, wait_s);
         if (!o) {
             code = code ? code : 2;
             continue;

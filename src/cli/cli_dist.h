@@ -30,13 +30,16 @@ int mg_cli_dist_spec_recv(mg_dist *d, char *model_dir, size_t md_cap, char *fing
 
 /* A worker: says it is ready (why == NULL) or why it is not, with the
  * fingerprint it loaded and its analyzers' JSON; then waits for rank 0's
- * answer. Returns 0 to go, else the exit code to end with. */
-int mg_cli_dist_ready(mg_dist *d, const char *why, const char *fingerprint, const char *an_json);
+ * answer. Returns 0 to go, else the exit code to end with. wait_s (> 0):
+ * with no answer in that time the job is aborted (mg_dist_abort). */
+int mg_cli_dist_ready(mg_dist *d, const char *why, const char *fingerprint, const char *an_json, double wait_s);
 
 /* Rank 0: every worker's answer, compared with its own fingerprint and
  * analyzers (code_self != 0: rank 0 itself cannot go on). Prints each
  * problem, then answers all. Returns 0 to go, else the exit code (4: a
- * rank has another model or other analyzers; 2: a rank could not start). */
-int mg_cli_dist_gather(mg_dist *d, int code_self, const char *fingerprint, const char *an_json);
+ * rank has another model or other analyzers; 2: a rank could not start).
+ * wait_s (> 0): a rank that has not answered by then aborts the job (the
+ * watchdog of the start, as hang_s is of the run). */
+int mg_cli_dist_gather(mg_dist *d, int code_self, const char *fingerprint, const char *an_json, double wait_s);
 
 #endif

@@ -239,6 +239,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
             }
             json_object_object_add(o, "ranks", rk);
             json_object_object_add(o, "files_resent", json_object_new_int64(st->files_resent));
+            json_object_object_add(o, "files_duplicated", json_object_new_int64(st->files_duplicated));
         }
         json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -305,7 +306,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
     fprintf(f, "  store %s, run %lld\n", store, (long long)st->run_id);
 }
 
-/* MEDIAGREP_TEST_SLOW="RANK:MS" (tests only): that rank sleeps MS before
+/* MEDIAGREP_TEST_SLOW="RANK:MS" (tests only; RANK -1: all): that rank sleeps MS before
  * each file, to show that a slow rank takes a smaller share. */
 static void slow_hook(void *arg, const char *path) {
     (void)path;
@@ -609,7 +610,7 @@ int mg_cli_index(int argc, char **argv) {
     {
         const char *t = getenv("MEDIAGREP_TEST_SLOW");
         int r, ms;
-        if (t && sscanf(t, "%d:%d", &r, &ms) == 2 && r == rank && ms > 0) {
+        if (t && sscanf(t, "%d:%d", &r, &ms) == 2 && (r == rank || r < 0) && ms > 0) { /* -1: every rank */
             slow_ms = ms;
             p.job_hook = slow_hook;
             p.job_hook_arg = &slow_ms;
@@ -680,7 +681,7 @@ int mg_cli_index(int argc, char **argv) {
             not_ready = "cannot read the model's files";
         }
         if (not_ready) {
-            rc = mg_cli_dist_ready(dist, not_ready, fp, "");
+            rc = mg_cli_dist_ready(dist, not_ready, fp, "", p.hang_s);
             mg_model_close(model);
             if (!rc) rc = 2;
             goto done;
@@ -766,7 +767,8 @@ int mg_cli_index(int argc, char **argv) {
     p.cancel = &g_cancel;
     /* every rank ready with the same model and analyzers, or none starts */
     if (p.dist) {
-        rc = rank == 0 ? mg_cli_dist_gather(dist, 0, fp, an_json) : mg_cli_dist_ready(dist, NULL, fp, an_json);
+        rc = rank == 0 ? mg_cli_dist_gather(dist, 0, fp, an_json, p.hang_s)
+                       : mg_cli_dist_ready(dist, NULL, fp, an_json, p.hang_s);
         if (rc) {
             json_object_put(cfg);
             mg_analyzer_close(ocr_an);

@@ -211,6 +211,11 @@ void *mg_ix_decode_main(void *arg) {
     if (c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), c->p->decoder_nice);
     while (mg_queue_pop(c->jobs, &it, -1) == 0) {
         job *j = it;
+        if (c->worker && mg_ix_worker_dropped(c, j->seq)) { /* another rank's copy was first */
+            j->aborted = 1;
+            push_end(c, j);
+            continue;
+        }
         if (c->p->job_hook) c->p->job_hook(c->p->job_hook_arg, j->path);
         double t0 = mg_now(), c0 = thread_cpu();
         decode_job(c, j);

@@ -41,13 +41,15 @@
 #include "pipeline/index_wire.h"
 #include "pipeline/indexer_internal.h"
 
-enum { T_REQ = 1, T_JOBS, T_NOMORE, T_STOP, T_RESULT, T_HB, T_DONE };
+enum { T_REQ = 1, T_JOBS, T_NOMORE, T_STOP, T_RESULT, T_HB, T_DONE, T_DROP };
 
 #define POISON_RUNS 2
 
 typedef struct {
     int64_t seq;
     job *j;
+    double sent;              /* when it was handed out */
+    int copies;               /* ranks holding this job (2: duplicated at the tail) */
 } fly;
 
 typedef struct {
@@ -149,7 +151,9 @@ static int fly_add(rank_state *R, int64_t seq, job *j) {
         R->cap_fl = cap;
     }
     R->fl[R->n_fl].seq = seq;
-    R->fl[R->n_fl++].j = j;
+    R->fl[R->n_fl].j = j;
+    R->fl[R->n_fl].sent = mg_now();
+    R->fl[R->n_fl++].copies = 1;
     return 0;
 }
 
@@ -161,6 +165,44 @@ static job *fly_take(rank_state *R, int64_t seq) {
             return j;
         }
     return NULL;
+}
+
+/* The result for seq from rank r: the job, taken from every rank holding
+ * it (a duplicate's later result finds nothing and is dropped). */
+static int isend(struct mg_ix_master *M, int dest, int tag, mg_wbuf *b);
+
+static job *fly_take_all(struct mg_ix_master *M, int r, int64_t seq) {
+    job *j = fly_take(&M->r[r], seq);
+    if (j)
+        for (int k = 1; k < M->n; k++)
+            if (k != r && fly_take(&M->r[k], seq) && !M->r[k].done) { /* its copy is not needed any more */
+                mg_wbuf b = {0};
+                mg_wb_i64(&b, seq);
+                isend(M, k, T_DROP, &b);
+            }
+    return j;
+}
+
+/* The tail: the queue is empty, rank r is idle. The job another live rank
+ * has held longest (over 1 s, not copied yet) is handed to r too; whichever
+ * result comes first is committed. */
+static fly *dup_candidate(struct mg_ix_master *M, int r) {
+    fly *best = NULL;
+    double t = mg_now();
+    for (int k = 1; k < M->n; k++) {
+        if (k == r || M->r[k].done) continue;
+        for (int i = 0; i < M->r[k].n_fl; i++) {
+            fly *f = &M->r[k].fl[i];
+            if (f->copies < 2 && t - f->sent > 1.0 && (!best || f->sent < best->sent)) best = f;
+        }
+    }
+    return best;
+}
+
+static int others_hold(const struct mg_ix_master *M, int r) {
+    for (int k = 1; k < M->n; k++)
+        if (k != r && !M->r[k].done && M->r[k].n_fl) return 1;
+    return 0;
 }
 
 static void push_end(ctx *c, job *j) {
@@ -267,6 +309,23 @@ static int serve(struct mg_ix_master *M, int r) {
         M->inflight_dirty = 1;
         return isend(M, r, T_JOBS, &b) == 0;
     }
+    if (end && R->n_fl < 2) { /* nothing new any more and r is (nearly) idle: help with the tail */
+        fly *f = dup_candidate(M, r);
+        if (f && fly_add(R, f->seq, f->j) == 0) {
+            f->copies = 2;
+            R->fl[R->n_fl - 1].copies = 2;
+            mg_ixw_put_job(&b, f->seq, f->j);
+            b.p[0] = 1;
+            R->want--;
+            c->st->files_duplicated++;
+            M->inflight_dirty = 1;
+            return isend(M, r, T_JOBS, &b) == 0;
+        }
+        if (f || others_hold(M, r)) { /* wait: a copy may be wanted soon */
+            mg_wb_free(&b);
+            return 0;
+        }
+    }
     mg_wb_free(&b);
     if (end) {
         R->nomore_sent = 1;
@@ -284,6 +343,11 @@ static void rank_ended(struct mg_ix_master *M, int r) {
     R->done = 1;
     for (int i = 0; i < R->n_fl; i++) {
         job *j = R->fl[i].j;
+        int elsewhere = 0; /* a copy on a live rank still comes back */
+        for (int k = 1; k < M->n && R->fl[i].copies > 1; k++)
+            if (k != r && !M->r[k].done)
+                for (int x = 0; x < M->r[k].n_fl; x++) elsewhere |= M->r[k].fl[x].seq == R->fl[i].seq;
+        if (elsewhere) continue;
         if (mg_ix_cancelled(c)) {
             j->aborted = 1;
             push_end(c, j);
@@ -331,7 +395,7 @@ static void take_result(struct mg_ix_master *M, int r, mg_rbuf *b) {
         mg_ix_set_fatal(c, &e);
         return;
     }
-    job *j = fly_take(&M->r[r], seq);
+    job *j = fly_take_all(M, r, seq);
     if (!j) return; /* not (or no longer) its job: a duplicate, dropped */
     M->inflight_dirty = 1;
     if (mg_ixw_get_result(b, j, c->n_an, c->dim, r, &e) != MG_OK) {
@@ -348,10 +412,11 @@ static void take_result(struct mg_ix_master *M, int r, mg_rbuf *b) {
 static void hung(struct mg_ix_master *M, int r, double silent) {
     ctx *c = M->c;
     rank_state *R = &M->r[r];
-    mg_ix_note(c, "rank %d%s%s sent nothing for %.0f s (no heartbeat): aborting the job; the %d files it held are "
-               "recorded in %s",
-               r, R->st.host[0] ? " on " : "", R->st.host, silent, R->n_fl, M->inflight_path);
-    for (int i = 0; i < R->n_fl; i++) mg_ix_note(c, "  held by rank %d: %s", r, R->fl[i].j->path);
+    FILE *f = c->p->log ? c->p->log : stderr; /* printed even with --quiet: the job ends here */
+    fprintf(f, "mediagrep index: rank %d%s%s sent nothing for %.0f s (no heartbeat): aborting the job; the %d files "
+               "it held are recorded in %s\n",
+            r, R->st.host[0] ? " on " : "", R->st.host, silent, R->n_fl, M->inflight_path);
+    for (int i = 0; i < R->n_fl; i++) fprintf(f, "  held by rank %d: %s\n", r, R->fl[i].j->path);
     inflight_write(M);
     fflush(NULL);
     mg_dist_abort(c->dist, 1);
@@ -530,8 +595,33 @@ static void end_jobs(ctx *c, int *nomore) {
     mg_queue_producer_done(c->results);
 }
 
+/* Jobs rank 0 no longer needs (another rank's copy came first): skipped by
+ * the decoders if not started yet. */
+static pthread_mutex_t g_drop_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_drop[64];
+static int g_n_drop, g_drop_w;
+
+int mg_ix_worker_dropped(ctx *c, int64_t seq) {
+    if (!c->worker) return 0;
+    pthread_mutex_lock(&g_drop_mu);
+    int hit = 0;
+    for (int i = 0; i < g_n_drop && !hit; i++) hit = g_drop[i] == seq;
+    pthread_mutex_unlock(&g_drop_mu);
+    return hit;
+}
+
+static void drop_add(int64_t seq) {
+    pthread_mutex_lock(&g_drop_mu);
+    g_drop[g_drop_w++ % 64] = seq; /* a ring: old entries are long decoded */
+    if (g_n_drop < 64) g_n_drop++;
+    pthread_mutex_unlock(&g_drop_mu);
+}
+
 int mg_ix_worker_loop(ctx *c, mg_error *err) {
-    const int cap = 2 * c->threads + 8; /* the job queue's capacity */
+    /* in flight at most: enough for the decoders and a full encoder batch,
+     * within the job queue's capacity (few, so the tail balances) */
+    int cap = c->threads + (c->p->batch > 0 ? c->p->batch : 32) + 2;
+    if (cap > 2 * c->threads + 8) cap = 2 * c->threads + 8;
     int outstanding = 0, requested = 0, nomore = 0, rc = MG_OK;
     double last_send = now_s();
     uint8_t *buf = NULL;
@@ -602,6 +692,9 @@ int mg_ix_worker_loop(ctx *c, mg_error *err) {
                     mg_ix_free_job(c, j);
                 }
             }
+        } else if (tag == T_DROP) {
+            mg_rbuf b = {buf, len, 0, 0};
+            drop_add(mg_rb_i64(&b));
         } else if (tag == T_NOMORE || tag == T_STOP) {
             if (tag == T_STOP) atomic_store(&c->stop, 1);
             end_jobs(c, &nomore);

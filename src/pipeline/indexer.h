@@ -181,6 +181,7 @@ typedef struct mg_index_stats {
     mg_index_rank_stats *ranks; /* distributed runs: n_ranks entries (rank 0 first); mg_index_stats_free */
     int n_ranks;
     int64_t files_resent;       /* jobs handed again after their rank died or stopped */
+    int64_t files_duplicated;   /* tail jobs also handed to an idle rank (the first result is kept) */
 } mg_index_stats;
 
 /* Removal protocol (nothing is removed by accident). Before the walk every

@@ -143,6 +143,8 @@ int mg_ix_worker_loop(ctx *c, mg_error *err);
 void mg_ix_worker_finish(ctx *c, const mg_index_stats *st, int rc);
 /* Writer, worker side: sends what became of j (outs[a] for the analyzers it needed). */
 int mg_ix_worker_send(ctx *c, job *j, const mg_an_output *outs, mg_error *err);
+/* Decoder, worker side: 1 when rank 0 no longer needs job seq (skip it). */
+int mg_ix_worker_dropped(ctx *c, int64_t seq);
 void mg_ix_write_metrics(ctx *c, const char *type);
 void mg_ix_fill_state(ctx *c, mg_progress_state *ps);
 
