@@ -30,23 +30,10 @@ static struct {
 } g_cuda = {PTHREAD_ONCE_INIT, NULL, NULL, ""};
 
 static void cuda_load(void) {
-    char exe[PATH_MAX], beside[PATH_MAX + 32];
+    char beside[PATH_MAX + 32];
     const char *cands[4];
-    int n = 0;
-    const char *env = getenv("MEDIAGREP_CUDA_MODULE");
-    if (env && *env) cands[n++] = env;
-    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (l > 0) {
-        exe[l] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(beside, sizeof beside, "%s/libmediagrep_cuda.so", exe);
-            cands[n++] = beside;
-        }
-    }
-    cands[n++] = MG_CUDA_MODULE;
-    cands[n++] = "libmediagrep_cuda.so";
+    int n = mg_module_candidates("MEDIAGREP_CUDA_MODULE", "libmediagrep_cuda.so", MG_CUDA_MODULE, beside,
+                                 sizeof beside, cands);
     for (int i = 0; i < n; i++) {
         if (i < n - 1 && access(cands[i], R_OK) != 0) continue;
         void *h = dlopen(cands[i], RTLD_NOW | RTLD_LOCAL);

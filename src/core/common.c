@@ -226,3 +226,23 @@ int mg_mkdir_p(const char *path, mg_error *err) {
     }
     return MG_OK;
 }
+
+int mg_module_candidates(const char *env_var, const char *file_name, const char *build_path, char *beside, size_t cap,
+                         const char *cands[4]) {
+    int n = 0;
+    const char *env = env_var ? getenv(env_var) : NULL;
+    if (env && *env) cands[n++] = env;
+    char exe[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (l > 0) {
+        exe[l] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            if ((size_t)snprintf(beside, cap, "%s/%s", exe, file_name) < cap) cands[n++] = beside;
+        }
+    }
+    if (build_path) cands[n++] = build_path;
+    cands[n++] = file_name;
+    return n;
+}

@@ -97,6 +97,15 @@ int mg_mkdir_p(const char *path, mg_error *err);
  * does not fit in cap, MG_EIO when the working directory is unknown. */
 int mg_path_absolute(const char *path, char *out, size_t cap, mg_error *err);
 
+/* Where a module loaded at run time (the CUDA backend, the MPI transport) is
+ * looked for, in order: $env_var (when set), file_name beside the
+ * executable, build_path (may be NULL: the build tree's copy), then the
+ * bare file_name (the loader's search path). Fills cands[0..n) with
+ * pointers to env, beside (a caller buffer of cap bytes), build_path and
+ * file_name; returns n (at most 4). */
+int mg_module_candidates(const char *env_var, const char *file_name, const char *build_path, char *beside, size_t cap,
+                         const char *cands[4]);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees).
  * max_bytes caps the size (0 = no cap). */
 int mg_read_file(const char *path, size_t max_bytes, char **out, size_t *len,

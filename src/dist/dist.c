@@ -82,25 +82,15 @@ static int mpi_err(const mg_dist *d, mg_error *err, int code, const char *what) 
 /* dlopens the first loadable candidate; *why gets the reason of the first
  * candidate that exists but does not load (or "not found"). */
 static const mg_mpi_ops *load_module(char *why, size_t cap) {
-    char exe[PATH_MAX], beside[PATH_MAX + 32];
+    char beside[PATH_MAX + 32];
     const char *cands[4];
-    int n = 0;
     const char *env = getenv("MEDIAGREP_MPI_MODULE");
-    if (env && *env) cands[n++] = env;
-    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (l > 0) {
-        exe[l] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(beside, sizeof beside, "%s/libmediagrep_mpi.so", exe);
-            cands[n++] = beside;
-        }
-    }
 #ifdef MG_MPI_MODULE
-    cands[n++] = MG_MPI_MODULE;
+    const char *build = MG_MPI_MODULE;
+#else
+    const char *build = NULL;
 #endif
-    cands[n++] = "libmediagrep_mpi.so";
+    int n = mg_module_candidates("MEDIAGREP_MPI_MODULE", "libmediagrep_mpi.so", build, beside, sizeof beside, cands);
     why[0] = 0;
     for (int i = 0; i < n; i++) {
         /* A path that is not there is skipped; the bare name goes to the
