@@ -34,7 +34,13 @@ PKGS=(
   python3-av
   # web page end-to-end test and HTTP load test
   chromium chromium-driver python3-selenium wrk
+  # Python package tests (pytest), FAISS's own Python reader (interop test), pip install
+  python3-pytest python3-faiss python3-setuptools python3-pip nodejs
 )
+
+# npm (the Parquet test installs a JavaScript Parquet reader from the npm
+# registry): Debian's npm package, unless the installed nodejs brings its own.
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
