@@ -995,6 +995,65 @@ static int in_index(mg_vindex *ix, const float *v, int64_t id) {
     return 0;
 }
 
+/* The store's index file is a plain FAISS file: FAISS's own reader
+ * (python3-faiss) opens it and its ids are exactly the catalog's items.id of
+ * frame/image items. A missing or damaged checksum sidecar, or an index in
+ * the old single-file format, is refused and rebuilt by the next update. */
+static void check_index_file(mg_store *s, const char *path) {
+    mg_error err;
+    char cmd[1400], sum[1100], what[256];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import faiss,sys; r=faiss.read_index(sys.argv[1]); ix=faiss.downcast_index(r); "
+             "print(\",\".join(str(i) for i in sorted(faiss.vector_to_array(ix.id_map))))' '%s'",
+             path);
+    FILE *p = popen(cmd, "r");
+    char got[4096] = "";
+    if (p && !fgets(got, sizeof got, p)) got[0] = 0;
+    int st = p ? pclose(p) : -1;
+    got[strcspn(got, "\n")] = 0;
+    CHECK_MSG(st == 0, "faiss.read_index(%s) failed (is python3-faiss installed?)", path);
+    sqlite3_stmt *q;
+    char want[4096] = "";
+    REQUIRE_V(sqlite3_prepare_v2(sdb(s), "SELECT group_concat(id, ',') FROM (SELECT id FROM items WHERE "
+                                         "frame_index>=0 ORDER BY id)", -1, &q, NULL) == SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+        snprintf(want, sizeof want, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    CHECK_MSG(want[0] && !strcmp(got, want), "faiss ids [%s], catalog items [%s]", got, want);
+
+    snprintf(sum, sizeof sum, "%s.sum", path);
+    mg_vindex *ix = NULL;
+    for (int damage = 0; damage < 3; damage++) {
+        if (damage == 0) {
+            CHECK(unlink(sum) == 0);
+        } else if (damage == 1) {
+            size_t n = 0;
+            char *h = mg_test_read(sum, &n);
+            REQUIRE_V(h && n == 64);
+            h[30] ^= 0x10;
+            mg_test_write(sum, h, n);
+            free(h);
+        } else {
+            size_t n = 0;
+            char *d = mg_test_read(path, &n), *old = malloc(n + 64);
+            REQUIRE_V(d && old);
+            memset(old, 0, 64);
+            memcpy(old, "MGVIDX01", 8);
+            memcpy(old + 64, d, n);
+            mg_test_write(path, old, n + 64);
+            unlink(sum);
+            free(d), free(old);
+        }
+        CHECK_EQ_INT(mg_store_load_index(s, &ix, &err), MG_EFORMAT);
+        CHECK_EQ_INT(mg_store_update_index(s, NULL, 0, what, sizeof what, &err), MG_OK);
+        CHECK_MSG(strstr(what, "rebuilt") != NULL, "damage %d: %s", damage, what);
+        REQUIRE_V(mg_store_load_index(s, &ix, &err) == MG_OK);
+        check_index(s, ix);
+        mg_vindex_close(ix);
+        ix = NULL;
+    }
+}
+
 static void test_store(const char *tmp) {
     char dir[512], vpath[600], path[600];
     mg_error err = {0};
@@ -1397,6 +1456,7 @@ static void test_store(const char *tmp) {
     CHECK_EQ_INT(id7b, id7);
     CHECK_EQ_INT(mg_store_update_index(s, NULL, 0, what, sizeof what, &err), MG_OK);
     CHECK_STR_CONTAINS(what, "rebuilt");
+    check_index_file(s, path);
     CHECK_EQ_INT(mg_store_write_end(s, "done", NULL, &err), MG_OK);
     mg_store_close(s);
     s = NULL;

@@ -10,8 +10,11 @@
 #include "store/vindex.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 /* ---- data ---- */
 
@@ -115,6 +118,33 @@ static char *tmp_path(const char *name) {
 }
 
 /* Saves, loads back and checks identical results on nq queries. */
+/* Opens path with FAISS's own reader (python3-faiss, through
+ * tests/vindex_faiss_read.py) and checks that it holds count vectors of dim
+ * values and gives the ids `want` (nq x k) for the queries q. */
+static void faiss_reads(const char *path, const float *q, int nq, int dim, int k, int64_t count, const int64_t *want) {
+    char qf[600], of[600], cmd[2400];
+    snprintf(qf, sizeof qf, "%s.q.f32", path);
+    snprintf(of, sizeof of, "%s.ids.i64", path);
+    mg_test_write(qf, q, sizeof(float) * (size_t)nq * dim);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/vindex_faiss_read.py' '%s' '%s' %d %d %d '%s'", MG_SOURCE_DIR,
+             path, qf, nq, dim, k, of);
+    FILE *p = popen(cmd, "r");
+    long long nt = -1;
+    int d = -1;
+    int got = p ? fscanf(p, "%lld %d", &nt, &d) : 0;
+    int st = p ? pclose(p) : -1;
+    CHECK_MSG(got == 2 && st == 0, "faiss.read_index(%s) failed (is python3-faiss installed?)", path);
+    if (got != 2 || st != 0) return;
+    CHECK_EQ_INT(nt, count);
+    CHECK_EQ_INT(d, dim);
+    size_t len = 0;
+    char *ids = mg_test_read(of, &len);
+    CHECK_MSG(ids && len == sizeof(int64_t) * (size_t)nq * k && memcmp(ids, want, len) == 0,
+              "faiss's own search of %s differs from mg_vindex_search", path);
+    free(ids);
+    unlink(qf), unlink(of);
+}
+
 static mg_vindex *round_trip(mg_vindex *ix, const char *name, const float *q, int nq, int k) {
     mg_error e;
     const char *path = tmp_path(name);
@@ -134,18 +164,33 @@ static mg_vindex *round_trip(mg_vindex *ix, const char *name, const float *q, in
         CHECK(mg_vindex_search(back, q, nq, k, s2, i2, &e) == MG_OK);
         CHECK(memcmp(i1, i2, sizeof(int64_t) * nq * k) == 0);
         CHECK(memcmp(s1, s2, sizeof(float) * nq * k) == 0);
+        faiss_reads(path, q, nq, mg_vindex_dim(ix), k, mg_vindex_count(ix), i1);
     }
     free(s1), free(s2), free(i1), free(i2);
     return back;
 }
 
-/* Truncations of a saved file and garbage must give MG_EFORMAT, not a crash. */
+/* Rewrites the sidecar's own check after a test edited it. */
+static void reseal(unsigned char *h) {
+    uint64_t v = XXH3_64bits(h, 48);
+    memcpy(h + 48, &v, 8);
+}
+
+/* Truncations of a saved file or its sidecar, flipped bits and garbage must
+ * give MG_EFORMAT (or MG_EUNSUPPORTED), never a crash or a loaded index. */
 static void check_corrupt(const char *name) {
     mg_error e;
-    size_t len;
+    size_t len, slen;
+    char sp[600];
+    snprintf(sp, sizeof sp, "%s.sum", tmp_path(name));
     char *data = mg_test_read(tmp_path(name), &len);
-    REQUIRE_V(data && len > 64);
+    unsigned char *sum = (unsigned char *)mg_test_read(sp, &slen);
+    REQUIRE_V(data && len > 64 && sum && slen == 64);
+    CHECK(memcmp(sum, "MGVIDX02", 8) == 0);
     const char *bad = tmp_path("bad.faiss");
+    char bad_sum[600];
+    snprintf(bad_sum, sizeof bad_sum, "%s.sum", bad);
+    mg_test_write(bad_sum, sum, 64);
     int ok = 1;
     for (int cut = 0; cut < 24; cut++) {
         size_t l = cut < 16 ? len * cut / 16 : len - 1 - (size_t)(cut - 16) * 3;
@@ -159,24 +204,52 @@ static void check_corrupt(const char *name) {
         mg_vindex_close(ix);
     }
     CHECK_MSG(ok, "truncated %s", name);
-    /* a flipped bit in the payload fails the checksum before faiss parses */
+    /* a flipped bit in the index fails the checksum before faiss parses */
     mg_vindex *ix = NULL;
-    data[64 + (len - 64) / 2] ^= 4;
+    data[len / 2] ^= 4;
     mg_test_write(bad, data, len);
     CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
     CHECK_STR_CONTAINS(e.msg, "checksum");
-    data[64 + (len - 64) / 2] ^= 4;
-    /* a header count that disagrees with the payload */
-    data[24] ^= 1;
+    data[len / 2] ^= 4;
     mg_test_write(bad, data, len);
+    CHECK_MSG(mg_vindex_load(bad, &ix, &e) == MG_OK && ix, "intact copy: %s", e.msg);
+    mg_vindex_close(ix);
+    ix = NULL;
+    /* sidecar damage: a flipped bit, truncation, a resealed count that
+     * disagrees with the index, another version, missing */
+    unsigned char h[64];
+    memcpy(h, sum, 64);
+    h[24] ^= 1;
+    mg_test_write(bad_sum, h, 64);
     CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
-    CHECK_STR_CONTAINS(e.msg, "header does not match");
-    data[24] ^= 1;
-    /* another format version */
-    data[8] = 2;
-    mg_test_write(bad, data, len);
+    CHECK_STR_CONTAINS(e.msg, "corrupt checksum file");
+    reseal(h);
+    mg_test_write(bad_sum, h, 64);
+    CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
+    CHECK_STR_CONTAINS(e.msg, "does not match the index");
+    mg_test_write(bad_sum, sum, 63);
+    CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
+    CHECK_STR_CONTAINS(e.msg, "bad.faiss.sum");
+    memcpy(h, sum, 64);
+    h[8] = 3;
+    reseal(h);
+    mg_test_write(bad_sum, h, 64);
     CHECK(mg_vindex_load(bad, &ix, &e) == MG_EUNSUPPORTED && !ix);
+    unlink(bad_sum);
+    CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
+    CHECK_STR_CONTAINS(e.msg, "no checksum file");
+    /* the old single-file format (a 64-byte MGVIDX01 header + faiss data) */
+    char *old = malloc(len + 64);
+    REQUIRE_V(old != NULL);
+    memset(old, 0, 64);
+    memcpy(old, "MGVIDX01", 8);
+    memcpy(old + 64, data, len);
+    mg_test_write(bad, old, len + 64);
+    CHECK(mg_vindex_load(bad, &ix, &e) == MG_EFORMAT && !ix);
+    CHECK_STR_CONTAINS(e.msg, "old mediagrep format");
+    free(old);
     free(data);
+    free(sum);
 }
 
 static int allow_even(void *ctx, int64_t id) {
@@ -266,6 +339,22 @@ static void test_flat(void) {
         mg_vindex_close(back);
     }
     check_corrupt("flat.faiss");
+    /* a plain FAISS file for other tools: no sidecar, FAISS reads it, our
+     * loader (which needs the sidecar's check) refuses it */
+    const char *plain = tmp_path("plain.faiss");
+    CHECK(mg_vindex_save_plain(ix, plain, &e) == MG_OK);
+    char plain_sum[600];
+    snprintf(plain_sum, sizeof plain_sum, "%s.sum", plain);
+    CHECK(access(plain_sum, F_OK) != 0);
+    {
+        int64_t want[NQ * K];
+        float ws[NQ * K];
+        CHECK(mg_vindex_search(ix, q, NQ, K, ws, want, &e) == MG_OK);
+        faiss_reads(plain, q, NQ, DIM, K, mg_vindex_count(ix), want);
+        mg_vindex *pl = NULL;
+        CHECK(mg_vindex_load(plain, &pl, &e) == MG_EFORMAT && !pl);
+        CHECK_STR_CONTAINS(e.msg, "no checksum file");
+    }
     mg_vindex_close(ix);
 
     /* k > n: -1 ids and -inf scores after the real results */
@@ -377,6 +466,56 @@ static void test_flat_concurrent(void) {
     CHECK(measure(ix, "flat (exact)") == 1.0);
     check_concurrent(ix, "flat");
     mg_vindex_close(ix);
+}
+
+/* A reader racing the one writer's saves gets one whole index or the other,
+ * never an error: the writer alternates two indexes of different sizes. */
+struct race {
+    const char *path;
+    mg_vindex *a, *b;
+    atomic_int stop;
+    int save_fail;
+};
+
+static void *race_writer(void *arg) {
+    struct race *r = arg;
+    mg_error e;
+    for (int i = 0; i < 60; i++) {
+        if (mg_vindex_save(i % 2 ? r->b : r->a, r->path, &e) != MG_OK) r->save_fail++;
+        usleep(3000);
+    }
+    atomic_store(&r->stop, 1);
+    return NULL;
+}
+
+static void test_save_load_race(void) {
+    mg_error e;
+    mg_vindex_params p = mg_vindex_default_params();
+    p.type = MG_VINDEX_FLAT;
+    struct race r = {.path = tmp_path("race.faiss")};
+    REQUIRE_V(mg_vindex_build(BDIM, &p, bx, bids, 2000, &r.a, &e) == MG_OK);
+    REQUIRE_V(mg_vindex_build(BDIM, &p, bx, bids, 3000, &r.b, &e) == MG_OK);
+    REQUIRE_V(mg_vindex_save(r.a, r.path, &e) == MG_OK);
+    pthread_t t;
+    REQUIRE_V(pthread_create(&t, NULL, race_writer, &r) == 0);
+    int loads = 0, bad = 0;
+    while (!atomic_load(&r.stop)) {
+        mg_vindex *ix = NULL;
+        int rc = mg_vindex_load(r.path, &ix, &e);
+        int64_t n = mg_vindex_count(ix);
+        if (rc != MG_OK || (n != 2000 && n != 3000)) {
+            if (!bad) fprintf(stderr, "race load %d: rc %d n %lld (%s)\n", loads, rc, (long long)n, e.msg);
+            bad++;
+        }
+        mg_vindex_close(ix);
+        loads++;
+    }
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(r.save_fail, 0);
+    CHECK_MSG(bad == 0, "%d of %d loads racing saves failed", bad, loads);
+    CHECK_MSG(loads >= 10, "only %d loads", loads);
+    mg_vindex_close(r.a);
+    mg_vindex_close(r.b);
 }
 
 static void test_hnsw(void) {
@@ -579,7 +718,7 @@ static void test_types_and_args(void) {
     junk[4] = 4;
     mg_test_write(tmp_path("l2.faiss"), junk, 45);
     CHECK(mg_vindex_load(tmp_path("l2.faiss"), &ix, &e) == MG_EFORMAT && !ix);
-    CHECK_STR_CONTAINS(e.msg, "not a mediagrep vector index file");
+    CHECK_STR_CONTAINS(e.msg, "not a mediagrep vector index");
 }
 
 int main(void) {
@@ -589,6 +728,7 @@ int main(void) {
     test_flat();
     make_bench_data();
     test_flat_concurrent();
+    test_save_load_race();
     test_hnsw();
     test_ivfpq();
     free(bx), free(bq), free(bids), free(truth);

@@ -3,7 +3,10 @@
  *
  *   catalog.db (+ -wal, -shm)   SQLite catalog (catalog.h)
  *   vectors-<model>-<gen>.f32   append-only vector file (vecfile.h; .f16 for fp16)
- *   index-<model>.faiss         FAISS index over the frame/image items (vindex.h)
+ *   index-<model>.faiss         FAISS index over the frame/image items: a plain
+ *                               FAISS file (faiss.read_index opens it) whose
+ *                               ids are catalog items.id (vindex.h)
+ *   index-<model>.faiss.sum     its size and checksum (vindex.h)
  *   metrics.jsonl               per-run metrics lines (written by the indexer)
  *   lock                        flock()ed by the one writer
  *

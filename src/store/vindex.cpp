@@ -383,15 +383,21 @@ void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe) {
 }
 
 /* ---- files ----
- * Container (little-endian): a 64-byte header, then the faiss payload.
- *   0 char[8] "MGVIDX01"   8 u32 version (1)   12 u32 type (1..3)
- *  16 u32 dim   20 u32 header size (64)   24 u64 vector count
- *  32 u64 payload bytes   40 u64 XXH3-64 of the payload   48 zero
+ * The index file itself is exactly what faiss::write_index writes, so
+ * faiss.read_index (Python, C++) and FAISS-based tools open it. Its checks
+ * live in a 64-byte sidecar, <path>.sum (little-endian):
+ *   0 char[8] "MGVIDX02"   8 u32 version (2)   12 u32 type (1..3)
+ *  16 u32 dim   20 u32 sidecar size (64)   24 u64 vector count
+ *  32 u64 index file bytes   40 u64 XXH3-64 of the index file
+ *  48 u64 XXH3-64 of bytes 0..47 (the sidecar's own check)   56 zero
  * faiss's reader trusts its input (a bad count can index out of bounds while
- * it rebuilds tables), so the payload's size and hash are verified before
- * faiss sees a byte. */
+ * it rebuilds tables), so the file's size and hash are verified against the
+ * sidecar before faiss sees a byte. Version 1 (mediagrep before 0.2) put
+ * this header in front of the faiss data in the same file; such files are
+ * refused as MG_EFORMAT (the store rebuilds them). */
 
-static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'D', 'X', '0', '1'};
+static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'D', 'X', '0', '2'};
+static const char MAGIC_V1[8] = {'M', 'G', 'V', 'I', 'D', 'X', '0', '1'};
 enum { HDR = 64 };
 
 template <class T> static void put(uint8_t *p, T v) { memcpy(p, &v, sizeof v); }
@@ -412,7 +418,7 @@ struct HashingWriter final : faiss::IOWriter {
         return got;
     }
 };
-/* Reads at most `left` bytes through stdio (the verified payload). */
+/* Reads at most `left` bytes through stdio (the verified file). */
 struct BoundedReader final : faiss::IOReader {
     FILE *f;
     uint64_t left;
@@ -440,59 +446,114 @@ static int fsync_parent_dir(const char *path, mg_error *err) {
     return MG_OK;
 }
 
-int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) {
-    if (!ix || !path || !*path) return mg_err_set(err, MG_EINVAL, "vindex save: NULL index or path");
-    char tmp_buf[4096];
-    if (snprintf(tmp_buf, sizeof tmp_buf, "%s.tmp", path) >= (int)sizeof tmp_buf)
-        return mg_err_set(err, MG_ELIMIT, "vindex save: path too long: %s", path);
+/* Writes the faiss serialization of ix to tmp (fsynced); *bytes and *sum get
+ * its size and XXH3-64. */
+static int write_faiss_file(const mg_vindex *ix, const char *tmp, uint64_t *bytes, uint64_t *sum, mg_error *err) {
     XXH3_state_t *st = XXH3_createState();
     if (!st) return mg_err_set(err, MG_ENOMEM, "vindex save: out of memory");
     XXH3_64bits_reset(st);
-    FILE *f = fopen(tmp_buf, "wb");
+    FILE *f = fopen(tmp, "wb");
     if (!f) {
         XXH3_freeState(st);
-        return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp_buf, strerror(errno));
+        return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     }
-    uint8_t h[HDR] = {0};
-    int rc = fwrite(h, 1, HDR, f) == HDR ? MG_OK : mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp_buf, strerror(errno));
     HashingWriter w(f, st);
-    if (rc == MG_OK)
-        rc = guarded(err, MG_EIO, tmp_buf, [&]() -> int {
-            faiss::write_index(ix->top, &w); /* throws on a short write */
-            return MG_OK;
-        });
-    if (rc == MG_OK) {
-        memcpy(h, MAGIC, 8);
-        put<uint32_t>(h + 8, 1), put<uint32_t>(h + 12, ix->type), put<uint32_t>(h + 16, ix->dim);
-        put<uint32_t>(h + 20, HDR), put<uint64_t>(h + 24, ix->top->ntotal), put<uint64_t>(h + 32, w.bytes);
-        put<uint64_t>(h + 40, XXH3_64bits_digest(st));
-        if (fseek(f, 0, SEEK_SET) != 0 || fwrite(h, 1, HDR, f) != HDR || fflush(f) != 0 || fsync(fileno(f)) != 0)
-            rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp_buf, strerror(errno));
-    }
+    int rc = guarded(err, MG_EIO, tmp, [&]() -> int {
+        faiss::write_index(ix->top, &w); /* throws on a short write */
+        return MG_OK;
+    });
+    if (rc == MG_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        rc = mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp, strerror(errno));
+    *bytes = w.bytes;
+    *sum = XXH3_64bits_digest(st);
     XXH3_freeState(st);
-    if (fclose(f) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp_buf, strerror(errno));
-    if (rc == MG_OK && rename(tmp_buf, path) != 0)
-        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp_buf, path, strerror(errno));
+    return rc;
+}
+
+static int write_sidecar(const mg_vindex *ix, const char *tmp, uint64_t bytes, uint64_t sum, mg_error *err) {
+    uint8_t h[HDR] = {0};
+    memcpy(h, MAGIC, 8);
+    put<uint32_t>(h + 8, 2), put<uint32_t>(h + 12, ix->type), put<uint32_t>(h + 16, ix->dim);
+    put<uint32_t>(h + 20, HDR), put<uint64_t>(h + 24, ix->top->ntotal), put<uint64_t>(h + 32, bytes);
+    put<uint64_t>(h + 40, sum), put<uint64_t>(h + 48, XXH3_64bits(h, 48));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    int rc = write(fd, h, HDR) == HDR && fsync(fd) == 0
+                 ? MG_OK
+                 : mg_err_set(err, MG_EIO, "%s: write failed: %s", tmp, strerror(errno ? errno : EIO));
+    if (close(fd) != 0 && rc == MG_OK) rc = mg_err_set(err, MG_EIO, "%s: close failed: %s", tmp, strerror(errno));
+    return rc;
+}
+
+/* Order: both temporaries durable, then the index renamed, then its sidecar,
+ * then the directory synced. A crash between the renames leaves a new index
+ * with the old sidecar: it fails its check and is rebuilt, never trusted. */
+static int save_files(const mg_vindex *ix, const char *path, int with_sidecar, mg_error *err) {
+    if (!ix || !path || !*path) return mg_err_set(err, MG_EINVAL, "vindex save: NULL index or path");
+    char tmp[4096], sum_path[4096], sum_tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
+        snprintf(sum_path, sizeof sum_path, "%s.sum", path) >= (int)sizeof sum_path ||
+        snprintf(sum_tmp, sizeof sum_tmp, "%s.sum.tmp", path) >= (int)sizeof sum_tmp)
+        return mg_err_set(err, MG_ELIMIT, "vindex save: path too long: %s", path);
+    uint64_t bytes = 0, sum = 0;
+    int rc = write_faiss_file(ix, tmp, &bytes, &sum, err);
+    if (rc == MG_OK && with_sidecar) rc = write_sidecar(ix, sum_tmp, bytes, sum, err);
+    if (rc == MG_OK && rename(tmp, path) != 0)
+        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (rc == MG_OK && with_sidecar && rename(sum_tmp, sum_path) != 0)
+        rc = mg_err_set(err, MG_EIO, "%s: cannot rename to %s: %s", sum_tmp, sum_path, strerror(errno));
     if (rc) {
-        unlink(tmp_buf);
+        unlink(tmp);
+        if (with_sidecar) unlink(sum_tmp);
         return rc;
     }
     return fsync_parent_dir(path, err);
 }
 
-/* Checks the header and the payload hash of an open file (at offset 0);
- * leaves f at the payload. */
-static int check_container(FILE *f, const char *path, uint64_t file_size, uint8_t h[HDR], mg_error *err) {
-    if (file_size < HDR || fread(h, 1, HDR, f) != HDR || memcmp(h, MAGIC, 8) != 0)
-        return mg_err_set(err, MG_EFORMAT, "%s: not a mediagrep vector index file", path);
-    if (get_u32(h + 8) != 1)
-        return mg_err_set(err, MG_EUNSUPPORTED, "%s: vector index version %u (this build reads 1)", path,
-                          get_u32(h + 8));
-    if (get_u32(h + 20) != HDR) return mg_err_set(err, MG_EFORMAT, "%s: bad header size %u", path, get_u32(h + 20));
+int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) { return save_files(ix, path, 1, err); }
+
+int mg_vindex_save_plain(const mg_vindex *ix, const char *path, mg_error *err) {
+    return save_files(ix, path, 0, err);
+}
+
+/* Reads and checks the sidecar of path into h. */
+static int read_sidecar(const char *path, uint8_t h[HDR], mg_error *err) {
+    char sp[4096];
+    if (snprintf(sp, sizeof sp, "%s.sum", path) >= (int)sizeof sp)
+        return mg_err_set(err, MG_ELIMIT, "%s: path too long", path);
+    int fd = open(sp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT) return mg_err_set(err, MG_EIO, "%s: cannot open: %s", sp, strerror(errno));
+        /* no sidecar: an index of the old single-file format, or not ours */
+        uint8_t m[8] = {0};
+        FILE *f = fopen(path, "rb");
+        size_t got = f ? fread(m, 1, 8, f) : 0;
+        if (f) fclose(f);
+        if (got == 8 && memcmp(m, MAGIC_V1, 8) == 0)
+            return mg_err_set(err, MG_EFORMAT, "%s: vector index in the old mediagrep format (the next index run "
+                                               "rebuilds it as a plain FAISS file)", path);
+        return mg_err_set(err, MG_EFORMAT, "%s: no checksum file %s: not a mediagrep vector index", path, sp);
+    }
+    struct stat sb;
+    ssize_t got = fstat(fd, &sb) == 0 && sb.st_size == HDR ? read(fd, h, HDR) : -1;
+    close(fd);
+    if (got != HDR || memcmp(h, MAGIC, 8) != 0)
+        return mg_err_set(err, MG_EFORMAT, "%s: not a mediagrep vector index checksum file", sp);
+    if (get_u32(h + 8) != 2)
+        return mg_err_set(err, MG_EUNSUPPORTED, "%s: vector index version %u (this build reads 2)", sp, get_u32(h + 8));
+    if (get_u32(h + 20) != HDR || get_u64(h + 48) != XXH3_64bits(h, 48))
+        return mg_err_set(err, MG_EFORMAT, "%s: corrupt checksum file", sp);
+    return MG_OK;
+}
+
+/* Checks the open index file (at offset 0) against its sidecar: size and
+ * XXH3-64. Leaves f at offset 0. */
+static int check_file(FILE *f, const char *path, uint64_t file_size, const uint8_t h[HDR], mg_error *err) {
     uint64_t len = get_u64(h + 32);
-    if (len != file_size - HDR)
-        return mg_err_set(err, MG_EFORMAT, "%s: truncated or padded (%llu payload bytes, header says %llu)", path,
-                          (unsigned long long)(file_size - HDR), (unsigned long long)len);
+    if (len != file_size)
+        return mg_err_set(err, MG_EFORMAT, "%s: truncated or padded (%llu bytes, its checksum file says %llu)", path,
+                          (unsigned long long)file_size, (unsigned long long)len);
     static thread_local char buf[1 << 16];
     XXH3_state_t *st = XXH3_createState();
     if (!st) return mg_err_set(err, MG_ENOMEM, "%s: out of memory", path);
@@ -510,7 +571,7 @@ static int check_container(FILE *f, const char *path, uint64_t file_size, uint8_
     uint64_t sum = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     if (sum != get_u64(h + 40)) return mg_err_set(err, MG_EFORMAT, "%s: corrupt (checksum mismatch)", path);
-    if (fseek(f, HDR, SEEK_SET) != 0) return mg_err_set(err, MG_EIO, "%s: seek failed: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_SET) != 0) return mg_err_set(err, MG_EIO, "%s: seek failed: %s", path, strerror(errno));
     return MG_OK;
 }
 
@@ -585,19 +646,24 @@ static const char *check_ivfpq(const faiss::IndexIVFPQ *v) {
     return nullptr;
 }
 
-int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
-    if (!out || !path) return mg_err_set(err, MG_EINVAL, "vindex load: NULL path or output");
-    *out = nullptr;
+static int load_once(const char *path, mg_vindex **out, mg_error *err) {
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR) return mg_err_set(err, MG_ENOTFOUND, "%s: no such index file", path);
         return mg_err_set(err, MG_EIO, "%s: %s", path, strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) return mg_err_set(err, MG_EIO, "%s: not a regular file", path);
+    uint8_t h[HDR];
+    int rc = read_sidecar(path, h, err);
+    if (rc) return rc;
     FILE *f = fopen(path, "rb");
     if (!f) return mg_err_set(err, errno == ENOENT ? MG_ENOTFOUND : MG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t h[HDR];
-    int rc = check_container(f, path, (uint64_t)st.st_size, h, err);
+    /* the size of the file opened, which a writer's rename cannot change */
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return mg_err_set(err, MG_EIO, "%s: %s", path, strerror(errno));
+    }
+    rc = check_file(f, path, (uint64_t)st.st_size, h, err);
     std::unique_ptr<mg_vindex> ix;
     faiss::Index *raw = nullptr;
     if (rc == MG_OK)
@@ -643,11 +709,48 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
     }
     if (!bad && (get_u32(h + 12) != (uint32_t)ix->type || get_u32(h + 16) != (uint32_t)raw->d ||
                  get_u64(h + 24) != (uint64_t)raw->ntotal))
-        bad = "header does not match the index";
+        bad = "checksum file does not match the index";
     if (bad) return mg_err_set(err, MG_EFORMAT, "%s: not a usable mediagrep index: %s", path, bad);
     ix->dim = raw->d;
     *out = ix.release();
     return MG_OK;
+}
+
+/* Identity of the index file and its sidecar, to tell a damaged pair from
+ * one a writer replaced while we read it. */
+static void pair_stamp(const char *path, struct stat s[2]) {
+    char sp[4096];
+    snprintf(sp, sizeof sp, "%s.sum", path);
+    memset(s, 0, 2 * sizeof *s);
+    if (stat(path, &s[0]) != 0) memset(&s[0], 0, sizeof s[0]);
+    if (stat(sp, &s[1]) != 0) memset(&s[1], 0, sizeof s[1]);
+}
+
+static bool same_stamp(const struct stat a[2], const struct stat b[2]) {
+    for (int i = 0; i < 2; i++)
+        if (a[i].st_ino != b[i].st_ino || a[i].st_size != b[i].st_size ||
+            a[i].st_mtim.tv_sec != b[i].st_mtim.tv_sec || a[i].st_mtim.tv_nsec != b[i].st_mtim.tv_nsec)
+            return false;
+    return true;
+}
+
+int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
+    if (!out || !path) return mg_err_set(err, MG_EINVAL, "vindex load: NULL path or output");
+    *out = nullptr;
+    for (int attempt = 0;; attempt++) {
+        struct stat before[2], after[2];
+        pair_stamp(path, before);
+        int rc = load_once(path, out, err);
+        if (rc != MG_EFORMAT || attempt == 9) return rc;
+        /* a save between our reads of the two files (a reader racing the
+         * one writer) looks like a mismatch: read the new pair instead */
+        pair_stamp(path, after);
+        if (same_stamp(before, after)) {
+            usleep(20000);
+            pair_stamp(path, after);
+            if (same_stamp(before, after)) return rc;
+        }
+    }
 }
 
 int64_t mg_vindex_count(const mg_vindex *ix) { return ix ? (int64_t)ix->top->ntotal : 0; }

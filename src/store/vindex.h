@@ -13,10 +13,13 @@
  *          removal renumbers the sub-index, which IVF does not).
  * The id map is IndexIDMap, not IndexIDMap2: nothing here looks vectors up
  * by id, and IndexIDMap2's reverse hash map costs ~50 bytes per vector.
- * Files: a 64-byte header (magic "MGVIDX01", type, dim, count, payload size
- * and XXH3-64 of the payload; see vindex.cpp) followed by faiss's own
- * serialization (faiss::write_index), so `tail -c +65 FILE` is a file faiss
- * tools read. The search knobs efSearch and nprobe travel in the file.
+ * Files: the index file is exactly faiss::write_index's output, so
+ * faiss.read_index (Python or C++), autofaiss and clip-retrieval's back end
+ * open it; its ids are the caller's (in a store: catalog items.id). Its
+ * checks live in a 64-byte sidecar `<path>.sum` (magic "MGVIDX02", type,
+ * dim, count, file size and XXH3-64 of the file; see vindex.cpp), verified
+ * before faiss parses a byte. The search knobs efSearch and nprobe travel
+ * in the file.
  *
  * Ownership: mg_vindex_build/mg_vindex_load return a handle that owns every
  * faiss object; the caller's vectors and ids are copied, never kept.
@@ -155,19 +158,30 @@ int mg_vindex_search_with(const mg_vindex *ix, const float *q, int64_t nq, int k
  * Not to be called while a search runs on ix. */
 void mg_vindex_set_search(mg_vindex *ix, int ef_search, int nprobe);
 
-/* Saves atomically: writes path.tmp, fsyncs it, renames it over path and
- * fsyncs the directory, so path holds either the old or the new index.
- * MG_EIO (naming the file and errno) on failure; path.tmp is removed. */
+/* Saves atomically: writes path.tmp (faiss's serialization) and
+ * path.sum.tmp (its sidecar), fsyncs both, renames the index then the
+ * sidecar into place and fsyncs the directory. A crash between the two
+ * renames leaves a pair that fails mg_vindex_load's check (MG_EFORMAT),
+ * never one that loads wrong data. MG_EIO (naming the file and errno) on
+ * failure; the temporaries are removed. */
 int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err);
 
+/* As mg_vindex_save without the sidecar: path alone, a plain FAISS file for
+ * other tools (mediagrep export). mg_vindex_load does not open it. */
+int mg_vindex_save_plain(const mg_vindex *ix, const char *path, mg_error *err);
+
 /* Loads an index saved by mg_vindex_save. MG_ENOTFOUND when path does not
- * exist, MG_EIO when it cannot be read, MG_EUNSUPPORTED for another format
- * version, MG_EFORMAT (naming the file) when it is not an index file, is
- * truncated, fails its checksum (checked before faiss parses anything,
+ * exist, MG_EIO when it cannot be read, MG_EUNSUPPORTED for another sidecar
+ * version, MG_EFORMAT (naming the file) when the sidecar is missing or
+ * damaged, the file is an index of the old single-file format (MGVIDX01),
+ * is truncated, fails its checksum (checked before faiss parses anything,
  * since faiss's reader trusts counts in its input), cannot be parsed by
- * faiss, or holds an inconsistent structure. Reads the file twice (hash,
- * then parse) and keeps it in memory: faiss 1.7.3 can map only IVF lists
- * kept in separate files (IO_FLAG_MMAP), not flat or HNSW storage. */
+ * faiss, holds an inconsistent structure or does not match its sidecar.
+ * A mismatch seen while a writer replaced the pair (the files' identity
+ * changed during the read) is retried with the new pair, so a reader racing
+ * a save gets one index or the other. Reads the file twice (hash, then
+ * parse) and keeps it in memory: faiss 1.7.3 can map only IVF lists kept in
+ * separate files (IO_FLAG_MMAP), not flat or HNSW storage. */
 int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err);
 
 int64_t mg_vindex_count(const mg_vindex *ix);          /* vectors; 0 for NULL */
