@@ -7,3 +7,9 @@ mg_test(NAME test_mpi_index SOURCES test_mpi_index.c storedump.c LIBS libmediagr
 add_dependencies(test_mpi_index mediagrep)
 set_tests_properties(test_mpi_index PROPERTIES FIXTURES_REQUIRED "whisper_models;test_models"
                      SKIP_RETURN_CODE 77 TIMEOUT 900)
+
+# The rank-0 capacity bench (bench/dist_capacity.sh, synthetic workers) runs
+# and commits every file with its vectors, in one process and with 3 ranks.
+add_test(NAME dist_capacity_bench COMMAND ${CMAKE_SOURCE_DIR}/tests/dist_capacity_check.sh
+         ${CMAKE_SOURCE_DIR} $<TARGET_FILE:mediagrep>)
+set_tests_properties(dist_capacity_bench PROPERTIES LABELS "dist" SKIP_RETURN_CODE 77 TIMEOUT 300)

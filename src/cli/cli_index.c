@@ -617,6 +617,20 @@ int mg_cli_index(int argc, char **argv) {
         }
     }
 
+    {
+        /* MEDIAGREP_BENCH_SYNTHETIC=F (bench/dist_capacity.sh): every rank
+         * answers each job with F made-up vectors instead of decoding */
+        const char *t = getenv("MEDIAGREP_BENCH_SYNTHETIC");
+        int f = t ? atoi(t) : 0;
+        if (f > 0) {
+            p.synthetic_frames = f > 100000 ? 100000 : f;
+            if (rank <= 0)
+                fprintf(stderr, "mediagrep index: MEDIAGREP_BENCH_SYNTHETIC=%d: no file is decoded or analyzed; the "
+                                "store gets made-up vectors (a benchmark of the writer, not meaningful)\n",
+                        p.synthetic_frames);
+        }
+    }
+
     mg_store *store = NULL;
     mg_model *model = NULL;
     mg_model *models[MG_MAX_DEVICES] = {NULL};

@@ -209,7 +209,9 @@ void *mg_ix_decode_main(void *arg) {
      * Without this, on a machine with few cores, preempted GEMM threads stall
      * the encoder's parallel loops far more than decoding itself costs. */
     if (c->p->decoder_nice > 0) setpriority(PRIO_PROCESS, (id_t)gettid(), c->p->decoder_nice);
-    while (mg_queue_pop(c->jobs, &it, -1) == 0) {
+    /* the bench of rank 0 fed by ranks: its own decoders take no job */
+    int idle = c->p->synthetic_frames > 0 && c->p->dist && !c->worker;
+    while (!idle && mg_queue_pop(c->jobs, &it, -1) == 0) {
         job *j = it;
         if (c->worker && mg_ix_worker_dropped(c, j->seq)) { /* another rank's copy was first */
             j->aborted = 1;
@@ -218,7 +220,12 @@ void *mg_ix_decode_main(void *arg) {
         }
         if (c->p->job_hook) c->p->job_hook(c->p->job_hook_arg, j->path);
         double t0 = mg_now(), c0 = thread_cpu();
-        decode_job(c, j);
+        if (c->p->synthetic_frames > 0) {
+            mg_error e;
+            if (mg_ix_synthetic(c, j, &e) != MG_OK) mg_ix_set_fatal(c, &e);
+        } else {
+            decode_job(c, j);
+        }
         mg_ix_add_busy(c, &c->decode_busy, mg_now() - t0);
         mg_ix_add_busy(c, &c->decode_cpu, thread_cpu() - c0);
         push_end(c, j);

@@ -32,6 +32,7 @@
  * kills or hangs its rank cannot stop every run.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -736,4 +737,60 @@ void mg_ix_worker_finish(ctx *c, const mg_index_stats *st, int rc) {
     mg_error e;
     wsend(c, T_DONE, &b, &e); /* nothing more to do if this fails: MPI aborts on a dead rank 0 */
     mg_wb_free(&b);
+}
+
+/* ---------------- the bench hook ---------------- */
+
+static uint64_t syn_mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int mg_ix_synthetic(ctx *c, job *j, mg_error *err) {
+    int f = c->p->synthetic_frames, dim = c->dim;
+    int nv = f > 1 ? f + 1 : 1; /* a video's frames and its pooled vector */
+    uint64_t s = 1469598103934665603ULL;
+    for (const char *p = j->path; *p; p++) s = (s ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(j->hash, sizeof j->hash, "x3:%016llx%016llx", (unsigned long long)syn_mix(&s),
+             (unsigned long long)syn_mix(&s));
+    j->kind = f > 1 ? MG_MEDIA_VIDEO : MG_MEDIA_IMAGE;
+    j->width = 1280, j->height = 720;
+    j->duration_ms = f > 1 ? (int64_t)f * 1000 : 0;
+    j->n_samples = f;
+    j->n_in[0] = f;
+    mg_store_item *items = malloc(sizeof *items * (size_t)nv);
+    float *v = malloc(sizeof *v * (size_t)nv * (size_t)dim);
+    mg_wbuf b = {0};
+    int rc = items && v ? MG_OK : mg_err_set(err, MG_ENOMEM, "out of memory");
+    for (int i = 0; i < nv && !rc; i++) {
+        items[i].frame_index = i < f ? i : -1;
+        items[i].time_ms = i < f ? (int64_t)i * 1000 : 0;
+        float *r = v + (size_t)i * dim;
+        double n2 = 0;
+        for (int d = 0; d < dim; d++) {
+            r[d] = (float)((int64_t)(syn_mix(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
+            n2 += (double)r[d] * r[d];
+        }
+        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.f;
+        for (int d = 0; d < dim; d++) r[d] *= inv;
+    }
+    mg_an_output outs[MG_AN_MAX];
+    memset(outs, 0, sizeof outs);
+    outs[0].items = items, outs[0].vecs = v, outs[0].n_vecs = nv;
+    if (!rc) rc = mg_ixw_put_result(&b, j->seq, j, outs, c->n_an, dim);
+    if (rc == MG_ENOMEM) mg_err_set(err, MG_ENOMEM, "out of memory");
+    if (!rc) {
+        mg_rbuf rb = {b.p, b.n, 0, 0};
+        int64_t seq;
+        rc = mg_ixw_result_seq(&rb, &seq);
+        if (!rc) rc = mg_ixw_get_result(&rb, j, c->n_an, dim, 0, err);
+    }
+    if (!rc && !c->worker) atomic_fetch_add(&c->remote_frames, f);
+    for (int a = 0; a < MG_AN_MAX; a++) j->n_in[a] = 0; /* nothing of it goes through the local stages */
+    mg_wb_free(&b);
+    free(items);
+    free(v);
+    return rc;
 }

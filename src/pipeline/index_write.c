@@ -106,7 +106,8 @@ static void write_job(ctx *c, job *j) {
     int rc = MG_OK;
     if (c->worker) { /* a worker rank: rank 0 writes it */
         memset(outs, 0, sizeof outs);
-        if (!j->aborted && !j->dropped) rc = finish_all(c, j, outs, &err);
+        if (j->remote) memcpy(outs, j->remote->outs, sizeof outs); /* synthetic (bench) */
+        else if (!j->aborted && !j->dropped) rc = finish_all(c, j, outs, &err);
         if (!rc) rc = mg_ix_worker_send(c, j, outs, &err);
         if (!rc && !j->aborted && !j->dropped) atomic_fetch_add(&c->local_files, 1);
         if (rc) mg_ix_set_fatal(c, &err);
@@ -116,8 +117,10 @@ static void write_job(ctx *c, job *j) {
         st->files_aborted++;
         return;
     }
-    if (j->remote) memcpy(outs, j->remote->outs, sizeof outs); /* a worker's, finished there */
-    else rc = finish_all(c, j, outs, &err), atomic_fetch_add(&c->local_files, 1);
+    if (j->remote) { /* a worker's, finished there (rank 0: the synthetic bench) */
+        memcpy(outs, j->remote->outs, sizeof outs);
+        if (j->remote->rank == 0) atomic_fetch_add(&c->local_files, 1);
+    } else rc = finish_all(c, j, outs, &err), atomic_fetch_add(&c->local_files, 1);
     if (!rc && j->touch_only) {
         rc = mg_store_touch(c->store, j->prev_id, j->size, j->mtime_ns, &err);
         if (!rc && j->dev) rc = mg_store_set_dev(c->store, j->prev_id, j->dev, &err);

@@ -100,6 +100,11 @@ typedef struct mg_index_params {
     void (*job_hook)(void *arg, const char *path); /* NULL; else called by a decode thread before each file
                                    (tests: slow a rank down) */
     void *job_hook_arg;
+    int synthetic_frames;       /* 0; > 0 (bench of a distributed run's rank 0, `mediagrep bench dist`):
+                                   no file is decoded or analyzed; each job gets a made-up result of this
+                                   many random unit vectors (a video's frames + its pooled vector when
+                                   > 1) through the wire format, so rank 0's link and writer are fed
+                                   faster than real ranks could. Stores made so are not meaningful. */
 } mg_index_params;
 
 #define MG_INDEX_MAX_MODELS 16

@@ -145,6 +145,9 @@ void mg_ix_worker_finish(ctx *c, const mg_index_stats *st, int rc);
 int mg_ix_worker_send(ctx *c, job *j, const mg_an_output *outs, mg_error *err);
 /* Decoder, worker side: 1 when rank 0 no longer needs job seq (skip it). */
 int mg_ix_worker_dropped(ctx *c, int64_t seq);
+/* The bench hook p->synthetic_frames (indexer.h): gives j a made-up result
+ * (j->remote, as if a worker had sent it). MG_OK or MG_ENOMEM. */
+int mg_ix_synthetic(ctx *c, job *j, mg_error *err);
 void mg_ix_write_metrics(ctx *c, const char *type);
 void mg_ix_fill_state(ctx *c, mg_progress_state *ps);
 
