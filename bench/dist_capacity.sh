@@ -6,7 +6,7 @@
 # made-up unit vectors through the real wire format: 1 = a photo, F > 1 = a
 # video of F sampled frames plus its pooled vector), so what is timed is
 # rank 0's walk, job hand-out, receive, and its writer's commits (SQLite +
-# vector file + checkpoints) and the final FAISS build. Also reports the
+# vector file + checkpoints); the FAISS build is left out (--no-index). Also reports the
 # bytes on the wire per file (result_bytes / files of each rank).
 #
 # Usage: bench/dist_capacity.sh [FILES] [FRAMES] [RANKS...]
@@ -36,10 +36,10 @@ printf '%-6s %8s %8s %10s %12s %12s %10s %14s\n' ranks files vectors seconds fil
 for k in "${RANKS[@]}"; do
   rm -rf "$W/store"
   if [ "$k" = 1 ]; then
-    MEDIAGREP_BENCH_SYNTHETIC=$FRAMES "$BIN" index "$W/media" --store "$W/store" --quiet --json >"$W/out.json" 2>"$W/err.txt"
+    MEDIAGREP_BENCH_SYNTHETIC=$FRAMES "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt"
   else
     mpirun -n "$k" --oversubscribe --bind-to none -x MEDIAGREP_BENCH_SYNTHETIC=$FRAMES \
-      "$BIN" index "$W/media" --store "$W/store" --quiet --json >"$W/out.json" 2>"$W/err.txt"
+      "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt"
   fi
   /usr/bin/python3 - "$W/out.json" "$k" <<'PY'
 import json, sys
