@@ -23,5 +23,6 @@ int mg_cli_classify(int argc, char **argv);
 int mg_cli_search(int argc, char **argv);
 int mg_cli_serve(int argc, char **argv);
 int mg_cli_transcribe(int argc, char **argv);
+int mg_cli_export(int argc, char **argv); /* cli_export.c */
 
 #endif

@@ -20,6 +20,7 @@ static void usage(FILE *f) {
         "  status   what a store holds: files, failures, offline folders, runs, model, index\n"
         "  forget   remove files or whole folders from a store, on purpose\n"
         "  classify sort indexed files into labels (zero-shot), as a table, CSV, JSON or folders\n"
+        "  export   vectors + metadata for FAISS, clip-retrieval, numpy (npy, Parquet, JSON lines)\n"
         "  serve    web page and JSON API over HTTP (search, by example, thumbnails, video moments)\n"
         "  embed    encode images and texts to CLIP embeddings\n"
         "  ocr      recognise the text in images (Tesseract + text regions)\n"
@@ -66,6 +67,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "transcribe")) return mg_cli_transcribe(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return mg_cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return mg_cli_search(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return mg_cli_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return mg_cli_serve(argc - 1, argv + 1);
     fprintf(stderr, "mediagrep: unknown command '%s'\n\n", cmd);
     usage(stderr);
