@@ -278,6 +278,17 @@ if os.geteuid() != 0:
     os.chmod("ro", 0o555)
     p = run("export", "--store", "st", "--out", "ro/x", ok=False)
     check(p.returncode == 1 and "ro/x" in p.stderr and not os.path.exists("ro/x"), "read-only parent")
+# a full disk (root only: an 8 KiB tmpfs): the error names the file, nothing is left
+os.makedirs("small")
+if os.geteuid() == 0 and subprocess.run("mount -t tmpfs -o size=8k tmpfs small 2>/dev/null", shell=True).returncode == 0:
+    try:
+        p = run("export", "--store", "st", "--out", "small/out", ok=False)
+        check(p.returncode == 1 and "No space left" in p.stderr and "small/" in p.stderr, "full disk: " + p.stderr)
+        check(os.listdir("small") == [], "full disk: nothing left")
+    finally:
+        subprocess.run("umount small", shell=True)
+else:
+    print("NOTE: full-disk case skipped (needs root and a tmpfs mount)")
 check(not [f for f in os.listdir(".") if ".export-" in f], "no temporary folders left")
 check(run("export", "--store", "st", ok=False).returncode == 2, "no --out: usage")
 check(run("export", "--help").stdout.startswith("usage: mediagrep export"), "--help")
