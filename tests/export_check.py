@@ -68,9 +68,14 @@ run("index", "media", "--store", "st", "--model", "models/tiny-p32", "--quiet")
 # texts: OCR on a photo and on video frames, speech on a video
 db = sqlite3.connect("st/catalog.db")
 mid = {os.path.basename(p): i for i, p in db.execute("SELECT id, path FROM media")}
+# segment edges on frame times: a frame at an edge belongs to the segment starting there
+vt = [t for (t,) in db.execute("SELECT time_ms FROM items WHERE media_id = ? AND frame_index >= 0 ORDER BY time_ms",
+                               (mid["v.mp4"],))]
+assert len(vt) >= 5, vt
 texts = [(mid["a.jpg"], "ocr", 0, 0, "STOP ünïcode"), (mid["a.jpg"], "ocr", 0, 0, "second line"),
-         (mid["v.mp4"], "ocr", 0, 1000, "caption one"), (mid["v.mp4"], "ocr", 1000, 2500, "caption two"),
-         (mid["v.mp4"], "speech", 500, 3000, "spoken words")]
+         (mid["v.mp4"], "ocr", 0, vt[2], "caption one"), (mid["v.mp4"], "ocr", vt[2], vt[4], "caption two"),
+         (mid["v.mp4"], "ocr", vt[3], vt[3], "a flash"),
+         (mid["v.mp4"], "speech", vt[1] + 1, vt[-1] + 1, "spoken words")]
 db.executemany("INSERT INTO texts(media_id, analyzer, start_ms, end_ms, text) VALUES (?,?,?,?,?)", texts)
 db.commit()
 db.close()
@@ -124,6 +129,8 @@ N = len(ref)
 print("reference rows:", N)
 check(N >= 15, "the store has photos and video frames")
 check(any(r["ocr_text"] == "STOP ünïcode\nsecond line" for r in ref), "photo OCR text in the reference")
+check(any(r["ocr_text"] == "caption two\na flash" for r in ref), "a zero-length segment at a frame's time")
+check(sum(r["ocr_text"] == "caption two" for r in ref) == 1, "the segment edge: frame vt[2] only in caption two")
 check(any(r["speech_text"] == "spoken words" for r in ref) and any(r["speech_text"] is None and r["kind"] == "video"
                                                                      for r in ref), "speech by time")
 COLS = ["image_path", "media_id", "item_id", "kind", "frame", "time_ms", "width", "height", "size", "mtime",
