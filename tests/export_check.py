@@ -234,6 +234,12 @@ check_parquet("kv/metadata/metadata_0.parquet", vid, "kind video parquet")
 p = run("export", "--store", "st", "--out", "ki", "--kind", "image,video", "--no-index", "--json")
 check(json.loads(p.stdout)["rows"] == N and not os.path.exists("ki/index"), "kind image,video + --no-index")
 check(run("export", "--store", "st", "--out", "kx", "--kind", "sound", ok=False).returncode == 2, "bad kind: 2")
+# no matching rows (audio files have no vectors): empty shard 0, empty index
+p = run("export", "--store", "st", "--out", "ka", "--kind", "audio", "--json")
+check(json.loads(p.stdout)["rows"] == 0, "kind audio: 0 rows")
+check(np.load("ka/img_emb/img_emb_0.npy").shape == (0, dim), "0 rows: npy shape (0, dim)")
+check(faiss.read_index("ka/index/image.index").ntotal == 0, "0 rows: empty index")
+check_parquet("ka/metadata/metadata_0.parquet", [], "0 rows parquet")
 
 # ---- npy format ----
 run("export", "--store", "st", "--out", "np", "--format", "npy")
