@@ -5,7 +5,7 @@
 # model, exported in the three formats and checked with numpy, faiss,
 # sqlite3 and hyparquet.
 mg_test(NAME test_parquet SOURCES test_parquet.c LIBS mg_export_fmt mg_core PkgConfig::JSONC LABELS export)
-set_tests_properties(test_parquet PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+set_tests_properties(test_parquet PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK npm_hyparquet)
 if(DEFINED ENV{MG_PYTHON})
   set(_mg_export_py $ENV{MG_PYTHON})
 else()
@@ -13,7 +13,7 @@ else()
 endif()
 add_test(NAME export_cli COMMAND ${_mg_export_py} ${CMAKE_SOURCE_DIR}/tests/export_check.py
   ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
-set_tests_properties(export_cli PROPERTIES LABELS "export" SKIP_RETURN_CODE 77 TIMEOUT 600)
+set_tests_properties(export_cli PROPERTIES LABELS "export" SKIP_RETURN_CODE 77 TIMEOUT 600 RESOURCE_LOCK npm_hyparquet)
 # The writer under ASan+UBSan (it is not a parser, but cheap to check).
 if(MG_SANITIZE_TESTS)
   add_executable(test_parquet_asan test_parquet.c ${CMAKE_SOURCE_DIR}/src/export/parquet.c)
@@ -23,6 +23,6 @@ if(MG_SANITIZE_TESTS)
     MG_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   set_target_properties(test_parquet_asan PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME test_parquet_asan COMMAND test_parquet_asan)
-  set_tests_properties(test_parquet_asan PROPERTIES LABELS "asan;export" SKIP_RETURN_CODE 77 TIMEOUT 600
+  set_tests_properties(test_parquet_asan PROPERTIES LABELS "asan;export" SKIP_RETURN_CODE 77 TIMEOUT 600 RESOURCE_LOCK npm_hyparquet
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endif()
