@@ -307,6 +307,42 @@ check(run("export", "--store", "st", ok=False).returncode == 2, "no --out: usage
 check(run("export", "--help").stdout.startswith("usage: mediagrep export"), "--help")
 
 check(digest() == before, "the store is unchanged")
+
+# ---- exports while `mediagrep index` writes another store: each export is a
+# committed snapshot (every file with all its frames, vectors as stored) ----
+os.makedirs("media2")
+sh(f"cd media2 && for i in $(seq 1 24); do {ff} testsrc2=size=96x64:rate=1 -vf hue=h=$((i*15)) -frames:v 1 p$i.png;"
+   f" done && {ff} testsrc2=size=96x64:rate=5 -t 4 -c:v libx264 m1.mp4 && "
+   f"{ff} smptebars=size=96x64:rate=5 -t 4 -c:v libx264 m2.mp4")
+proc = subprocess.Popen([MG, "index", "media2", "--store", "st2", "--model", "models/tiny-p32", "--quiet"])
+snaps = []
+while proc.poll() is None and len(snaps) < 200:
+    d = f"live{len(snaps)}"
+    p = run("export", "--store", "st2", "--out", d, "--format", "npy", "--fp32", ok=False)
+    if p.returncode == 0:
+        snaps.append(d)
+check(proc.wait() == 0, "concurrent index run")
+print("exports during the index run:", len(snaps), [sum(1 for _ in open(f"{d}/metadata.jsonl")) for d in snaps])
+db = sqlite3.connect("file:st2/catalog.db?mode=ro", uri=True)
+_, vf2 = db.execute("SELECT dim, vec_file FROM models").fetchone()
+vec2 = np.fromfile(os.path.join("st2", vf2), dtype=np.float32, offset=64).reshape(-1, dim)
+final = {i: (m, vr) for i, m, vr in db.execute("SELECT id, media_id, vec_row FROM items WHERE frame_index >= 0")}
+per_media = {}
+for i, (m, _) in final.items():
+    per_media[m] = per_media.get(m, 0) + 1
+db.close()
+for d in snaps:
+    with open(f"{d}/metadata.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(x) for x in fh]
+    e = np.load(f"{d}/embeddings.npy")
+    check(len(rows) == len(e), f"{d}: rows")
+    count = {}
+    for k, r in enumerate(rows):
+        count[r["media_id"]] = count.get(r["media_id"], 0) + 1
+        v = vec2[final[r["item_id"]][1]]
+        check(np.allclose(e[k], v / np.linalg.norm(v), atol=1e-6), f"{d}: row {k} vector")
+    check(all(per_media[m] == n for m, n in count.items()), f"{d}: a file with only some of its frames")
+    check([r["item_id"] for r in rows] == sorted(r["item_id"] for r in rows), f"{d}: items.id order")
 os.chdir("/")
 shutil.rmtree(tmp, ignore_errors=True)
 if FAILS:
