@@ -28,3 +28,10 @@ endforeach()
 mg_test(NAME test_ocr_index SOURCES test_ocr_index.c storedump.c LIBS libmediagrep LABELS "ocr;index")
 add_dependencies(test_ocr_index mediagrep)
 set_tests_properties(test_ocr_index PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77 TIMEOUT 900)
+
+# Moves, renames and copies reuse stored results by content hash instead of
+# decoding (tests/reuse_check.py): a moved folder, renames, a copy and a
+# changed file each end equal to a fresh index of the final folder.
+add_test(NAME reuse_by_content COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/reuse_check.py
+         $<TARGET_FILE:mediagrep> ${MG_TEST_MODELS})
+set_tests_properties(reuse_by_content PROPERTIES FIXTURES_REQUIRED test_models LABELS "index" TIMEOUT 300)

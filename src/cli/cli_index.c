@@ -163,7 +163,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         json_object_object_add(o, "status", json_object_new_string(rc == MG_EINTERRUPTED ? "interrupted"
                                                                   : rc ? "failed" : "done"));
 #define I(name) json_object_object_add(o, #name, json_object_new_int64(st->name))
-        I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_ok);
+        I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_reused); I(files_deferred); I(files_ok);
         I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
         I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
         I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld); I(files_analyzed);
@@ -254,6 +254,9 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
     fprintf(f, "  found %lld: %lld new, %lld changed, %lld unchanged", (long long)st->files_seen,
             (long long)st->files_new, (long long)st->files_changed, (long long)st->files_unchanged);
     if (st->files_touched) fprintf(f, ", %lld touched (same content)", (long long)st->files_touched);
+    if (st->files_reused)
+        fprintf(f, ", %lld moved or copied (stored results reused)", (long long)st->files_reused);
+    if (st->files_deferred) fprintf(f, ", %lld left to the next run", (long long)st->files_deferred);
     if (st->files_removed) fprintf(f, "; %lld removed (gone)", (long long)st->files_removed);
     fprintf(f, "\n");
     if (st->files_failed)

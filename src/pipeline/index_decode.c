@@ -142,6 +142,12 @@ static void decode_job(ctx *c, job *j) {
         if (j->prev_id && j->prev_ok && strcmp(j->hash, j->prev_hash) == 0) {
             j->touch_only = 1;
             j->need = j->need_same;
+        } else {
+            for (int i = 0; i < j->n_cand; i++)
+                if (strcmp(j->hash, j->cand_hash[i]) == 0) { /* moved or copied: the writer copies its results */
+                    j->reuse_id = j->cand_id[i];
+                    return;
+                }
         }
     } else {
         snprintf(j->hash, sizeof j->hash, "%s", j->prev_hash);

@@ -98,6 +98,42 @@ static int write_content(ctx *c, job *j, mg_an_output *outs, mg_error *err) {
     return rc;
 }
 
+/* A file whose content is a stored file's (moved, renamed, copied): that
+ * file's results are copied (mg_store_copy_media). If it changed or went
+ * away since the walk saw it, nothing is written: the next run finds this
+ * file new and indexes it. */
+static void write_reused(ctx *c, job *j) {
+    mg_index_stats *st = c->st;
+    mg_error err;
+    mg_media_rec *m = calloc(1, sizeof *m);
+    if (!m) {
+        mg_err_set(&err, MG_ENOMEM, "out of memory");
+        mg_ix_set_fatal(c, &err);
+        return;
+    }
+    snprintf(m->path, sizeof m->path, "%s", j->path);
+    snprintf(m->hash, sizeof m->hash, "%s", j->hash);
+    m->size = j->size, m->mtime_ns = j->mtime_ns, m->dev = j->dev;
+    m->id = j->prev_id; /* a changed file now holding another file's content: replaced */
+    int rc = mg_store_copy_media(c->store, j->reuse_id, m, &err);
+    if (rc == 1) {
+        st->files_deferred++;
+        mg_ix_note(c, "%s: its content matched a stored file that changed during this run; the next run indexes it",
+                   j->path);
+    } else if (rc == MG_OK) {
+        st->files_ok++;
+        st->files_reused++;
+        st->items += m->n_items;
+        atomic_fetch_add(&c->items, m->n_items);
+        if (!strcmp(m->kind, "video")) st->videos++;
+        else if (!strcmp(m->kind, "audio")) st->audio++;
+        else st->images++;
+    } else {
+        mg_ix_set_fatal(c, &err);
+    }
+    free(m);
+}
+
 static void write_job(ctx *c, job *j) {
     mg_error err;
     mg_err_clear(&err);
@@ -115,6 +151,10 @@ static void write_job(ctx *c, job *j) {
     }
     if (j->aborted || j->dropped) {
         st->files_aborted++;
+        return;
+    }
+    if (j->reuse_id && !j->remote) {
+        write_reused(c, j);
         return;
     }
     if (j->remote) { /* a worker's, finished there (rank 0: the synthetic bench) */
@@ -170,10 +210,20 @@ static void take_msg(ctx *c, msg *m) {
     if (m->type == MSG_SETDEV) {
         if (!c->has_fatal && mg_store_set_dev(c->store, m->media_id, m->dev, &err) != MG_OK) mg_ix_set_fatal(c, &err);
     } else if (m->type == MSG_REMOVE) {
-        if (!c->has_fatal) {
-            if (mg_store_remove(c->store, m->media_id, &err) == MG_OK) c->st->files_removed++;
-            else mg_ix_set_fatal(c, &err);
+        /* applied after the last file: a moved file's old row is the source
+         * its new path copies from (write_reused) */
+        if (c->n_removals == c->cap_removals) {
+            int nc = c->cap_removals ? c->cap_removals * 2 : 256;
+            int64_t *nr = realloc(c->removals, sizeof *nr * (size_t)nc);
+            if (!nr) {
+                mg_err_set(&err, MG_ENOMEM, "out of memory");
+                mg_ix_set_fatal(c, &err);
+                return;
+            }
+            c->removals = nr;
+            c->cap_removals = nc;
         }
+        c->removals[c->n_removals++] = m->media_id;
     } else {
         m->job->ended = 1;
     }
@@ -214,6 +264,13 @@ void *mg_ix_write_main(void *arg) {
             last_ckpt = mg_now();
         }
     }
+    for (int i = 0; i < c->n_removals && !c->has_fatal; i++) {
+        if (mg_store_remove(c->store, c->removals[i], &err) == MG_OK) c->st->files_removed++;
+        else mg_ix_set_fatal(c, &err);
+    }
+    free(c->removals);
+    c->removals = NULL;
+    c->n_removals = c->cap_removals = 0;
     if (c->outbox) mg_queue_producer_done(c->outbox);
     return NULL;
 }

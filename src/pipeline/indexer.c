@@ -122,6 +122,38 @@ static int push_msg(ctx *c, msg_type type, int64_t media_id, uint64_t dev) {
 
 static int cancel_cb(void *arg) { return mg_ix_cancelled(arg); }
 
+/* Stored files a new file of the same size was seen for in this walk:
+ * probably moved or copied (the hash decides later). Kept for the
+ * mass-delete guard, which does not count them as lost. */
+static int cand_note(ctx *c, int64_t id, mg_error *err) {
+    if (c->n_cands == c->cap_cands) {
+        size_t nc = c->cap_cands ? c->cap_cands * 2 : 256;
+        int64_t *n = realloc(c->cands, sizeof *n * nc);
+        if (!n) return mg_err_set(err, MG_ENOMEM, "out of memory");
+        c->cands = n;
+        c->cap_cands = nc;
+    }
+    c->cands[c->n_cands++] = id;
+    return MG_OK;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* How many of ids[0..n) are in c->cands (sorted on first use). */
+static size_t count_moved(ctx *c, const int64_t *ids, size_t n) {
+    if (!c->n_cands) return 0;
+    if (!c->cands_sorted) {
+        qsort(c->cands, c->n_cands, sizeof *c->cands, cmp_i64);
+        c->cands_sorted = 1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += bsearch(&ids[i], c->cands, c->n_cands, sizeof *c->cands, cmp_i64) != NULL;
+    return k;
+}
+
 /* Removes what is gone from available root i, within the guard. */
 static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_root_check *before,
                        mg_problem_set *problems, mg_index_root_report *rep, mg_error *err) {
@@ -154,7 +186,10 @@ static int remove_gone(ctx *c, mg_catalog *reader, const char *root, const mg_ro
              (long long)g.kept, root);
     if (!rc && g.n_ids && !mg_ix_cancelled(c)) {
         double limit = c->p->mass_delete_fraction * (double)before->files;
-        if ((double)g.n_ids > limit && !c->p->allow_mass_delete) {
+        /* a folder moved inside the roots is not a loss: its files are back
+         * under new paths (same size; copied by hash, or indexed anew) */
+        size_t moved = count_moved(c, g.ids, g.n_ids);
+        if ((double)(g.n_ids - moved) > limit && !c->p->allow_mass_delete) {
             rep->withheld = (int64_t)g.n_ids;
             c->st->removals_withheld += (int64_t)g.n_ids;
             mg_ix_note(c, "withheld: %lld of the %lld files under %s are gone or excluded (more than %.0f%%); nothing was "
@@ -424,6 +459,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         if (n_walk && (rc = mg_walk_open((const char *const *)walk_roots, n_walk, &wp, &walk, err))) goto out;
         if ((rc = mg_store_write_begin(store, cfg, stats->config_hash, &stats->run_id, err))) goto out;
         writing = 1;
+        {
+            mg_model_rec mr;
+            if (mg_store_model(store, &mr, NULL) == MG_OK) c->model_id = mr.id;
+        }
         if (p->drop_text_of) {
             int64_t nd = 0;
             if ((rc = mg_store_drop_analyzer(store, p->drop_text_of, &nd, err))) goto out;
@@ -575,6 +614,21 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
         } else {
             stats->files_new++;
         }
+        /* stored files of the same size: a move, rename or copy is found by
+         * its hash before decoding (not on worker ranks: jobs sent over MPI
+         * carry no candidates) */
+        if (j->content_new && e.size > 0 && !c->dist && c->model_id > 0) {
+            int nc = mg_catalog_same_size(reader, e.size, found ? prev->id : 0, c->model_id, j->cand_id,
+                                          j->cand_hash, MG_REUSE_CANDS, &prob);
+            if (nc > 0) {
+                j->n_cand = nc;
+                for (int i = 0; i < nc && !rc; i++) rc = cand_note(c, j->cand_id[i], err);
+                if (rc) {
+                    mg_ix_free_job(c, j);
+                    break;
+                }
+            }
+        }
         atomic_fetch_add(&c->files_found, 1);
         if (mg_queue_push(c->jobs, j) != 0) {
             mg_ix_free_job(c, j);
@@ -665,13 +719,14 @@ out:
         char counters[1536];
         snprintf(counters, sizeof counters,
                  "{\"files_seen\":%lld,\"files_new\":%lld,\"files_changed\":%lld,\"files_unchanged\":%lld,"
-                 "\"files_touched\":%lld,\"files_ok\":%lld,\"files_failed\":%lld,\"files_skipped_failed\":%lld,"
+                 "\"files_touched\":%lld,\"files_reused\":%lld,\"files_ok\":%lld,\"files_failed\":%lld,\"files_skipped_failed\":%lld,"
                  "\"files_aborted\":%lld,\"files_removed\":%lld,\"images\":%lld,\"videos\":%lld,\"frames\":%lld,"
                  "\"items\":%lld,\"walk_problems\":%lld,\"roots_unavailable\":%lld,\"files_offline\":%lld,"
                  "\"files_kept\":%lld,\"removals_withheld\":%lld,\"files_analyzed\":%lld,\"seconds\":%.3f,"
                  "\"frames_per_s\":%.3f}",
                  (long long)stats->files_seen, (long long)stats->files_new, (long long)stats->files_changed,
-                 (long long)stats->files_unchanged, (long long)stats->files_touched, (long long)stats->files_ok,
+                 (long long)stats->files_unchanged, (long long)stats->files_touched,
+                 (long long)stats->files_reused, (long long)stats->files_ok,
                  (long long)stats->files_failed, (long long)stats->files_skipped_failed,
                  (long long)stats->files_aborted, (long long)stats->files_removed, (long long)stats->images,
                  (long long)stats->videos, (long long)stats->frames, (long long)stats->items,
@@ -708,6 +763,7 @@ out:
     free(abs_roots);
     free(walk_roots);
     free(chk);
+    free(c->cands);
     mg_problem_set_free(&problems);
     free(dec);
     pthread_mutex_destroy(&c->busy_mu);

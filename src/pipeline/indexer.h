@@ -152,6 +152,8 @@ typedef struct mg_index_stats {
     int64_t run_id;
     int64_t files_seen;         /* media files the walk yielded */
     int64_t files_new, files_changed, files_unchanged, files_touched;
+    int64_t files_reused;       /* moved, renamed or copied: a stored file's results copied, not decoded */
+    int64_t files_deferred;     /* matched a stored file that changed during the run: left to the next run */
     int64_t files_ok, files_failed, files_skipped_failed, files_aborted, files_removed;
     int64_t images, videos, audio; /* written ok in this run */
     int64_t frames;             /* samples encoded */

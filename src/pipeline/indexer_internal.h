@@ -27,6 +27,8 @@
 #define MG_MSG_TAG 0x6d736721
 typedef enum { MSG_END = 1, MSG_REMOVE, MSG_SETDEV } msg_type;
 
+#define MG_REUSE_CANDS 4
+
 typedef struct job {
     char *path;
     int64_t size, mtime_ns;
@@ -39,6 +41,12 @@ typedef struct job {
     int content_new;              /* new or changed (size/mtime) file: hashed, and written in full unless
                                      the hash turns out the same */
     int audio;                    /* an audio file (sniffed): no frames, only per-file analyzers */
+    /* reuse by content: stored files of the same size (from the walk); when
+     * the hash equals one, its results are copied instead of decoding */
+    int n_cand;
+    int64_t cand_id[MG_REUSE_CANDS];
+    char cand_hash[MG_REUSE_CANDS][MG_HASH_STR];
+    int64_t reuse_id;             /* set by the decoder: the file whose results to copy */
     /* set by the decoder */
     char hash[MG_HASH_STR];
     mg_media_kind kind;
@@ -115,6 +123,12 @@ typedef struct ctx {
     int worker;                   /* a rank > 0: no store; finished files go to outbox */
     mg_queue *outbox;             /* worker: encoded results (mg_wbuf *) from the writer */
     int dim;                      /* vector size (the wire checks it) */
+    int64_t model_id;             /* the store's model (rank 0 / one process) */
+    int64_t *removals;            /* writer: files to remove after the last file */
+    int n_removals, cap_removals;
+    int64_t *cands;               /* walk: stored files a same-size new file was seen for */
+    size_t n_cands, cap_cands;
+    int cands_sorted;
     atomic_llong local_files;     /* files this process analyzed (ok or failed) */
     struct mg_ix_master *master;  /* rank 0's state of the other ranks */
     atomic_llong remote_frames;   /* rank 0: frames the workers encoded (progress) */

@@ -195,6 +195,8 @@ int mg_catalog_open(const char *path, int readonly, mg_catalog **out, mg_error *
         mg_catalog_close(c);
         return n == 0 ? MG_EEMPTY : MG_EFORMAT;
     }
+    /* files by size: candidates for reuse by content (moves, copies) */
+    if (!readonly) sqlite3_exec(c->db, "CREATE INDEX IF NOT EXISTS media_size ON media(size)", NULL, NULL, NULL);
     c->ver = readonly ? ver : MG_CATALOG_SCHEMA_VERSION;
     *out = c;
     return MG_OK;
@@ -609,4 +611,26 @@ int mg_catalog_run_end(mg_catalog *c, int64_t run_id, const char *status, const 
 int mg_catalog_mark_crashed_runs(mg_catalog *c, mg_error *err) {
     int rc = mg_catalog_exec(c, err, "UPDATE runs SET status='crashed' WHERE status='running'");
     return rc ? rc : sqlite3_changes(c->db);
+}
+
+int mg_catalog_same_size(mg_catalog *c, int64_t size, int64_t exclude_id, int64_t model_id, int64_t *ids,
+                         char (*hashes)[48], int cap, mg_error *err) {
+    static const char *sql = "SELECT id, hash FROM media WHERE size=? AND status='ok' AND id<>? AND model_id=? "
+                             "AND hash IS NOT NULL ORDER BY id LIMIT ?";
+    sqlite3_stmt *st = stmt(c, sql, err);
+    if (!st) return MG_EIO;
+    sqlite3_bind_int64(st, 1, size);
+    sqlite3_bind_int64(st, 2, exclude_id);
+    sqlite3_bind_int64(st, 3, model_id);
+    sqlite3_bind_int(st, 4, cap);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < cap) {
+        ids[n] = sqlite3_column_int64(st, 0);
+        snprintf(hashes[n], 48, "%s", (const char *)sqlite3_column_text(st, 1));
+        n++;
+    }
+    int bad = rc != SQLITE_ROW && rc != SQLITE_DONE;
+    sqlite3_reset(st);
+    if (bad) return db_err(c, err, "finding files of the same size");
+    return n;
 }

@@ -127,6 +127,13 @@ int mg_catalog_delete_media(mg_catalog *c, int64_t id, int keep_media_row, int64
 int mg_catalog_each_media(mg_catalog *c, const char *prefix,
                           int (*fn)(void *ctx, const mg_media_rec *m), void *ctx, mg_error *err);
 
+/* Up to cap "ok" files of model_id with this size and a content hash,
+ * other than exclude_id (0: none), oldest first: ids[] and hashes[]
+ * (candidates for reuse by content). Returns how many (>= 0), or an error
+ * code (< 0). Uses the media_size index writers create. */
+int mg_catalog_same_size(mg_catalog *c, int64_t size, int64_t exclude_id, int64_t model_id, int64_t *ids,
+                         char (*hashes)[48], int cap, mg_error *err);
+
 /* ---- items ---- */
 int mg_catalog_add_item(mg_catalog *c, int64_t media_id, int64_t model_id, int64_t frame_index, int64_t time_ms,
                         int64_t vec_row, int64_t *item_id, mg_error *err);

@@ -299,6 +299,124 @@ int mg_store_put_analysis(mg_store *s, const mg_analysis_rec *a, const char *lan
     return rc;
 }
 
+/* ---------------- reuse by content (moves, renames, copies) ---------------- */
+
+/* The items of src_id (frame order) and their vectors; *n items. */
+static int read_items(mg_store *s, int64_t src_id, mg_store_item **items, float **vecs, int *n, mg_error *err) {
+    sqlite3 *db = mg_catalog_db(s->cat);
+    sqlite3_stmt *st;
+    *items = NULL, *vecs = NULL, *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT frame_index, time_ms, vec_row FROM items WHERE media_id=? AND model_id=? "
+                               "ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, src_id);
+    sqlite3_bind_int64(st, 2, s->model.id);
+    int rc = MG_OK, cap = 0, dim = s->model.dim, sr;
+    while (!rc && (sr = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            int nc = cap ? cap * 2 : 16;
+            mg_store_item *ni = realloc(*items, sizeof **items * (size_t)nc);
+            if (ni) *items = ni;
+            float *nv = ni ? realloc(*vecs, sizeof **vecs * (size_t)nc * (size_t)dim) : NULL;
+            if (nv) *vecs = nv;
+            if (!ni || !nv) {
+                rc = mg_err_set(err, MG_ENOMEM, "out of memory copying vectors");
+                break;
+            }
+            cap = nc;
+        }
+        (*items)[*n].frame_index = sqlite3_column_int64(st, 0);
+        (*items)[*n].time_ms = sqlite3_column_int64(st, 1);
+        rc = mg_vecfile_read(s->vf, sqlite3_column_int64(st, 2), 1, *vecs + (size_t)*n * dim, err);
+        if (!rc) (*n)++;
+    }
+    if (!rc && sr != SQLITE_DONE) rc = mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Copies every analysis record and text segment of src_id to dst_id. */
+static int copy_analyses(mg_store *s, int64_t src_id, int64_t dst_id, mg_error *err) {
+    sqlite3 *db = mg_catalog_db(s->cat);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO analyses(media_id, analyzer, version, settings, status, "
+                               "error, n_results, run_id, done_at) SELECT ?, analyzer, version, settings, status, "
+                               "error, n_results, ?, done_at FROM analyses WHERE media_id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, dst_id);
+    sqlite3_bind_int64(st, 2, s->run_id);
+    sqlite3_bind_int64(st, 3, src_id);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? MG_OK : mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    /* the FTS tables follow through texts' insert trigger */
+    if (sqlite3_prepare_v2(db, "INSERT INTO texts(media_id, analyzer, start_ms, end_ms, lang, text, words) "
+                               "SELECT ?, analyzer, start_ms, end_ms, lang, text, words FROM texts "
+                               "WHERE media_id=? ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, dst_id);
+    sqlite3_bind_int64(st, 2, src_id);
+    rc = sqlite3_step(st) == SQLITE_DONE ? MG_OK : mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mg_store_copy_media(mg_store *s, int64_t src_id, mg_media_rec *m, mg_error *err) {
+    MG_ASSERT(s->writing);
+    sqlite3 *db = mg_catalog_db(s->cat);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT hash, kind, duration_ms, width, height, warnings FROM media "
+                               "WHERE id=? AND status='ok' AND model_id=?", -1, &st, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_EIO, "%s: %s", s->dir, sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, src_id);
+    sqlite3_bind_int64(st, 2, s->model.id);
+    int same = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 0);
+        same = h && !strcmp(h, m->hash) && src_id != m->id;
+        const char *k = (const char *)sqlite3_column_text(st, 1), *w = (const char *)sqlite3_column_text(st, 5);
+        snprintf(m->kind, sizeof m->kind, "%s", k ? k : "");
+        m->duration_ms = sqlite3_column_int64(st, 2);
+        m->width = sqlite3_column_int(st, 3);
+        m->height = sqlite3_column_int(st, 4);
+        snprintf(m->warnings, sizeof m->warnings, "%s", w ? w : "");
+    }
+    sqlite3_finalize(st);
+    if (!same) return 1; /* gone, failed or changed since the walk saw it */
+    snprintf(m->status, sizeof m->status, "ok");
+    m->error[0] = 0;
+    mg_store_item *items = NULL;
+    float *vecs = NULL;
+    int n = 0;
+    int rc = read_items(s, src_id, &items, &vecs, &n, err);
+    if (rc) {
+        free(items), free(vecs);
+        return rc;
+    }
+    if (sqlite3_exec(db, "SAVEPOINT copy", NULL, NULL, NULL) != SQLITE_OK) {
+        free(items), free(vecs);
+        return mg_err_set(err, MG_EIO, "%s: savepoint: %s", s->dir, sqlite3_errmsg(db));
+    }
+    int64_t rows0 = mg_vecfile_rows(s->vf), id0 = m->id;
+    int dirty0 = s->model.index_dirty, removed0 = s->removed;
+    int64_t pending0 = s->pending;
+    rc = mg_store_put(s, m, items, vecs, n, err);
+    free(items), free(vecs);
+    if (!rc) rc = copy_analyses(s, src_id, m->id, err);
+    if (rc) {
+        sqlite3_exec(db, "ROLLBACK TO copy; RELEASE copy", NULL, NULL, NULL);
+        if (mg_vecfile_rows(s->vf) > rows0) mg_vecfile_truncate(s->vf, rows0, NULL);
+        m->id = id0;
+        s->model.index_dirty = dirty0;
+        s->removed = removed0;
+        s->pending = pending0;
+        return rc;
+    }
+    sqlite3_exec(db, "RELEASE copy", NULL, NULL, NULL);
+    return MG_OK;
+}
+
 int mg_store_drop_analyzer(mg_store *s, const char *analyzer, int64_t *n_files, mg_error *err) {
     MG_ASSERT(s->writing);
     int rc = mg_texts_drop_analyzer(s->cat, analyzer, n_files, err);

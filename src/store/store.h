@@ -103,6 +103,14 @@ int mg_store_put(mg_store *s, mg_media_rec *m, const mg_store_item *items, const
  * transaction (all or nothing). */
 int mg_store_put_analysis(mg_store *s, const mg_analysis_rec *a, const char *lang, const mg_text_seg *segs, int n,
                           mg_error *err);
+/* Reuse by content (a file moved, renamed or copied): records the file m
+ * (path, size, mtime_ns, dev, hash set by the caller; m->id > 0 replaces
+ * that row, as mg_store_put) with the stored results of file src_id: its
+ * kind, dimensions, items and vectors (appended anew; src_id keeps its own)
+ * and every analysis record and text segment. Only when src_id is still an
+ * "ok" file of the store's model whose hash equals m->hash: else returns 1
+ * and writes nothing. All or nothing, in the open transaction. */
+int mg_store_copy_media(mg_store *s, int64_t src_id, mg_media_rec *m, mg_error *err);
 /* Deletes every text and record of analyzer (texts.h) in the open
  * transaction; *n_files (may be NULL) gets the files that had one. */
 int mg_store_drop_analyzer(mg_store *s, const char *analyzer, int64_t *n_files, mg_error *err);
