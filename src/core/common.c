@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,4 +246,17 @@ int mg_module_candidates(const char *env_var, const char *file_name, const char 
     if (build_path) cands[n++] = build_path;
     cands[n++] = file_name;
     return n;
+}
+
+int mg_fsync_parent_dir(const char *path, mg_error *err) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = fsync(fd) != 0 && errno != EINVAL ? errno : 0;
+    close(fd);
+    if (rc) return mg_err_set(err, MG_EIO, "%s: fsync of directory failed: %s", dir, strerror(rc));
+    return MG_OK;
 }

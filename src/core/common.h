@@ -91,6 +91,11 @@ double mg_now(void);
  * MG_ELIMIT when the path is too long. */
 int mg_mkdir_p(const char *path, mg_error *err);
 
+/* fsync()s the directory holding path, so that a rename or create there is
+ * durable. MG_EIO naming the directory on failure (EINVAL from a filesystem
+ * that cannot sync directories is not a failure). Thread-safe. */
+int mg_fsync_parent_dir(const char *path, mg_error *err);
+
 /* The absolute form of path, also when it does not exist: the longest
  * existing leading part is resolved with realpath(3) (links, "..") and the
  * rest is appended with "." and ".." applied lexically. MG_ELIMIT when it

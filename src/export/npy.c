@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,17 +150,8 @@ int mg_npy_close(mg_npy_writer *w, mg_error *err) {
     if (close(fd) != 0) rc = mg_err_set(err, MG_EIO, "%s: close: %s", w->tmp, strerror(errno));
     if (!rc && rename(w->tmp, w->path) != 0)
         rc = mg_err_set(err, MG_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
-    if (rc) {
-        unlink(w->tmp);
-    } else {
-        char *d = strdup(w->path);
-        int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(d);
-    }
+    if (rc) unlink(w->tmp);
+    else rc = mg_fsync_parent_dir(w->path, err); /* make the rename durable */
     mg_npy_abort(w);
     return rc;
 }

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,15 +543,7 @@ int mg_pq_close(mg_pq_writer *w, mg_error *err) {
         if (!rc && rename(w->tmp, w->path) != 0)
             rc = mg_err_set(err, MG_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
         if (rc) unlink(w->tmp);
-        if (!rc) { /* make the rename durable */
-            char *d = strdup(w->path);
-            int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(d);
-        }
+        if (!rc) rc = mg_fsync_parent_dir(w->path, err); /* make the rename durable */
         free_writer(w);
         return rc;
     }

@@ -433,19 +433,6 @@ struct BoundedReader final : faiss::IOReader {
 };
 } // namespace
 
-static int fsync_parent_dir(const char *path, mg_error *err) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return mg_err_set(err, MG_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
-    int rc = fsync(fd) != 0 && errno != EINVAL ? errno : 0;
-    close(fd);
-    if (rc) return mg_err_set(err, MG_EIO, "%s: fsync of directory failed: %s", dir, strerror(rc));
-    return MG_OK;
-}
-
 /* Writes the faiss serialization of ix to tmp (fsynced); *bytes and *sum get
  * its size and XXH3-64. */
 static int write_faiss_file(const mg_vindex *ix, const char *tmp, uint64_t *bytes, uint64_t *sum, mg_error *err) {
@@ -508,7 +495,7 @@ static int save_files(const mg_vindex *ix, const char *path, int with_sidecar, m
         if (with_sidecar) unlink(sum_tmp);
         return rc;
     }
-    return fsync_parent_dir(path, err);
+    return mg_fsync_parent_dir(path, err);
 }
 
 int mg_vindex_save(const mg_vindex *ix, const char *path, mg_error *err) { return save_files(ix, path, 1, err); }
