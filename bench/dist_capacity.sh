@@ -36,10 +36,12 @@ printf '%-6s %8s %8s %10s %12s %12s %10s %14s\n' ranks files vectors seconds fil
 for k in "${RANKS[@]}"; do
   rm -rf "$W/store"
   if [ "$k" = 1 ]; then
-    MEDIAGREP_BENCH_SYNTHETIC=$FRAMES "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt"
+    MEDIAGREP_BENCH_SYNTHETIC=$FRAMES "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt" ||
+      { echo "index failed (1 process):"; cat "$W/err.txt"; exit 1; }
   else
     mpirun -n "$k" --oversubscribe --bind-to none -x MEDIAGREP_BENCH_SYNTHETIC=$FRAMES \
-      "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt"
+      "$BIN" index "$W/media" --store "$W/store" --no-index --quiet --json >"$W/out.json" 2>"$W/err.txt" ||
+      { echo "index failed ($k ranks):"; cat "$W/err.txt"; exit 1; }
   fi
   /usr/bin/python3 - "$W/out.json" "$k" <<'PY'
 import json, sys

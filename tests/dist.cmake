@@ -12,5 +12,6 @@ if(MG_HAVE_MPI)
   target_compile_definitions(test_dist PRIVATE MG_DIST_PEER="$<TARGET_FILE:dist_peer>")
 endif()
 add_test(NAME test_dist_mpi COMMAND test_dist mpi)
-set_tests_properties(test_dist_mpi PROPERTIES LABELS "unit;dist" TIMEOUT 180 SKIP_RETURN_CODE 77)
+set_tests_properties(test_dist_mpi PROPERTIES LABELS "unit;dist" TIMEOUT 180 SKIP_RETURN_CODE 77
+                     RESOURCE_LOCK mpirun)
 set_tests_properties(test_dist PROPERTIES SKIP_RETURN_CODE 77)

@@ -7,7 +7,7 @@
 set -euo pipefail
 command -v mpirun >/dev/null || { echo "mpirun missing: skipped"; exit 77; }
 SRC=$1 BIN=$2
-out=$(MEDIAGREP_BIN=$BIN "$SRC/bench/dist_capacity.sh" 300 4 1 3)
+out=$(MEDIAGREP_BIN=$BIN "$SRC/bench/dist_capacity.sh" 300 4 1 3 2>&1) || { echo "$out"; echo "FAIL: the bench failed"; exit 1; }
 echo "$out"
 rows=$(echo "$out" | awk '$1 == "1" || $1 == "3"' | wc -l)
 [ "$rows" = 2 ] || { echo "FAIL: expected rows for 1 and 3 ranks"; exit 1; }

@@ -12,4 +12,7 @@ set_tests_properties(test_mpi_index PROPERTIES FIXTURES_REQUIRED "whisper_models
 # and commits every file with its vectors, in one process and with 3 ranks.
 add_test(NAME dist_capacity_bench COMMAND ${CMAKE_SOURCE_DIR}/tests/dist_capacity_check.sh
          ${CMAKE_SOURCE_DIR} $<TARGET_FILE:mediagrep>)
-set_tests_properties(dist_capacity_bench PROPERTIES LABELS "dist" SKIP_RETURN_CODE 77 TIMEOUT 300)
+# mpirun jobs one at a time (two at once on 2 cores time out each other's handshakes)
+set_tests_properties(dist_capacity_bench PROPERTIES LABELS "dist" SKIP_RETURN_CODE 77 TIMEOUT 300
+                     RESOURCE_LOCK mpirun)
+set_tests_properties(test_mpi_index PROPERTIES RESOURCE_LOCK mpirun)
