@@ -9,8 +9,7 @@
 
 #include "model/clip.h"
 
-#define MG_DEFAULT_MODEL "openai/clip-vit-base-patch32"
-#define MG_RANDOM_MODEL_NAME "mediagrep-random-vit-b-32"
+#include "search/session.h" /* MG_DEFAULT_MODEL and the opening logic wrapped here */
 
 /* Parses a positive int option value; prints an error and returns -1 on bad
  * input. */

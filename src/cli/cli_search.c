@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 #include "search/search.h"
+#include "search/search_json.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -52,26 +53,6 @@ static void usage(FILE *f) {
             "                      VNNI), fp32, bf16 or int8 (see README \"CPU precisions\")\n"
             "\n"
             "Exit status: 0 results, 1 no (good) match, 2 usage or bad query, 4 model mismatch.\n");
-}
-
-static int64_t parse_size(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0) return -1;
-    double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1048576, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1073741824.0, end++;
-    if (*end == 'B' || *end == 'b') end++;
-    return *end ? -1 : (int64_t)(v * mul);
-}
-
-static int64_t parse_date(const char *s) {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *e = strptime(s, "%Y-%m-%d", &tm);
-    if (!e || *e) return -1;
-    return (int64_t)timegm(&tm);
 }
 
 static void fmt_ms(int64_t ms, char *buf, size_t cap) {
@@ -117,12 +98,12 @@ int mg_cli_search(int argc, char **argv) {
             if (*e) { fprintf(stderr, "mediagrep search: --min-score: '%s' is not a number\n", v); goto done; }
         } else if (!strcmp(a, "--larger-than") || !strcmp(a, "--smaller-than")) {
             VALUE();
-            int64_t b = parse_size(v);
+            int64_t b = mg_parse_size(v);
             if (b < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not a size\n", a, v); goto done; }
             if (a[2] == 'l') p.min_size = b; else p.max_size = b;
         } else if (!strcmp(a, "--after") || !strcmp(a, "--before")) {
             VALUE();
-            int64_t t = parse_date(v);
+            int64_t t = mg_parse_date(v);
             if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
             if (a[2] == 'a') p.mtime_after = t; else p.mtime_before = t + 86400;
         } else if (!strcmp(a, "--only")) {
@@ -204,24 +185,7 @@ int mg_cli_search(int argc, char **argv) {
         fprintf(stderr, "mediagrep search: %s\n", err.msg);
         rc = src == MG_EINVAL || src == MG_ENOTFOUND || src == MG_EFORMAT || src == MG_EUNSUPPORTED ? 2 : 1;
     } else if (json) {
-        json_object *o = json_object_new_object(), *arr = json_object_new_array(), *qa = json_object_new_array();
-        for (int i = 0; i < n_terms; i++) {
-            json_object *t = json_object_new_object();
-            json_object_object_add(t, "kind", json_object_new_string(terms[i].kind == MG_TERM_TEXT ? "text"
-                                                                     : terms[i].kind == MG_TERM_IMAGE ? "image" : "like"));
-            json_object_object_add(t, "weight", json_object_new_double(terms[i].weight));
-            json_object_object_add(t, "value", json_object_new_string(terms[i].value));
-            json_object_array_add(qa, t);
-        }
-        json_object_object_add(o, "query", qa);
-        for (int i = 0; i < n_hits; i++) json_object_array_add(arr, mg_search_hit_json(&hits[i], i + 1));
-        json_object_object_add(o, "results", arr);
-        json_object_object_add(o, "no_good_match", json_object_new_boolean(info.no_good_match));
-        json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(info.dropped_by_cutoff));
-        json_object_object_add(o, "method", json_object_new_string(info.method ? info.method : ""));
-        json_object_object_add(o, "text_hits", json_object_new_int(info.text_hits));
-        json_object_object_add(o, "speech_hits", json_object_new_int(info.speech_hits));
-        json_object_object_add(o, "search_ms", json_object_new_double(info.seconds * 1000));
+        json_object *o = mg_search_result_json(terms, n_terms, hits, n_hits, &info);
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         rc = n_hits ? 0 : 1;
