@@ -35,7 +35,7 @@ PKGS=(
   # web page end-to-end test and HTTP load test
   chromium chromium-driver python3-selenium wrk
   # Python package tests (pytest), FAISS's own Python reader (interop test), pip install
-  python3-pytest python3-faiss python3-setuptools python3-pip nodejs
+  python3-pytest python3-faiss python3-setuptools python3-wheel python3-pip nodejs
 )
 
 # npm (the Parquet test installs a JavaScript Parquet reader from the npm

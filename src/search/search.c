@@ -740,7 +740,14 @@ static int search_vector(mg_searcher *s, const float *q, int text_only, const mg
     if (rc) return rc;
     info->method = "exact";
     if (s->n_rows == 0) return MG_OK;
-    if (p->cutoff && text_only && (rc = neutral_embeddings(s, err))) return rc;
+    /* Text-only queries measure relevance against the neutral prompts, with
+     * or without the cutoff, so a hit's relevance never depends on the
+     * options or on what this searcher ran before; without the cutoff a
+     * failure to encode them falls back to the score statistics. */
+    if (text_only && (rc = neutral_embeddings(s, err))) {
+        if (p->cutoff) return rc;
+        rc = MG_OK;
+    }
     double mean = 0, sd = 1;
     int stats_done = 0;
     int cap = p->k * p->per_video + p->per_video;
