@@ -316,8 +316,12 @@ def test_exports_only_the_api():
 
 def test_pip_install(tmp_path, world):
     target = tmp_path / "site"
+    # from a copy: setuptools writes build/ and *.egg-info beside pyproject.toml
+    import shutil
+    pkg = tmp_path / "pkg"
+    shutil.copytree(os.path.join(SRC, "python"), pkg, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps",
-                        "--target", str(target), os.path.join(SRC, "python")], capture_output=True, text=True)
+                        "--target", str(target), str(pkg)], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     assert (target / "mediagrep" / "__init__.py").exists()
     env = dict(os.environ, PYTHONPATH=str(target))
