@@ -8,7 +8,7 @@ cmake -S "$src/fuzz" -B "$build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYP
 cmake --build "$build/fuzz" -j2 > "$build/fuzz-build.log"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery,wtokenizer}
+mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery,wtokenizer,searchreq}
 find "$src/tests/data/images" -type f -size -200k -exec cp {} "$work/image/" \; 2>/dev/null || true
 cp "$src"/tests/golden/models/tiny-p16-gelu.safetensors "$work/safetensors/"
 printf '{"text_config":{"hidden_size":48,"num_attention_heads":3},"vision_config":{"patch_size":16}}' > "$work/config/seed.json"
@@ -21,7 +21,11 @@ printf '\x02\x01{"a":0,"\xc4\xa0":1}\x00{"<|endoftext|>":50257}\x00#version\na b
 printf '\x03\x01\x00\x10IQ== 5\nIg== 50256\n' > "$work/wtokenizer/splice"
 printf '\x04\x00\x01\x00\x00\x5c\xc4\x00\x00\xff\xff\xff\xff' > "$work/wtokenizer/ids"
 { printf '\x05'; head -c 3000 "$src/tests/golden/wtok/encode.jsonl"; } > "$work/wtokenizer/text"
-for t in image safetensors config tokenizer textquery wtokenizer; do
+printf '{"query": "a dog", "k": 5, "kind": "video", "per_video": 2, "cutoff": false}' > "$work/searchreq/a"
+printf '{"larger_than": "1.5M", "smaller_than": 4096, "after": "2020-02-29", "before": "2021-01-01"}' > "$work/searchreq/b"
+printf '{"only": "text", "text_weight": 2.5, "min_score": -0.1, "path": "*/2020/*", "exact": true}' > "$work/searchreq/c"
+printf '500K' > "$work/searchreq/d"; printf '2024-13-45' > "$work/searchreq/e"
+for t in image safetensors config tokenizer textquery wtokenizer searchreq; do
   echo "== fuzz_$t (${secs}s)"
   rc=0
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \

@@ -6,6 +6,7 @@
  */
 #include "api/api_internal.h"
 #include "search/search_json.h"
+#include "search/search_request.h"
 #include "search/session.h"
 
 #include <json-c/json.h>

@@ -16,6 +16,7 @@
 #include "cli/cli_common.h"
 #include "search/search.h"
 #include "search/search_json.h"
+#include "search/search_request.h"
 
 static void usage(FILE *f) {
     fprintf(f,

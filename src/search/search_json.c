@@ -1,37 +1,11 @@
 /*
- * search_json.c - search results as JSON and search options from JSON (see
- * search_json.h): the one layout the CLI's --json and the library's
- * mediagrep_search_json print, and the CLI's option names and checks for
- * callers that send a JSON request.
+ * search_json.c - search results as JSON (see search_json.h): the one
+ * document layout that the CLI's --json and the library's
+ * mediagrep_search_json print.
  */
 #include "search/search_json.h"
 
 #include <json-c/json.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-int64_t mg_parse_size(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v >= 0) || v > 9e18) return -1;
-    double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1048576, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1073741824.0, end++;
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end || v * mul > 9e18) return -1;
-    return (int64_t)(v * mul);
-}
-
-int64_t mg_parse_date(const char *s) {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *e = strptime(s, "%Y-%m-%d", &tm);
-    if (!e || *e) return -1;
-    return (int64_t)timegm(&tm);
-}
 
 json_object *mg_search_result_json(const mg_query_term *terms, int n_terms, const mg_search_hit *hits, int n_hits,
                                    const mg_search_info *info) {
@@ -55,85 +29,4 @@ json_object *mg_search_result_json(const mg_query_term *terms, int n_terms, cons
     json_object_object_add(o, "speech_hits", json_object_new_int(info->speech_hits));
     json_object_object_add(o, "search_ms", json_object_new_double(info->seconds * 1000));
     return o;
-}
-
-static int get_num(json_object *v, const char *key, double lo, double hi, double *out, mg_error *err) {
-    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-        return mg_err_set(err, MG_EINVAL, "%s: expected a number", key);
-    double d = json_object_get_double(v);
-    if (!(d >= lo && d <= hi)) return mg_err_set(err, MG_EINVAL, "%s: %g is not in [%g, %g]", key, d, lo, hi);
-    *out = d;
-    return MG_OK;
-}
-
-static int get_int(json_object *v, const char *key, int lo, int hi, int *out, mg_error *err) {
-    double d;
-    int rc = get_num(v, key, lo, hi, &d, err);
-    if (rc) return rc;
-    if (d != floor(d)) return mg_err_set(err, MG_EINVAL, "%s: %g is not an integer", key, d);
-    *out = (int)d;
-    return MG_OK;
-}
-
-static int get_str(json_object *v, const char *key, const char **out, mg_error *err) {
-    if (!json_object_is_type(v, json_type_string)) return mg_err_set(err, MG_EINVAL, "%s: expected a string", key);
-    *out = json_object_get_string(v);
-    return MG_OK;
-}
-
-static int get_bool(json_object *v, const char *key, int *out, mg_error *err) {
-    if (!json_object_is_type(v, json_type_boolean)) return mg_err_set(err, MG_EINVAL, "%s: expected true or false", key);
-    *out = json_object_get_boolean(v);
-    return MG_OK;
-}
-
-int mg_search_params_from_json(json_object *req, const char *const *ignore, mg_search_params *p, mg_error *err) {
-    if (!json_object_is_type(req, json_type_object)) return mg_err_set(err, MG_EINVAL, "the request is not a JSON object");
-    json_object_object_foreach(req, key, v) {
-        int skip = 0;
-        for (int i = 0; ignore && ignore[i]; i++) skip |= !strcmp(key, ignore[i]);
-        if (skip || json_object_is_type(v, json_type_null)) continue;
-        int rc = MG_OK;
-        const char *s = NULL;
-        double d;
-        if (!strcmp(key, "k")) rc = get_int(v, key, 1, 100000, &p->k, err);
-        else if (!strcmp(key, "per_video")) rc = get_int(v, key, 1, 64, &p->per_video, err);
-        else if (!strcmp(key, "kind")) {
-            if (!(rc = get_str(v, key, &s, err))) {
-                if (strcmp(s, "image") && strcmp(s, "video") && strcmp(s, "audio"))
-                    rc = mg_err_set(err, MG_EINVAL, "kind is image, video or audio, not '%s'", s);
-                p->kind = s;
-            }
-        } else if (!strcmp(key, "path")) rc = get_str(v, key, &p->path_glob, err);
-        else if (!strcmp(key, "min_score")) {
-            if (!(rc = get_num(v, key, -2, 2, &d, err))) p->min_score = (float)d;
-        } else if (!strcmp(key, "larger_than") || !strcmp(key, "smaller_than")) {
-            int64_t b = -1;
-            if (json_object_is_type(v, json_type_string)) b = mg_parse_size(json_object_get_string(v));
-            else if (!(rc = get_num(v, key, 0, 9e18, &d, err))) b = (int64_t)d;
-            if (!rc && b < 0) rc = mg_err_set(err, MG_EINVAL, "%s: '%s' is not a size", key, json_object_get_string(v));
-            if (!rc) *(key[0] == 'l' ? &p->min_size : &p->max_size) = b;
-        } else if (!strcmp(key, "after") || !strcmp(key, "before")) {
-            if (!(rc = get_str(v, key, &s, err))) {
-                int64_t t = mg_parse_date(s);
-                if (t < 0) rc = mg_err_set(err, MG_EINVAL, "%s: '%s' is not YYYY-MM-DD", key, s);
-                else if (key[0] == 'a') p->mtime_after = t;
-                else p->mtime_before = t + 86400;
-            }
-        } else if (!strcmp(key, "cutoff")) rc = get_bool(v, key, &p->cutoff, err);
-        else if (!strcmp(key, "exact")) rc = get_bool(v, key, &p->exact, err);
-        else if (!strcmp(key, "only")) {
-            if (!(rc = get_str(v, key, &s, err))) {
-                if (!strcmp(s, "visual")) p->only = MG_SEARCH_VISUAL;
-                else if (!strcmp(s, "text")) p->only = MG_SEARCH_TEXT;
-                else if (!strcmp(s, "speech")) p->only = MG_SEARCH_SPEECH;
-                else rc = mg_err_set(err, MG_EINVAL, "only is visual, text or speech, not '%s'", s);
-            }
-        } else if (!strcmp(key, "visual_weight") || !strcmp(key, "text_weight") || !strcmp(key, "speech_weight")) {
-            if (!(rc = get_num(v, key, 0, 100, &d, err)))
-                *(key[0] == 'v' ? &p->visual_weight : key[0] == 't' ? &p->text_weight : &p->speech_weight) = (float)d;
-        } else rc = mg_err_set(err, MG_EINVAL, "unknown search option '%s'", key);
-        if (rc) return rc;
-    }
-    return MG_OK;
 }

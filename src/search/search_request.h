@@ -1,0 +1,32 @@
+/*
+ * search_request.h - a search request's options read from a JSON object
+ * with the CLI's option names (libmediagrep's mediagrep_search_json), and
+ * the CLI's size and date syntax.
+ *
+ * Errors: MG_EINVAL with a message naming the option and the bad value.
+ * Threading: pure functions.
+ */
+#ifndef MG_SEARCH_REQUEST_H
+#define MG_SEARCH_REQUEST_H
+#include <stdint.h>
+#include "search/search.h"
+
+/* "500K", "2M", "1.5G", "1234" (bytes; K/M/G are 1024-based, an optional
+ * trailing B): the byte count, or -1 when it is not a size. */
+int64_t mg_parse_size(const char *s);
+
+/* "YYYY-MM-DD" as seconds since the epoch (UTC midnight), or -1 (also for
+ * dates before 1970-01-01). */
+int64_t mg_parse_date(const char *s);
+
+/* Reads a request's options into *p (which holds the defaults): "k",
+ * "per_video", "kind" ("image"|"video"|"audio"), "path" (glob),
+ * "min_score", "larger_than"/"smaller_than" (bytes or a size string),
+ * "after"/"before" ("YYYY-MM-DD", before inclusive), "cutoff" (bool),
+ * "only" ("visual"|"text"|"speech"), "visual_weight"/"text_weight"/
+ * "speech_weight" (0..100), "exact" (bool). Other keys listed in ignore
+ * (NULL-terminated, may be NULL) are skipped; any other key is MG_EINVAL.
+ * Strings in *p point into req (keep it alive while p is used). */
+int mg_search_params_from_json(struct json_object *req, const char *const *ignore, mg_search_params *p,
+                               mg_error *err);
+#endif
