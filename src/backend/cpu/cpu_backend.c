@@ -40,6 +40,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -876,8 +877,25 @@ static unsigned cpu_prec_mask(void) {
     return m;
 }
 
+/* oneDNN's AMX kernels (Sapphire Rapids and later) accumulate bf16 products
+ * in an order that depends on the batch's row count, so a row computed
+ * alone would differ from the same row in a batch, and a resumed index run
+ * would not give bit-identical vectors. oneDNN is capped at AVX-512 (BF16,
+ * VNNI) unless the user chose an ISA with ONEDNN_MAX_CPU_ISA (test_backend
+ * checks the row invariance). Must run before the first primitive. */
+static void cap_onednn_isa_once(void) {
+    if (!getenv("ONEDNN_MAX_CPU_ISA") && !getenv("DNNL_MAX_CPU_ISA"))
+        dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16);
+}
+
+static void cap_onednn_isa(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cap_onednn_isa_once);
+}
+
 int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     *out = NULL;
+    cap_onednn_isa();
     if (n_threads <= 0) n_threads = mg_cpu_count();
     cpu_backend *cb = calloc(1, sizeof *cb);
     if (!cb) return mg_err_set(err, MG_ENOMEM, "out of memory");
