@@ -30,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p.cutoff = 1;
         p.visual_weight = 1;
         p.text_weight = p.speech_weight = 1.5f;
+        p.capture.radius_km = 5;
         static const char *const ignore[] = {"query", "image", "like", NULL};
         mg_error err = {0};
         int rc = mg_search_params_from_json(req, ignore, &p, &err);
@@ -43,6 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
             if (p.kind && strcmp(p.kind, "image") && strcmp(p.kind, "video") && strcmp(p.kind, "audio")) abort();
             if (p.path_glob && strlen(p.path_glob) > size) abort();
+            const mg_capture_filter *f = &p.capture;
+            if (f->near && !(f->lat >= -90 && f->lat <= 90 && f->lon >= -180 && f->lon <= 180)) abort();
+            if (!(f->radius_km >= 0 && f->radius_km <= 20040)) abort();
+            if ((f->has_after && f->taken_after < 0) || (f->has_before && f->taken_before < 86400)) abort();
         }
         json_object_put(req);
     }

@@ -36,6 +36,8 @@ PKGS=(
   chromium chromium-driver python3-selenium wrk
   # Python package tests (pytest), FAISS's own Python reader (interop test), pip install
   python3-pytest python3-faiss python3-setuptools python3-wheel python3-pip nodejs
+  # capture metadata tests: exiftool writes (and independently reads) EXIF; heif-enc makes HEIC/AVIF
+  libimage-exiftool-perl libheif-examples
 )
 
 # npm (the Parquet test installs a JavaScript Parquet reader from the npm

@@ -24,6 +24,7 @@ printf '\x04\x00\x01\x00\x00\x5c\xc4\x00\x00\xff\xff\xff\xff' > "$work/wtokenize
 printf '{"query": "a dog", "k": 5, "kind": "video", "per_video": 2, "cutoff": false}' > "$work/searchreq/a"
 printf '{"larger_than": "1.5M", "smaller_than": 4096, "after": "2020-02-29", "before": "2021-01-01"}' > "$work/searchreq/b"
 printf '{"only": "text", "text_weight": 2.5, "min_score": -0.1, "path": "*/2020/*", "exact": true}' > "$work/searchreq/c"
+printf '{"taken_after": "2021-07-01", "near": [48.85, 2.29], "radius_km": 2.5, "camera": "canon", "lens": "RF"}' > "$work/searchreq/f"
 printf '500K' > "$work/searchreq/d"; printf '2024-13-45' > "$work/searchreq/e"
 for t in image safetensors config tokenizer textquery wtokenizer searchreq; do
   echo "== fuzz_$t (${secs}s)"

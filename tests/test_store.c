@@ -514,10 +514,10 @@ static void test_catalog(const char *tmp) {
     sqlite3 *db = mg_catalog_db(c);
     CHECK(strcmp(mg_catalog_path(c), p) == 0);
     CHECK_EQ_INT(mg_catalog_count(c, "PRAGMA user_version"), MG_CATALOG_SCHEMA_VERSION);
-    CHECK_EQ_INT(MG_CATALOG_SCHEMA_VERSION, 3);
+    CHECK_EQ_INT(MG_CATALOG_SCHEMA_VERSION, 4);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
                            " ('meta','models','media','items','tombstones','runs','roots','analyses','texts',"
-                           "'texts_fts','texts_tri')"), 11);
+                           "'texts_fts','texts_tri','capture')"), 12);
     char txt[256];
     q_text(db, txt, sizeof txt, "PRAGMA journal_mode");
     CHECK(strcmp(txt, "wal") == 0);
@@ -738,7 +738,8 @@ static void test_catalog(const char *tmp) {
     mg_catalog_close(c);
     c = NULL;
     REQUIRE_V(mg_catalog_open(q, 0, &c, &err) == MG_OK);
-    CHECK_EQ_INT(mg_catalog_count(c, "PRAGMA user_version"), 3); /* 1 -> 2 -> 3 in one transaction */
+    CHECK_EQ_INT(mg_catalog_count(c, "PRAGMA user_version"), 4); /* 1 -> 2 -> 3 -> 4 in one transaction */
+    CHECK_EQ_INT(mg_catalog_count(c, "SELECT count(*) FROM sqlite_master WHERE name IN ('capture','media_capture_ad')"), 2);
     CHECK_EQ_INT(mg_catalog_count(c, "SELECT count(*) FROM sqlite_master WHERE name='roots'"), 1);
     CHECK_EQ_INT(mg_catalog_count(c, "SELECT count(*) FROM sqlite_master WHERE name IN ('texts','texts_fts')"), 2);
     CHECK_EQ_INT(mg_catalog_find_media(c, "/v1/photo.jpg", &m1, &err), MG_OK);
@@ -753,7 +754,7 @@ static void test_catalog(const char *tmp) {
 
     /* a newer schema is refused */
     REQUIRE_V(mg_catalog_open(p, 0, &c, &err) == MG_OK);
-    CHECK_EQ_INT(mg_catalog_exec(c, &err, "PRAGMA user_version=4"), MG_OK);
+    CHECK_EQ_INT(mg_catalog_exec(c, &err, "PRAGMA user_version=5"), MG_OK);
     mg_catalog_close(c);
     c = NULL;
     CHECK_EQ_INT(mg_catalog_open(p, 0, &c, &err), MG_EUNSUPPORTED);

@@ -13,13 +13,16 @@ int mg_cli_model(int argc, char **argv);
 int mg_cli_bench(int argc, char **argv);
 int mg_cli_bench_index(int argc, char **argv); /* `bench index`, argv[1] == "index" */
 int mg_cli_bench_search(int argc, char **argv); /* `bench search` */
+int mg_cli_bench_dups(int argc, char **argv); /* `bench dups` (cli_bench_dups.c) */
 int mg_cli_bench_ocr(int argc, char **argv); /* `bench ocr` (cli_bench_ocr.c) */
 int mg_cli_bench_transcribe(int argc, char **argv); /* `bench transcribe` (cli_bench_transcribe.c) */
 int mg_cli_index(int argc, char **argv);
 int mg_cli_status(int argc, char **argv);
+int mg_cli_meta(int argc, char **argv);   /* cli_meta.c */
 int mg_cli_forget(int argc, char **argv);
 int mg_cli_ocr(int argc, char **argv);
 int mg_cli_classify(int argc, char **argv);
+int mg_cli_dups(int argc, char **argv); /* cli_dups.c */
 int mg_cli_search(int argc, char **argv);
 int mg_cli_serve(int argc, char **argv);
 int mg_cli_transcribe(int argc, char **argv);

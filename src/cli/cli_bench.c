@@ -46,6 +46,7 @@ static void usage(FILE *f) {
             "       mediagrep bench decode [--dir D] [--seconds S] [--no-python]\n"
             "       mediagrep bench index [--images N] [--videos N] [--batch B] ... (--help)\n"
             "       mediagrep bench search [--n 100000] [--large 1000000] ... (--help)\n"
+            "       mediagrep bench dups [--n 1000000] [--index auto|flat|hnsw] ... (--help)\n"
             "       mediagrep bench transcribe [--size tiny|base|small] [--torch] ... (--help)\n"
             "\n"
             "bench decode: JPEG load+preprocess (1920x1080, 4000x3000; full decode vs\n"
@@ -694,8 +695,9 @@ int mg_cli_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "decode")) return bench_decode(argc, argv);
     if (!strcmp(argv[1], "index")) return mg_cli_bench_index(argc, argv);
     if (!strcmp(argv[1], "search")) return mg_cli_bench_search(argc, argv);
+    if (!strcmp(argv[1], "dups")) return mg_cli_bench_dups(argc, argv);
     if (!strcmp(argv[1], "ocr")) return mg_cli_bench_ocr(argc, argv);
     if (!strcmp(argv[1], "transcribe")) return mg_cli_bench_transcribe(argc, argv);
-    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode, index, search, ocr, transcribe)\n", argv[1]);
+    fprintf(stderr, "mediagrep bench: unknown benchmark '%s' (available: encoder, decode, index, search, dups, ocr, transcribe)\n", argv[1]);
     return 2;
 }

@@ -167,7 +167,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
         I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
         I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld); I(files_analyzed);
-        I(files_text_dropped);
+        I(files_text_dropped); I(captures_read); I(captures_found); I(captures_failed);
 #undef I
         json_object *ja = json_object_new_array();
         for (int a = 0; a < st->n_analyzers; a++) {
@@ -300,6 +300,10 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
     if (st->files_analyzed)
         fprintf(f, "  %lld unchanged files got only the analyzers they lacked (their vectors were kept)\n",
                 (long long)st->files_analyzed);
+    if (st->captures_read)
+        fprintf(f, "  capture metadata read from %lld files (%lld with a date, GPS or camera)%s\n",
+                (long long)st->captures_read, (long long)st->captures_found,
+                st->captures_failed ? "; some could not be opened (retried next run)" : "");
     if (st->files_text_dropped) fprintf(f, "  text of %lld files deleted (--drop-text)\n", (long long)st->files_text_dropped);
     if (st->index_summary[0]) fprintf(f, "  %s\n", st->index_summary);
     if (rc == MG_EINTERRUPTED)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -39,6 +40,11 @@ static void usage(FILE *f) {
             "  --min-score S       cosine floor\n"
             "  --larger-than SIZE, --smaller-than SIZE   file size bounds (e.g. 500K, 2M)\n"
             "  --after DATE, --before DATE   modification date bounds (YYYY-MM-DD)\n"
+            "  --taken-after DATE, --taken-before DATE   the date the photo or video was taken\n"
+            "                      (EXIF DateTimeOriginal, a video's creation time; its own local date)\n"
+            "  --near LAT,LON      taken within --radius KM (default 5) of a place (GPS, degrees)\n"
+            "  --camera TEXT, --lens TEXT   camera make/model or lens containing TEXT (any case)\n"
+            "                      (files without the field a filter asks about are left out and counted)\n"
             "  --no-cutoff         keep results below the adaptive relevance cutoff\n"
             "  --only visual|text|speech  rank by one list only: what files show (CLIP), the text read in\n"
             "                      them (OCR), or the words spoken in them (speech)\n"
@@ -107,6 +113,34 @@ int mg_cli_search(int argc, char **argv) {
             int64_t t = mg_parse_date(v);
             if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
             if (a[2] == 'a') p.mtime_after = t; else p.mtime_before = t + 86400;
+        } else if (!strcmp(a, "--taken-after") || !strcmp(a, "--taken-before")) {
+            VALUE();
+            int64_t t = mg_parse_date(v);
+            if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
+            if (a[8] == 'a') p.capture.has_after = 1, p.capture.taken_after = t;
+            else p.capture.has_before = 1, p.capture.taken_before = t + 86400;
+        } else if (!strcmp(a, "--near")) {
+            VALUE();
+            if (mg_capture_parse_latlon(v, &p.capture.lat, &p.capture.lon)) {
+                fprintf(stderr, "mediagrep search: --near: '%s' is not LAT,LON in degrees (e.g. 48.8584,2.2945)\n", v);
+                goto done;
+            }
+            p.capture.near = 1;
+        } else if (!strcmp(a, "--radius")) {
+            VALUE();
+            char *e;
+            double r = strtod(v, &e);
+            if (*e || !(r >= 0 && r <= 20040)) {
+                fprintf(stderr, "mediagrep search: --radius: '%s' is not a distance in km (0 to 20040)\n", v);
+                goto done;
+            }
+            p.capture.radius_km = r;
+        } else if (!strcmp(a, "--camera")) {
+            VALUE();
+            p.capture.camera = v;
+        } else if (!strcmp(a, "--lens")) {
+            VALUE();
+            p.capture.lens = v;
         } else if (!strcmp(a, "--only")) {
             VALUE();
             if (!strcmp(v, "visual")) p.only = MG_SEARCH_VISUAL;
@@ -208,9 +242,25 @@ int mg_cli_search(int argc, char **argv) {
                 else printf("  at %s (%s-%s, %d frame%s)", a, b, c, h->frames, h->frames == 1 ? "" : "s");
             }
             printf("\n");
+            if (h->has_capture && (h->capture.has_taken || h->capture.has_gps || h->capture.make[0])) {
+                char when[48];
+                mg_capture_format_taken(&h->capture, when, sizeof when);
+                printf("     taken:");
+                if (when[0]) printf(" %s", when);
+                if (h->capture.has_gps) printf(" at %.5f,%.5f", h->capture.lat, h->capture.lon);
+                if (h->capture.make[0] || h->capture.model[0]) { /* "Canon Canon EOS R5" reads as "Canon EOS R5" */
+                    int dup = h->capture.make[0] && !strncasecmp(h->capture.model, h->capture.make, strlen(h->capture.make));
+                    printf(" with %s%s%s", dup ? "" : h->capture.make, dup || !h->capture.make[0] ? "" : " ",
+                           h->capture.model);
+                }
+                printf("\n");
+            }
             if (h->text_rank) printf("     text: %s\n", h->snippet);
             if (h->speech_rank) printf("     said: %s\n", h->speech_snippet);
         }
+        if (info.no_capture)
+            printf("(%lld files left out: they do not record the date, place, camera or lens asked for)\n",
+                   (long long)info.no_capture);
         if (!n_hits)
             printf(info.no_good_match ? "no good match: %d candidates scored below the relevance cutoff "
                                         "(--no-cutoff shows them)\n"

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "store/captures.h"
 #include "store/roots.h"
 #include "store/store.h"
 #include "store/texts.h"
@@ -115,6 +116,9 @@ int mg_cli_status(int argc, char **argv) {
     double vid_s = (double)q1(db, "SELECT coalesce(sum(duration_ms),0) FROM media WHERE status='ok' AND kind='video'",
                               0) / 1000.0;
     int64_t bytes = mg_store_disk_bytes(s);
+    mg_capture_counts cc;
+    mg_error cerr = {0};
+    int have_cc = mg_captures_count(mg_store_catalog(s), &cc, &cerr) == MG_OK;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "store", json_object_new_string(dir));
     json_object_object_add(o, "files_ok", json_object_new_int64(ok));
@@ -127,6 +131,15 @@ int mg_cli_status(int argc, char **argv) {
     json_object_object_add(o, "pooled_vectors", json_object_new_int64(pooled));
     json_object_object_add(o, "tombstones", json_object_new_int64(tomb));
     json_object_object_add(o, "disk_bytes", json_object_new_int64(bytes));
+    if (have_cc) { /* what the files say about their capture (index reads it after each run) */
+        json_object *jc = json_object_new_object();
+        json_object_object_add(jc, "files_read", json_object_new_int64(cc.read));
+        json_object_object_add(jc, "with_date", json_object_new_int64(cc.with_date));
+        json_object_object_add(jc, "with_gps", json_object_new_int64(cc.with_gps));
+        json_object_object_add(jc, "with_camera", json_object_new_int64(cc.with_camera));
+        json_object_object_add(jc, "with_lens", json_object_new_int64(cc.with_lens));
+        json_object_object_add(o, "capture", jc);
+    }
     if (has_model) {
         json_object *jm = json_object_new_object();
         json_object_object_add(jm, "name", json_object_new_string(m.name));
@@ -210,6 +223,10 @@ int mg_cli_status(int argc, char **argv) {
         printf("files:   %lld indexed (%lld images, %lld videos, %.0f s of video), %lld failed\n", (long long)ok,
                (long long)img, (long long)vid, vid_s, (long long)bad);
         if (aud) printf("         %lld audio files (speech)\n", (long long)aud);
+        if (have_cc && cc.read)
+            printf("capture: %lld files read: %lld with the date taken, %lld with GPS, %lld with the camera, %lld with the lens%s\n",
+                   (long long)cc.read, (long long)cc.with_date, (long long)cc.with_gps, (long long)cc.with_camera,
+                   (long long)cc.with_lens, cc.read < cc.files ? " (the next `index` reads the rest)" : "");
         if (n_unavail)
             printf("OFFLINE: %lld files under %lld unavailable folders (kept; nothing under them is removed)\n",
                    (long long)offline, (long long)n_unavail);

@@ -18,8 +18,10 @@ static void usage(FILE *f) {
         "  index    index folders of photos and videos into a store (resumable)\n"
         "  search   find photos and video moments by text, example image, or both\n"
         "  status   what a store holds: files, failures, offline folders, runs, model, index\n"
+        "  meta     what a file says about its capture: date taken, GPS, camera, lens\n"
         "  forget   remove files or whole folders from a store, on purpose\n"
         "  classify sort indexed files into labels (zero-shot), as a table, CSV, JSON or folders\n"
+        "  dups     groups of duplicate and near-duplicate photos and videos, with a file to keep\n"
         "  export   vectors + metadata for FAISS, clip-retrieval, numpy (npy, Parquet, JSON lines)\n"
         "  serve    web page and JSON API over HTTP (search, by example, thumbnails, video moments)\n"
         "  embed    encode images and texts to CLIP embeddings\n"
@@ -62,10 +64,12 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return mg_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "index")) return mg_cli_index(argc - 1, argv + 1);
     if (!strcmp(cmd, "status")) return mg_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "meta")) return mg_cli_meta(argc - 1, argv + 1);
     if (!strcmp(cmd, "forget")) return mg_cli_forget(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return mg_cli_ocr(argc - 1, argv + 1);
     if (!strcmp(cmd, "transcribe")) return mg_cli_transcribe(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return mg_cli_classify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "dups")) return mg_cli_dups(argc - 1, argv + 1);
     if (!strcmp(cmd, "search")) return mg_cli_search(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return mg_cli_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return mg_cli_serve(argc - 1, argv + 1);

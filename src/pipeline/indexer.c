@@ -697,6 +697,8 @@ out:
             rc = mg_roots_record(wc, k, stats->run_id, err);
         }
     }
+    if (writing && !rc && !was_cancelled && !c->has_fatal && !c->worker)
+        rc = mg_ix_capture_pass(c, store, stats, err);
     if (writing) {
         mg_error e2;
         int rc2 = MG_OK;
@@ -722,7 +724,7 @@ out:
                  "\"files_touched\":%lld,\"files_reused\":%lld,\"files_ok\":%lld,\"files_failed\":%lld,\"files_skipped_failed\":%lld,"
                  "\"files_aborted\":%lld,\"files_removed\":%lld,\"images\":%lld,\"videos\":%lld,\"frames\":%lld,"
                  "\"items\":%lld,\"walk_problems\":%lld,\"roots_unavailable\":%lld,\"files_offline\":%lld,"
-                 "\"files_kept\":%lld,\"removals_withheld\":%lld,\"files_analyzed\":%lld,\"seconds\":%.3f,"
+                 "\"files_kept\":%lld,\"removals_withheld\":%lld,\"files_analyzed\":%lld,\"captures_read\":%lld,\"seconds\":%.3f,"
                  "\"frames_per_s\":%.3f}",
                  (long long)stats->files_seen, (long long)stats->files_new, (long long)stats->files_changed,
                  (long long)stats->files_unchanged, (long long)stats->files_touched,
@@ -732,7 +734,7 @@ out:
                  (long long)stats->videos, (long long)stats->frames, (long long)stats->items,
                  (long long)stats->walk_problems, (long long)stats->roots_unavailable, (long long)stats->files_offline,
                  (long long)stats->files_kept, (long long)stats->removals_withheld, (long long)stats->files_analyzed,
-                 stats->seconds,
+                 (long long)stats->captures_read, stats->seconds,
                  stats->frames_per_s);
         const char *status = rc ? "failed" : was_cancelled ? "interrupted" : "done";
         rc2 = mg_store_write_end(store, status, counters, &e2);

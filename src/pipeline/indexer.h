@@ -167,6 +167,9 @@ typedef struct mg_index_stats {
     int n_root_reports;
     int64_t files_analyzed;     /* unchanged files that only had other analyzers run (e.g. OCR added) */
     int64_t files_text_dropped; /* files whose text drop_text_of deleted */
+    int64_t captures_read;      /* files whose capture metadata was read (new, changed, or older rows) */
+    int64_t captures_found;     /* ... of which had a date, GPS, camera or lens */
+    int64_t captures_failed;    /* ... that could not be opened (left for the next run) */
     int64_t checkpoints, compacted_rows;
     double seconds;             /* wall time of the whole run */
     double pipeline_seconds;    /* first job to last write */

@@ -141,6 +141,8 @@ void mg_ix_add_busy(ctx *c, double *acc, double dt);
 void mg_ix_note(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mg_ix_free_job(ctx *c, job *j);
 double mg_ix_decode_slot_wait(ctx *c);
+/* index_capture.c: capture rows of new, changed and older files (after the run's commits). */
+int mg_ix_capture_pass(ctx *c, mg_store *store, mg_index_stats *stats, mg_error *err);
 
 void *mg_ix_decode_main(void *arg);   /* index_decode.c */
 void *mg_ix_write_main(void *arg);    /* index_write.c */

@@ -51,6 +51,7 @@ struct mg_searcher {
     int64_t ix_items;
     float *neutral;         /* N_NEUTRAL x dim, computed on first need */
     sqlite3_stmt *by_row, *by_id, *frames, *unindexed, *by_path;
+    mg_capture_reader *capr;  /* capture rows (NULL: the catalog predates them) */
     sqlite3_stmt *text_media; /* mg_search_fuse: a text hit's file and its frame nearest the text (prepared on first use) */
     float *tmp;             /* dim */
     /* text embeddings of recent queries, keyed by the exact text (LRU) */
@@ -74,6 +75,7 @@ mg_search_params mg_search_default_params(void) {
     p.visual_weight = 1.0f;
     p.text_weight = 1.5f;
     p.speech_weight = 1.5f;
+    p.capture.radius_km = 5;
     return p;
 }
 
@@ -113,6 +115,7 @@ int mg_searcher_open(mg_store *store, mg_model *model, int n_threads, mg_searche
                                 " ORDER BY (i.frame_index >= 0), i.frame_index LIMIT 1", -1, &s->by_path,
                             NULL) != SQLITE_OK))
         rc = mg_err_set(err, MG_EIO, "%s: %s", mg_store_dir(store), sqlite3_errmsg(db));
+    if (!rc && mg_catalog_version(mg_store_catalog(store)) >= 4) s->capr = mg_capture_reader_open(db);
     if (rc) {
         mg_searcher_close(s);
         return rc;
@@ -128,6 +131,7 @@ void mg_searcher_close(mg_searcher *s) {
     sqlite3_finalize(s->frames);
     sqlite3_finalize(s->unindexed);
     sqlite3_finalize(s->by_path);
+    mg_capture_reader_close(s->capr);
     sqlite3_finalize(s->text_media);
     mg_encoder_close(s->enc);
     mg_pool_close(s->pool);
@@ -469,6 +473,21 @@ static int passes_filters(const item_row *r, float score, const mg_search_params
     return 1;
 }
 
+/* Capture filters (capture_filter.h): 1 when media_id passes; a file that
+ * lacks a field a filter needs fails and is counted in *missing. */
+static int capture_passes(mg_searcher *s, int64_t media_id, const mg_capture_filter *f, int64_t *missing) {
+    mg_capture c;
+    mg_capture_reader_get(s->capr, media_id, &c);
+    int m = mg_capture_filter_match(f, &c);
+    if (m < 0 && missing) (*missing)++;
+    return m == 1;
+}
+
+/* Fills each hit's capture fields (for the results' "capture"). */
+static void fill_captures(mg_searcher *s, mg_search_hit *hits, int n) {
+    for (int i = 0; i < n; i++) hits[i].has_capture = mg_capture_reader_get(s->capr, hits[i].media_id, &hits[i].capture);
+}
+
 /* The neutral prompts' embeddings are cached beside the catalog
  * (DIR/neutral-M.f32: magic, dim, count, then the vectors) so a one-shot
  * CLI query does not encode them every time. The cache is best effort: a
@@ -731,6 +750,7 @@ static int search_vector(mg_searcher *s, const float *q, int text_only, const mg
     double t0 = mg_now();
     mg_search_params dp = mg_search_default_params();
     const mg_search_params *p = pp ? pp : &dp;
+    const int capture_filtered = mg_capture_filter_active(&p->capture);
     mg_search_info tmp_info;
     if (!info) info = &tmp_info;
     memset(info, 0, sizeof *info);
@@ -787,6 +807,7 @@ static int search_vector(mg_searcher *s, const float *q, int text_only, const mg
                 seen = t;
             }
             seen[n_seen++] = r->media_id;
+            if (capture_filtered && !capture_passes(s, r->media_id, &p->capture, &info->no_capture)) continue;
             mg_search_hit h[64];
             int nh;
             if (!strcmp(r->kind, "video")) {
@@ -855,6 +876,7 @@ static int search_vector(mg_searcher *s, const float *q, int text_only, const mg
         int n = n_acc < p->k ? n_acc : p->k;
         memcpy(hits, acc, (size_t)n * sizeof *hits);
         *n_hits = n;
+        fill_captures(s, hits, n);
         info->no_good_match = n == 0 && info->dropped_by_cutoff > 0;
     }
     free(acc);
@@ -972,7 +994,8 @@ static int text_hit_media(mg_searcher *s, const mg_text_hit *t, const float *q, 
         float score = q && r.vec_row >= 0 && r.vec_row < s->n_rows ? row_dot(s, r.vec_row, q) : 0.0f;
         mg_search_params pf = *p;
         pf.min_score = -2; /* the text found it: the visual floor does not apply */
-        if (passes_filters(&r, score, &pf)) {
+        if (passes_filters(&r, score, &pf) &&
+            (!mg_capture_filter_active(&p->capture) || capture_passes(s, r.media_id, &p->capture, NULL))) {
             memset(h, 0, sizeof *h);
             h->media_id = r.media_id;
             h->item_id = r.item_id;
@@ -1098,6 +1121,7 @@ int mg_search_fuse(mg_searcher *s, const mg_query_term *terms, int n, const floa
     int k = na < p->k ? na : p->k;
     memcpy(hits, all, (size_t)k * sizeof *hits);
     *n_hits = k;
+    fill_captures(s, hits, k);
     if (info && k) info->no_good_match = 0;
     free(th);
     free(sh);
@@ -1158,6 +1182,11 @@ struct json_object *mg_search_hit_json(const mg_search_hit *h, int rank) {
             json_object_object_add(t, "end_ms", json_object_new_int64(h->text_end_ms));
         }
         json_object_object_add(j, "text", t);
+    }
+    if (h->has_capture) { /* date taken, GPS, camera, lens: the fields the file has */
+        json_object *c = mg_capture_to_json(&h->capture);
+        if (json_object_object_length(c)) json_object_object_add(j, "capture", c);
+        else json_object_put(c);
     }
     return j;
 }

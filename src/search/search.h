@@ -34,6 +34,7 @@
 #include "core/common.h"
 #include "model/clip.h"
 #include "store/store.h"
+#include "search/capture_filter.h"
 
 typedef struct mg_searcher mg_searcher;
 
@@ -63,6 +64,7 @@ typedef struct mg_search_params {
     float visual_weight;    /* fusion weight of the CLIP list (1.0) */
     float text_weight;      /* fusion weight of the OCR text (BM25) list (1.5): see mg_search_fuse */
     float speech_weight;    /* fusion weight of the speech (BM25) list (1.5) */
+    mg_capture_filter capture; /* date taken, place, camera, lens (capture_filter.h); zero = none */
 } mg_search_params;
 
 enum { MG_SEARCH_BOTH = 0, MG_SEARCH_VISUAL = 1, MG_SEARCH_TEXT = 2, MG_SEARCH_SPEECH = 3 };
@@ -95,6 +97,9 @@ typedef struct mg_search_hit {
     float speech_score;
     char speech_snippet[320];
     int64_t speech_start_ms, speech_end_ms; /* the spoken segment's time */
+    /* what the file says about its capture (store/captures.h), when it was read */
+    int has_capture;
+    mg_capture capture;
 } mg_search_hit;
 
 typedef struct mg_search_info {
@@ -105,6 +110,7 @@ typedef struct mg_search_info {
     const char *method;     /* "exact", "hnsw", "ivfpq" */
     int text_hits;          /* files the text list found (mg_search_fuse) */
     int speech_hits;        /* files the speech list found */
+    int64_t no_capture;     /* files a capture filter excluded for lacking the field (visual list) */
     double seconds;
 } mg_search_info;
 

@@ -27,6 +27,8 @@ json_object *mg_search_result_json(const mg_query_term *terms, int n_terms, cons
     json_object_object_add(o, "method", json_object_new_string(info->method ? info->method : ""));
     json_object_object_add(o, "text_hits", json_object_new_int(info->text_hits));
     json_object_object_add(o, "speech_hits", json_object_new_int(info->speech_hits));
+    if (info->no_capture) /* files a capture filter left out because they lack the field */
+        json_object_object_add(o, "excluded_no_capture", json_object_new_int64(info->no_capture));
     json_object_object_add(o, "search_ms", json_object_new_double(info->seconds * 1000));
     return o;
 }

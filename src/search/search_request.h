@@ -24,7 +24,10 @@ int64_t mg_parse_date(const char *s);
  * "min_score", "larger_than"/"smaller_than" (bytes or a size string),
  * "after"/"before" ("YYYY-MM-DD", before inclusive), "cutoff" (bool),
  * "only" ("visual"|"text"|"speech"), "visual_weight"/"text_weight"/
- * "speech_weight" (0..100), "exact" (bool). Other keys listed in ignore
+ * "speech_weight" (0..100), "exact" (bool); capture filters
+ * "taken_after"/"taken_before" ("YYYY-MM-DD", before inclusive), "near"
+ * ("LAT,LON" or [lat, lon]), "radius_km" (0..20040; p->capture.radius_km
+ * keeps its default when absent), "camera", "lens" (substrings). Other keys listed in ignore
  * (NULL-terminated, may be NULL) are skipped; any other key is MG_EINVAL.
  * Strings in *p point into req (keep it alive while p is used). */
 int mg_search_params_from_json(struct json_object *req, const char *const *ignore, mg_search_params *p,

@@ -276,6 +276,8 @@ enum MHD_Result srv_search_reply(mg_server *s, struct MHD_Connection *c, req *r)
     json_object_object_add(o, "dropped_by_cutoff", json_object_new_int(j->info.dropped_by_cutoff));
     json_object_object_add(o, "method", json_object_new_string(j->info.method ? j->info.method : ""));
     json_object_object_add(o, "text_hits", json_object_new_int(j->info.text_hits));
+    if (j->info.no_capture) /* left out by a capture filter: they lack the field */
+        json_object_object_add(o, "excluded_no_capture", json_object_new_int64(j->info.no_capture));
     json_object_object_add(o, "search_ms", json_object_new_double(j->info.seconds * 1000));
     json_object_object_add(o, "batch", json_object_new_int(j->batch));
     json_object_object_add(o, "coalesced", json_object_new_boolean(j->coalesced));

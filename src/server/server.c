@@ -35,13 +35,15 @@
 #include <microhttpd.h>
 
 #include "search/classify.h"
+#include "server/dups_api.h"
 #include "search/search.h"
+#include "search/search_request.h"
 #include "server/server_internal.h"
 #include "store/store.h"
 
 
 const char *const srv_route_names[N_ROUTES] = {"page", "search", "media", "thumb", "file",
-                                            "classify", "status", "metrics", "other"};
+                                            "classify", "status", "metrics", "duplicates", "other"};
 const double srv_buckets[N_BUCKETS] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 mg_server_params mg_server_default_params(void) {
@@ -306,6 +308,31 @@ static enum MHD_Result do_search(mg_server *s, struct MHD_Connection *c, req *r,
         else if (strcmp(only, "both") && strcmp(only, "all"))
             return srv_reply_error(c, r, 400, "only must be visual, text, speech or all");
     }
+    /* capture filters: the date taken, a place, camera, lens (as the CLI's) */
+    for (int w = 0; w < 2; w++) {
+        const char *d = srv_arg_str(a, w ? "taken_before" : "taken_after");
+        if (!d || !*d) continue;
+        int64_t t = mg_parse_date(d);
+        if (t < 0) return srv_reply_error(c, r, 400, w ? "taken_before must be YYYY-MM-DD" : "taken_after must be YYYY-MM-DD");
+        if (w) p.capture.has_before = 1, p.capture.taken_before = t + 86400;
+        else p.capture.has_after = 1, p.capture.taken_after = t;
+    }
+    const char *near = srv_arg_str(a, "near");
+    if (near && *near) {
+        if (mg_capture_parse_latlon(near, &p.capture.lat, &p.capture.lon))
+            return srv_reply_error(c, r, 400, "near must be LAT,LON in degrees");
+        p.capture.near = 1;
+    }
+    const char *rad = srv_arg_str(a, "radius_km");
+    if (rad && *rad) {
+        char *e;
+        double km = strtod(rad, &e);
+        if (*e || !(km >= 0 && km <= 20040)) return srv_reply_error(c, r, 400, "radius_km must be from 0 to 20040");
+        p.capture.radius_km = km;
+    }
+    const char *cam = srv_arg_str(a, "camera"), *lens = srv_arg_str(a, "lens");
+    if (cam && *cam) p.capture.camera = cam;
+    if (lens && *lens) p.capture.lens = lens;
 
     search_job *j = calloc(1, sizeof *j);
     if (!j) return srv_reply_error(c, r, 500, "out of memory");
@@ -556,11 +583,13 @@ static int auth_ok(mg_server *s, struct MHD_Connection *c) {
 }
 
 static int route_of(const char *url, int64_t *id, int *what) {
-    if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strcmp(url, "/app.js") || !strcmp(url, "/style.css"))
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strcmp(url, "/app.js") || !strcmp(url, "/style.css") ||
+        !strcmp(url, "/dups.js"))
         return R_PAGE;
     if (!strcmp(url, "/api/search")) return R_SEARCH;
     if (!strcmp(url, "/api/classify")) return R_CLASSIFY;
     if (!strcmp(url, "/api/status")) return R_STATUS;
+    if (!strcmp(url, "/api/duplicates")) return R_DUPS; /* dups_api.c */
     if (!strcmp(url, "/metrics")) return R_METRICS;
     if (!strncmp(url, "/api/media/", 11) && srv_parse_media_url(url + 11, id, what)) return *what;
     return R_OTHER;
@@ -612,6 +641,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case R_CLASSIFY: return srv_do_classify(s, c, r);
     case R_STATUS: return srv_do_status(s, c, r);
     case R_METRICS: return srv_do_metrics(s, c, r);
+    case R_DUPS: return srv_do_dups(s, c, r);
     default: return srv_reply_error(c, r, 404, "not found");
     }
 }

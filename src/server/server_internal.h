@@ -22,7 +22,7 @@
 
 /* ---- routes and metrics ---- */
 
-enum { R_PAGE, R_SEARCH, R_MEDIA, R_THUMB, R_FILE, R_CLASSIFY, R_STATUS, R_METRICS, R_OTHER, N_ROUTES };
+enum { R_PAGE, R_SEARCH, R_MEDIA, R_THUMB, R_FILE, R_CLASSIFY, R_STATUS, R_METRICS, R_DUPS, R_OTHER, N_ROUTES };
 #define N_BUCKETS 12
 extern const char *const srv_route_names[N_ROUTES];
 extern const double srv_buckets[N_BUCKETS];

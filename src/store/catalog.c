@@ -53,8 +53,23 @@ struct mg_catalog {
     " INSERT INTO texts_fts(texts_fts, rowid, text) VALUES ('delete', old.id, old.text);" \
     " INSERT INTO texts_tri(texts_tri, rowid, text) VALUES ('delete', old.id, old.text); END;"
 
-static const char *MIGRATE_1_2 = "ALTER TABLE media ADD COLUMN dev INTEGER;" ROOTS_TABLE TEXT_TABLES;
-static const char *MIGRATE_2_3 = TEXT_TABLES;
+#define MG_XSTR(x) #x
+#define MG_STR(x) MG_XSTR(x)
+
+/* Version 4: what each file says about its capture (captures.h): one row
+ * per file, read from its EXIF or container tags, with the size, mtime and
+ * reader version it was read at (a mismatch: read again). */
+#define CAPTURE_TABLE \
+    "CREATE TABLE IF NOT EXISTS capture(media_id INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER," \
+    " version INTEGER NOT NULL, taken_local INTEGER, tz_min INTEGER, lat REAL, lon REAL, alt REAL, make TEXT," \
+    " model TEXT, lens TEXT, orientation INTEGER, source TEXT);" \
+    "CREATE INDEX IF NOT EXISTS capture_taken ON capture(taken_local);" \
+    "CREATE TRIGGER IF NOT EXISTS media_capture_ad AFTER DELETE ON media BEGIN" \
+    " DELETE FROM capture WHERE media_id = old.id; END;"
+
+static const char *MIGRATE_1_2 = "ALTER TABLE media ADD COLUMN dev INTEGER;" ROOTS_TABLE TEXT_TABLES CAPTURE_TABLE;
+static const char *MIGRATE_2_3 = TEXT_TABLES CAPTURE_TABLE;
+static const char *MIGRATE_3_4 = CAPTURE_TABLE;
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -79,7 +94,7 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS runs("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL, ended REAL, status TEXT NOT NULL, config TEXT,"
     " config_hash TEXT, model_id INTEGER, pid INTEGER, counters TEXT);"
-    ROOTS_TABLE TEXT_TABLES;
+    ROOTS_TABLE TEXT_TABLES CAPTURE_TABLE;
 
 static double wall_now(void) {
     struct timespec ts;
@@ -169,12 +184,16 @@ int mg_catalog_open(const char *path, int readonly, mg_catalog **out, mg_error *
          * a process killed while creating a store leaves either no schema
          * (version 0, completed by the next writer) or all of it. */
         char *msg = NULL;
-        const char *setup = ver == 0 ? SCHEMA : ver == 1 ? MIGRATE_1_2 : ver == 2 ? MIGRATE_2_3 : NULL;
+        const char *setup = ver == 0   ? SCHEMA
+                            : ver == 1 ? MIGRATE_1_2
+                            : ver == 2 ? MIGRATE_2_3
+                            : ver == 3 ? MIGRATE_3_4
+                                       : NULL;
         if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                          NULL, NULL, &msg) != SQLITE_OK ||
             (setup && (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
                        sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
-                       sqlite3_exec(c->db, "PRAGMA user_version=3; COMMIT", NULL,
+                       sqlite3_exec(c->db, "PRAGMA user_version=" MG_STR(MG_CATALOG_SCHEMA_VERSION) "; COMMIT", NULL,
                                     NULL, &msg) != SQLITE_OK))) {
             mg_err_set(err, MG_EIO, "%s: cannot set up the catalog: %s", path, msg ? msg : "?");
             sqlite3_free(msg);

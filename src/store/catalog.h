@@ -44,7 +44,7 @@ typedef struct sqlite3 sqlite3;
  * (texts.h). An older catalog is migrated by the first writable open, in
  * one transaction; readers accept every version (a reader of an older one
  * sees no text). */
-#define MG_CATALOG_SCHEMA_VERSION 3
+#define MG_CATALOG_SCHEMA_VERSION 4
 
 /* Opens (creating the file and schema unless readonly) path. A readonly
  * open of a database without a schema returns MG_EEMPTY when it holds

@@ -740,6 +740,36 @@ int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err) {
     }
 }
 
+int mg_vindex_hnsw_neighbors(const mg_vindex *ix, int64_t first, int64_t n, int max_deg, int64_t *self_ids,
+                             int64_t *nbr_ids, mg_error *err) {
+    if (!ix || !ix->hnsw || !ix->idmap) return mg_err_set(err, MG_EUNSUPPORTED, "vindex: not an HNSW index");
+    int64_t total = (int64_t)ix->idmap->ntotal;
+    if (first < 0 || n < 0 || first + n > total || max_deg < 1 || (n > 0 && (!self_ids || !nbr_ids)))
+        return mg_err_set(err, MG_EINVAL, "vindex hnsw neighbours: bad range %lld+%lld of %lld or degree %d",
+                          (long long)first, (long long)n, (long long)total, max_deg);
+    const faiss::HNSW &g = ix->hnsw->hnsw;
+    const std::vector<idx_t> &map = ix->idmap->id_map;
+    for (int64_t i = 0; i < n; i++) {
+        size_t b, e;
+        g.neighbor_range((idx_t)(first + i), 0, &b, &e);
+        self_ids[i] = map[(size_t)(first + i)];
+        int k = 0;
+        for (size_t j = b; j < e && k < max_deg; j++) {
+            faiss::HNSW::storage_idx_t v = g.neighbors[j];
+            if (v < 0) break;
+            if ((int64_t)v < total) nbr_ids[i * max_deg + k++] = map[(size_t)v];
+        }
+        for (; k < max_deg; k++) nbr_ids[i * max_deg + k] = -1;
+    }
+    return MG_OK;
+}
+
+int mg_vindex_hnsw_degree(const mg_vindex *ix) {
+    if (!ix || !ix->hnsw) return 0;
+    const faiss::HNSW &g = ix->hnsw->hnsw;
+    return g.nb_neighbors(0);
+}
+
 int64_t mg_vindex_count(const mg_vindex *ix) { return ix ? (int64_t)ix->top->ntotal : 0; }
 int mg_vindex_dim(const mg_vindex *ix) { return ix ? ix->dim : 0; }
 mg_vindex_type mg_vindex_get_type(const mg_vindex *ix) { return ix ? ix->type : MG_VINDEX_AUTO; }

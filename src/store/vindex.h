@@ -184,6 +184,20 @@ int mg_vindex_save_plain(const mg_vindex *ix, const char *path, mg_error *err);
  * separate files (IO_FLAG_MMAP), not flat or HNSW storage. */
 int mg_vindex_load(const char *path, mg_vindex **out, mg_error *err);
 
+/* HNSW only: the level-0 graph neighbours of the stored vectors at
+ * positions [first, first + n) (0 .. count-1, in insertion order):
+ * self_ids[i] gets the id of vector first + i, nbr_ids[i * max_deg ..] the
+ * ids of up to max_deg of its neighbours, -1 padded. The links are the
+ * near neighbours the build kept (faiss's diversity heuristic: a vector
+ * links to its nearest, and to others only when no kept link is nearer to
+ * them), so a chain of links joins vectors much nearer to each other than
+ * to the rest, without any search (mediagrep dups). MG_EUNSUPPORTED for
+ * other types, MG_EINVAL for a bad range. Reads only: thread-safe. */
+int mg_vindex_hnsw_neighbors(const mg_vindex *ix, int64_t first, int64_t n, int max_deg, int64_t *self_ids,
+                             int64_t *nbr_ids, mg_error *err);
+/* The HNSW graph's level-0 degree (2 x M); 0 when not HNSW (or NULL). */
+int mg_vindex_hnsw_degree(const mg_vindex *ix);
+
 int64_t mg_vindex_count(const mg_vindex *ix);          /* vectors; 0 for NULL */
 int mg_vindex_dim(const mg_vindex *ix);                /* 0 for NULL */
 mg_vindex_type mg_vindex_get_type(const mg_vindex *ix); /* AUTO for NULL */
