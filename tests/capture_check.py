@@ -178,6 +178,18 @@ _, _, d = names("--camera", "canon")
 cap = next(r["capture"] for r in d["results"] if r["path"].endswith("paris.jpg"))
 check(cap == {"taken": "2021-07-04 18:30:05+02:00", "latitude": 48.8584, "longitude": 2.2945, "altitude": 35.5,
               "make": "Canon", "model": "Canon EOS R5", "lens": "RF24-105mm F4 L IS USM"}, f"result capture {cap}")
+# classify takes the same filters
+cl = json.loads(run("classify", "--labels", "a photo,a drawing", "--store", "st", "--camera", "iphone", "--json",
+                    "--quiet").stdout)
+check(sorted(os.path.basename(i["path"]) for i in cl["items"]) == ["liberty.mov", "tokyo.avif", "tokyo.heic"]
+      and cl["excluded_no_capture"] == 3, f"classify --camera: {[i['path'] for i in cl['items']]} {cl['excluded_no_capture']}")
+check(all(i["capture"]["make"] == "Apple" for i in cl["items"]), "classify items carry their capture")
+cl = json.loads(run("classify", "--labels", "a photo,a drawing", "--store", "st", "--near", "48.8606,2.3376",
+                    "--radius", "3.5", "--taken-before", "2021-07-04", "--json", "--quiet").stdout)
+check(sorted(os.path.basename(i["path"]) for i in cl["items"]) == ["paris.jpg", "paris.png", "paris.tiff"],
+      f"classify --near --taken-before: {[i['path'] for i in cl['items']]}")
+check(run("classify", "--labels", "a,b", "--store", "st", "--radius", "x", ok=False).returncode == 2,
+      "classify: bad radius refused")
 for bad in (["--near", "91,0"], ["--near", "paris"], ["--radius", "-1"], ["--taken-after", "2021-13-01"]):
     check(run("search", "x", "--store", "st", *bad, ok=False).returncode == 2, f"refused: {bad}")
 
@@ -193,6 +205,11 @@ with mediagrep.Store("st") as s:
           "library near == CLI near")
     lib = s.search("x", cutoff=False, k=50, taken_after="2021-01-01", camera="apple")
     check(sorted(os.path.basename(r["path"]) for r in lib) == ["liberty.mov"], "library taken_after+camera")
+    cl = s.classify(["a photo", "a drawing"], camera="iphone")
+    cli = json.loads(run("classify", "--labels", "a photo,a drawing", "--store", "st", "--camera", "iphone", "--json",
+                         "--quiet").stdout)
+    cli.pop("store"); cl.pop("store")
+    check(cl == cli, "library classify camera= equals the CLI's --camera")
     try:
         s.search("x", near=[100, 0])
         check(False, "library: near out of range refused")
@@ -246,6 +263,16 @@ up = json.loads(run("index", "media", "--store", "st", "--model", MODEL, "--quie
 check(up["captures_read"] == 1, f"one changed file read again: {up['captures_read']}")
 check(names("--camera", "x-t5")[0] == ["sydney.webp"], "new camera found")
 check(names("--camera", "nikon")[0] == [], "old camera gone")
+
+# 5. the catalog keeps an image's own size, upright, not the size shrink-on-load decoded
+os.makedirs("big")
+sh(*ff, "testsrc2=size=2000x1000", "-frames:v", "1", "big/wide.jpg")
+sh("exiftool", "-q", "-overwrite_original", "-Orientation#=6", "big/wide.jpg")  # shown rotated a quarter
+run("index", "big", "--store", "st2", "--model", MODEL, "--quiet")
+db = sqlite3.connect("st2/catalog.db")
+wh = db.execute("SELECT width, height FROM media WHERE path LIKE '%wide.jpg'").fetchall()
+db.close()
+check(wh == [(1000, 2000)], f"stored size of a 2000x1000 JPEG shown rotated: {wh}")
 
 if FAILS:
     print(f"{len(FAILS)} checks failed")

@@ -8,7 +8,7 @@ cmake -S "$src/fuzz" -B "$build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYP
 cmake --build "$build/fuzz" -j2 > "$build/fuzz-build.log"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery,wtokenizer,searchreq}
+mkdir -p "$work"/{image,safetensors,config,tokenizer,textquery,wtokenizer,searchreq,capture}
 find "$src/tests/data/images" -type f -size -200k -exec cp {} "$work/image/" \; 2>/dev/null || true
 cp "$src"/tests/golden/models/tiny-p16-gelu.safetensors "$work/safetensors/"
 printf '{"text_config":{"hidden_size":48,"num_attention_heads":3},"vision_config":{"patch_size":16}}' > "$work/config/seed.json"
@@ -25,8 +25,12 @@ printf '{"query": "a dog", "k": 5, "kind": "video", "per_video": 2, "cutoff": fa
 printf '{"larger_than": "1.5M", "smaller_than": 4096, "after": "2020-02-29", "before": "2021-01-01"}' > "$work/searchreq/b"
 printf '{"only": "text", "text_weight": 2.5, "min_score": -0.1, "path": "*/2020/*", "exact": true}' > "$work/searchreq/c"
 printf '{"taken_after": "2021-07-01", "near": [48.85, 2.29], "radius_km": 2.5, "camera": "canon", "lens": "RF"}' > "$work/searchreq/f"
+# capture: the images that carry EXIF, a photo tagged with every field, a QuickTime file, texts
+cp "$src"/tests/data/images/{jpeg_exif*,png_exif*,tif_tiled_orient3_56x44.tif,avif_chelsea_96x64.avif}* "$work/capture/" 2>/dev/null || true
+cp "$src"/tests/data/capture/* "$work/capture/"
+printf '2021:07:04 18:30:05+02:00' > "$work/capture/t1"; printf '+48.8584+002.2945+035.5/' > "$work/capture/t2"
 printf '500K' > "$work/searchreq/d"; printf '2024-13-45' > "$work/searchreq/e"
-for t in image safetensors config tokenizer textquery wtokenizer searchreq; do
+for t in image safetensors config tokenizer textquery wtokenizer searchreq capture; do
   echo "== fuzz_$t (${secs}s)"
   rc=0
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "$build/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \

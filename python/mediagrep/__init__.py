@@ -295,16 +295,22 @@ class Store:
                 req[key] = _date(v)
         return SearchResults(self.search_json(req))
 
-    def classify(self, labels, templates=None, min_score=None, margin=None, kind=None, scores=False):
+    def classify(self, labels, templates=None, min_score=None, margin=None, kind=None, scores=False,
+                 taken_after=None, taken_before=None, near=None, radius_km=None, camera=None, lens=None):
         """Zero-shot classification of the store's files into labels, as
         `mediagrep classify --json` (the parsed document: labels, templates,
-        counts, items with path, label, best_label, score, margin...)."""
+        counts, excluded_no_capture, items with path, label, best_label,
+        score, margin, capture...). The capture filters are search's:
+        taken_after/taken_before ("YYYY-MM-DD"), near ("LAT,LON" or
+        (lat, lon)) with radius_km (default 5), camera, lens."""
         if isinstance(labels, str):
             labels = [labels]
         req = {"labels": list(labels), "scores": bool(scores)}
-        for key, v in (("templates", templates), ("min_score", min_score), ("margin", margin), ("kind", kind)):
+        for key, v in (("templates", templates), ("min_score", min_score), ("margin", margin), ("kind", kind),
+                       ("taken_after", taken_after), ("taken_before", taken_before), ("near", near),
+                       ("radius_km", radius_km), ("camera", camera), ("lens", lens)):
             if v is not None:
-                req[key] = list(v) if key == "templates" else v
+                req[key] = list(v) if key in ("templates", "near") and not isinstance(v, str) else v
         out = ctypes.c_void_p()
         _check(_lib.mediagrep_classify_json(self._handle(), json.dumps(req).encode("utf-8"), ctypes.byref(out)))
         return json.loads(_take_string(out))

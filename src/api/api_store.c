@@ -6,6 +6,7 @@
  */
 #include "api/api_internal.h"
 #include "search/classify.h"
+#include "search/search_request.h"
 #include "store/catalog.h"
 #include "store/vecfile.h"
 
@@ -75,6 +76,9 @@ static json_object *classify_doc(const mediagrep_store *s, const mg_classify_res
     for (int l = 0; l <= r->n_labels; l++)
         json_object_object_add(c, label_of(r, l < r->n_labels ? l : -1), json_object_new_int64(r->counts[l]));
     json_object_object_add(o, "counts", c);
+    json_object_object_add(o, "excluded_no_capture", json_object_new_int64(r->no_capture));
+    mg_catalog *cat = mg_store_catalog(s->store);
+    mg_capture_reader *capr = mg_catalog_version(cat) >= 4 ? mg_capture_reader_open(mg_catalog_db(cat)) : NULL;
     a = json_object_new_array();
     for (int64_t i = 0; i < r->n_items; i++) {
         const mg_classify_item *it = &r->items[i];
@@ -92,8 +96,11 @@ static json_object *classify_doc(const mediagrep_store *s, const mg_classify_res
                 json_object_object_add(sc, r->labels[l], num("%.6f", r->scores[(size_t)i * r->n_labels + l]));
             json_object_object_add(j, "scores", sc);
         }
+        mg_capture cap;
+        if (mg_capture_reader_get(capr, it->media_id, &cap)) json_object_object_add(j, "capture", mg_capture_to_json(&cap));
         json_object_array_add(a, j);
     }
+    mg_capture_reader_close(capr);
     json_object_object_add(o, "items", a);
     return o;
 }
@@ -116,6 +123,13 @@ int mediagrep_classify_json(mediagrep_store *s, const char *request, char **resu
         static const char *const known[] = {"labels", "templates", "min_score", "margin", "kind", "scores", NULL};
         int ok = 0;
         for (int i = 0; known[i]; i++) ok |= !strcmp(key, known[i]);
+        if (!ok) { /* a capture filter (taken_after, near, camera, ...; null = not given), as in search */
+            static const char *const cap[] = {"taken_after", "taken_before", "near", "radius_km", "camera", "lens", NULL};
+            for (int i = 0; cap[i]; i++) ok |= !strcmp(key, cap[i]);
+            if (ok && json_object_is_type(val, json_type_null)) continue;
+            if (ok && (rc = mg_capture_filter_from_json(key, val, &p.capture, &err))) goto done;
+            if (ok) continue;
+        }
         if (!ok) {
             rc = mg_err_set(&err, MG_EINVAL, "unknown classify option '%s'", key);
             goto done;

@@ -19,6 +19,12 @@ int mg_cli_bench_transcribe(int argc, char **argv); /* `bench transcribe` (cli_b
 int mg_cli_index(int argc, char **argv);
 int mg_cli_status(int argc, char **argv);
 int mg_cli_meta(int argc, char **argv);   /* cli_meta.c */
+/* The capture filter flags of search and classify (--taken-after DATE,
+ * --taken-before DATE, --near LAT,LON, --radius KM, --camera T, --lens T) at
+ * argv[*i]: 1 when consumed into *f (*i advanced past the value), 0 when
+ * argv[*i] is not one of them, -1 after printing a usage error. */
+struct mg_capture_filter;
+int mg_cli_capture_flag(const char *cmd, int argc, char **argv, int *i, struct mg_capture_filter *f);
 int mg_cli_forget(int argc, char **argv);
 int mg_cli_ocr(int argc, char **argv);
 int mg_cli_classify(int argc, char **argv);

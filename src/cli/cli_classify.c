@@ -26,6 +26,7 @@
  * (bad options, empty or duplicate labels, a label named "unsure", a
  * template without {}); 4 the store was made by another model.
  */
+#include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +35,9 @@
 
 #include "cli/cli.h"
 #include "cli/cli_common.h"
+#include "search/capture_filter.h"
 #include "search/classify.h"
+#include "store/catalog.h"
 #include "store/store.h"
 
 static void usage(FILE *f) {
@@ -54,10 +57,16 @@ static void usage(FILE *f) {
             "  --min-score S       best cosine below S -> unsure (default: no floor)\n"
             "  --margin M          best minus second-best cosine below M -> unsure (default 0)\n"
             "  --kind image|video  only photos or only videos (videos use their pooled vector)\n"
+            "  --taken-after DATE, --taken-before DATE   only files taken in those days (the photo's own\n"
+            "                      date, YYYY-MM-DD, both inclusive)\n"
+            "  --near LAT,LON      only files taken within --radius KM (default 5) of a place\n"
+            "  --camera TEXT, --lens TEXT   only files whose camera make/model or lens contains TEXT\n"
+            "                      (files lacking the field a filter asks about are left out and counted)\n"
             "  --csv               rows path,label,score,margin,second_label,best_label (label 'unsure'\n"
             "                      for unsure files; best_label is the best label even then)\n"
             "  --json              one object: labels, templates, thresholds, counts per label, items\n"
-            "                      [{path, kind, label, best_label, score, margin, second_label}], bins\n"
+            "                      [{path, kind, label, best_label, score, margin, second_label, capture}],\n"
+            "                      bins, excluded_no_capture\n"
             "  --scores            with --json: every label's score per file\n"
             "  --bins-out DIR      put the files into DIR/<label>/ (and DIR/unsure/); re-runs are\n"
             "                      idempotent and never overwrite a file: another file's name gets ~2, ~3\n"
@@ -122,6 +131,9 @@ static void print_counts(FILE *f, const mg_classify_result *r) {
     fprintf(f, "%lld files:\n", (long long)r->n_items);
     for (int l = 0; l <= r->n_labels; l++)
         fprintf(f, "  %-*s %lld\n", w, label_of(r, l < r->n_labels ? l : -1), (long long)r->counts[l]);
+    if (r->no_capture)
+        fprintf(f, "%lld files left out: they lack the capture metadata a filter asks about\n",
+                (long long)r->no_capture);
 }
 
 static const char *mode_name(mg_bins_mode m) {
@@ -143,7 +155,7 @@ int mg_cli_classify(int argc, char **argv) {
     const char *precision = NULL, *device = NULL;
     const char *store_dir = NULL, *model_arg = NULL, *labels_arg = NULL, *labels_file = NULL, *bins = NULL;
     const char **tpl = calloc((size_t)argc + 1, sizeof *tpl);
-    int n_tpl = 0, csv = 0, json = 0, quiet = 0, scores = 0, threads = 0, mode_set = 0;
+    int n_tpl = 0, csv = 0, json = 0, quiet = 0, scores = 0, threads = 0, mode_set = 0, cf;
     mg_bins_mode mode = MG_BINS_SYMLINK;
     mg_classify_params p = mg_classify_default_params();
     char **labels = NULL, *file_text = NULL;
@@ -174,6 +186,8 @@ int mg_cli_classify(int argc, char **argv) {
                 goto done;
             }
             p.kind = v;
+        } else if ((cf = mg_cli_capture_flag("classify", argc, argv, &i, &p.capture)) != 0) {
+            if (cf < 0) goto done;
         } else if (!strcmp(a, "--csv")) csv = 1;
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--scores")) scores = 1;
@@ -333,7 +347,10 @@ int mg_cli_classify(int argc, char **argv) {
             json_str(o, label_of(r, l < r->n_labels ? l : -1));
             fprintf(o, ":%lld", (long long)r->counts[l]);
         }
-        fputs("},\"items\":[", o);
+        fprintf(o, "},\"excluded_no_capture\":%lld,\"items\":[", (long long)r->no_capture);
+        mg_capture_reader *capr = mg_catalog_version(mg_store_catalog(store)) >= 4
+                                      ? mg_capture_reader_open(mg_catalog_db(mg_store_catalog(store)))
+                                      : NULL;
         for (int64_t i = 0; i < r->n_items; i++) {
             const mg_classify_item *it = &r->items[i];
             fputs(i ? ",\n{\"path\":" : "\n{\"path\":", o);
@@ -359,8 +376,16 @@ int mg_cli_classify(int argc, char **argv) {
                 }
                 fputc('}', o);
             }
+            mg_capture cap;
+            if (mg_capture_reader_get(capr, it->media_id, &cap)) {
+                json_object *cj = mg_capture_to_json(&cap);
+                fputs(",\"capture\":", o);
+                fputs(json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN), o);
+                json_object_put(cj);
+            }
             fputc('}', o);
         }
+        mg_capture_reader_close(capr);
         fputs("]", o);
         if (bins) {
             fputs(",\"bins\":{\"dir\":", o);

@@ -4,13 +4,55 @@
  * media/capture.h), the fields `index` stores and the search filters
  * --taken-after/--near/--camera/--lens use. One line per file, or JSON
  * lines with --json. Exit 0, 1 when a file could not be read, 2 usage.
+ * Also the parsing of the capture filter flags that `search` and
+ * `classify` share (mg_cli_capture_flag).
  */
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "media/capture.h"
+#include "search/capture_filter.h"
+#include "search/search_request.h"
+
+int mg_cli_capture_flag(const char *cmd, int argc, char **argv, int *i, mg_capture_filter *f) {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    int is_date = !strcmp(a, "--taken-after") || !strcmp(a, "--taken-before");
+    if (!is_date && strcmp(a, "--near") && strcmp(a, "--radius") && strcmp(a, "--camera") && strcmp(a, "--lens"))
+        return 0;
+    if (!v) {
+        fprintf(stderr, "mediagrep %s: %s needs a value\n", cmd, a);
+        return -1;
+    }
+    ++*i;
+    if (is_date) {
+        int64_t t = mg_parse_date(v);
+        if (t < 0) {
+            fprintf(stderr, "mediagrep %s: %s: '%s' is not a date YYYY-MM-DD (1970 or later)\n", cmd, a, v);
+            return -1;
+        }
+        if (a[8] == 'a') f->has_after = 1, f->taken_after = t;
+        else f->has_before = 1, f->taken_before = t + 86400; /* inclusive: the whole day */
+    } else if (!strcmp(a, "--near")) {
+        if (mg_capture_parse_latlon(v, &f->lat, &f->lon)) {
+            fprintf(stderr, "mediagrep %s: --near: '%s' is not LAT,LON in degrees (e.g. 48.8584,2.2945)\n", cmd, v);
+            return -1;
+        }
+        f->near = 1;
+    } else if (!strcmp(a, "--radius")) {
+        char *e;
+        double r = strtod(v, &e);
+        if (e == v || *e || !(r >= 0 && r <= 20040)) {
+            fprintf(stderr, "mediagrep %s: --radius: '%s' is not a distance in km (0 to 20040)\n", cmd, v);
+            return -1;
+        }
+        f->radius_km = r;
+    } else if (!strcmp(a, "--camera")) f->camera = v;
+    else f->lens = v;
+    return 1;
+}
 
 int mg_cli_meta(int argc, char **argv) {
     int json = 0, n_files = 0, failed = 0;

@@ -73,7 +73,7 @@ int mg_cli_search(int argc, char **argv) {
     const char *precision = NULL, *device = NULL;
     const char *store_dir = NULL, *model_arg = NULL;
     const char **words = calloc((size_t)argc * 2 + 2, sizeof *words);
-    int n_words = 0, json = 0, paths = 0, threads = 0, rc = 2;
+    int n_words = 0, json = 0, paths = 0, threads = 0, rc = 2, cf;
     mg_search_params p = mg_search_default_params();
     if (!words) return 1;
     for (int i = 1; i < argc; i++) {
@@ -113,34 +113,8 @@ int mg_cli_search(int argc, char **argv) {
             int64_t t = mg_parse_date(v);
             if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
             if (a[2] == 'a') p.mtime_after = t; else p.mtime_before = t + 86400;
-        } else if (!strcmp(a, "--taken-after") || !strcmp(a, "--taken-before")) {
-            VALUE();
-            int64_t t = mg_parse_date(v);
-            if (t < 0) { fprintf(stderr, "mediagrep search: %s: '%s' is not YYYY-MM-DD\n", a, v); goto done; }
-            if (a[8] == 'a') p.capture.has_after = 1, p.capture.taken_after = t;
-            else p.capture.has_before = 1, p.capture.taken_before = t + 86400;
-        } else if (!strcmp(a, "--near")) {
-            VALUE();
-            if (mg_capture_parse_latlon(v, &p.capture.lat, &p.capture.lon)) {
-                fprintf(stderr, "mediagrep search: --near: '%s' is not LAT,LON in degrees (e.g. 48.8584,2.2945)\n", v);
-                goto done;
-            }
-            p.capture.near = 1;
-        } else if (!strcmp(a, "--radius")) {
-            VALUE();
-            char *e;
-            double r = strtod(v, &e);
-            if (*e || !(r >= 0 && r <= 20040)) {
-                fprintf(stderr, "mediagrep search: --radius: '%s' is not a distance in km (0 to 20040)\n", v);
-                goto done;
-            }
-            p.capture.radius_km = r;
-        } else if (!strcmp(a, "--camera")) {
-            VALUE();
-            p.capture.camera = v;
-        } else if (!strcmp(a, "--lens")) {
-            VALUE();
-            p.capture.lens = v;
+        } else if ((cf = mg_cli_capture_flag("search", argc, argv, &i, &p.capture)) != 0) {
+            if (cf < 0) goto done;
         } else if (!strcmp(a, "--only")) {
             VALUE();
             if (!strcmp(v, "visual")) p.only = MG_SEARCH_VISUAL;

@@ -91,12 +91,32 @@ void mg_media_close(mg_media *m) {
 
 mg_media_kind mg_media_get_kind(const mg_media *m) { return m->kind; }
 
+/* An image's size as stored in the file and shown upright (src_width/
+ * src_height are before shrink-on-load and orientation: EXIF orientations
+ * 5-8 turn it a quarter), not the size of the shrunk pixels decoded. */
+static void image_size(const mg_image *im, int *w, int *h) {
+    if (im->src_width > 0 && im->src_height > 0) {
+        int t = im->orientation >= 5 && im->orientation <= 8;
+        *w = t ? im->src_height : im->src_width;
+        *h = t ? im->src_width : im->src_height;
+    } else {
+        *w = im->width;
+        *h = im->height;
+    }
+}
+
 int mg_media_width(const mg_media *m) {
-    return m->kind == MG_MEDIA_VIDEO ? mg_video_width(m->video) : m->image.width;
+    if (m->kind == MG_MEDIA_VIDEO) return mg_video_width(m->video);
+    int w, h;
+    image_size(&m->image, &w, &h);
+    return w;
 }
 
 int mg_media_height(const mg_media *m) {
-    return m->kind == MG_MEDIA_VIDEO ? mg_video_height(m->video) : m->image.height;
+    if (m->kind == MG_MEDIA_VIDEO) return mg_video_height(m->video);
+    int w, h;
+    image_size(&m->image, &w, &h);
+    return h;
 }
 
 double mg_media_duration_s(const mg_media *m) {

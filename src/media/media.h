@@ -42,6 +42,8 @@ void mg_media_close(mg_media *m); /* NULL is a no-op */
 mg_media_kind mg_media_get_kind(const mg_media *m);
 const char *mg_media_kind_name(mg_media_kind k);  /* "image", "video", "audio" (speech only: never
                                                      opened here), "unknown" */
+/* Size as stored and shown upright (an image: before shrink-on-load, EXIF
+ * orientations 5-8 swap the two; a video: its frames). */
 int mg_media_width(const mg_media *m);
 int mg_media_height(const mg_media *m);
 double mg_media_duration_s(const mg_media *m);    /* 0 for images, <0 unknown */

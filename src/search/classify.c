@@ -31,6 +31,7 @@ mg_classify_params mg_classify_default_params(void) {
     p.min_score = -2.0f;
     p.margin = 0.0f;
     p.chunk_rows = 1024;
+    p.capture.radius_km = 5; /* --near's default radius, as in search */
     return p;
 }
 
@@ -363,6 +364,7 @@ int mg_classify(mg_store *store, mg_model *model, const mg_classify_params *p, m
     c.chunk = p->chunk_rows > 0 ? p->chunk_rows : 1024;
     mg_classify_result *r = calloc(1, sizeof *r);
     sqlite3_stmt *st = NULL;
+    mg_capture_reader *capr = NULL;
     if (!r) return mg_err_set(err, MG_ENOMEM, "out of memory");
     c.r = r;
     r->n_labels = p->n_labels;
@@ -404,10 +406,20 @@ int mg_classify(mg_store *store, mg_model *model, const mg_classify_params *p, m
     else sqlite3_bind_null(st, 3);
     int64_t last_id = 0;
     int s;
+    /* capture filters: a store from before capture rows (schema < 4) has no
+     * reader, so every file lacks the fields (as in search) */
+    const int cap_on = mg_capture_filter_active(&p->capture);
+    if (cap_on && mg_catalog_version(mg_store_catalog(store)) >= 4) capr = mg_capture_reader_open(db);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (id == last_id) continue; /* one vector per file */
         last_id = id;
+        if (cap_on) {
+            mg_capture cap;
+            int m = mg_capture_reader_get(capr, id, &cap) ? mg_capture_filter_match(&p->capture, &cap) : -1;
+            if (m < 0) r->no_capture++;
+            if (m <= 0) continue;
+        }
         if ((rc = grow_items(&c, err))) goto done;
         mg_classify_item *it = &r->items[r->n_items];
         memset(it, 0, sizeof *it);
@@ -432,6 +444,7 @@ int mg_classify(mg_store *store, mg_model *model, const mg_classify_params *p, m
     }
     if (c.n_chunk && (rc = score_chunk(&c, err))) goto done;
 done:
+    mg_capture_reader_close(capr);
     sqlite3_finalize(st);
     free(c.rows);
     free(c.vecs);
@@ -459,7 +472,7 @@ static int same_bytes(const char *a, const char *b) {
     char *ba = malloc(2 * B), *bb = ba + B;
     int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC), same = ba && fa >= 0 && fb >= 0;
     while (same) {
-        ssize_t na = read(fa, ba, sizeof ba);
+        ssize_t na = read(fa, ba, B);
         if (na < 0) {
             same = 0;
             break;

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include "core/common.h"
 #include "model/clip.h"
+#include "search/capture_filter.h"
 #include "store/store.h"
 
 #define MG_CLASSIFY_DEFAULT_TEMPLATE "a photo of a {}."
@@ -60,6 +61,7 @@ typedef struct mg_classify_params {
     const char *kind;               /* NULL (all), "image" or "video" */
     int chunk_rows;                 /* files scored per chunk (1024) */
     int keep_scores;                /* 1: keep every label's score per file (n_items x n_labels) */
+    mg_capture_filter capture;      /* only files taken when/where/with what (capture_filter.h); zero = all */
 } mg_classify_params;
 
 mg_classify_params mg_classify_default_params(void);
@@ -84,6 +86,7 @@ typedef struct mg_classify_result {
     mg_classify_item *items;        /* in path order */
     float *scores;                  /* keep_scores: n_items x n_labels cosines, else NULL */
     int64_t *counts;                /* n_labels + 1: files per label, counts[n_labels] = unsure */
+    int64_t no_capture;             /* files a capture filter left out for lacking the field */
 } mg_classify_result;
 
 /* Checks a label list (non-empty, unique ignoring ASCII case, not "unsure").

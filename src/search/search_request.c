@@ -65,6 +65,37 @@ static int get_bool(json_object *v, const char *key, int *out, mg_error *err) {
     return MG_OK;
 }
 
+int mg_capture_filter_from_json(const char *key, json_object *v, mg_capture_filter *f, mg_error *err) {
+    int rc = MG_OK;
+    const char *s = NULL;
+    double d = 0;
+    if (!strcmp(key, "taken_after") || !strcmp(key, "taken_before")) {
+        if (!(rc = get_str(v, key, &s, err))) {
+            int64_t t = mg_parse_date(s);
+            if (t < 0) rc = mg_err_set(err, MG_EINVAL, "%s: '%s' is not YYYY-MM-DD", key, s);
+            else if (key[6] == 'a') f->has_after = 1, f->taken_after = t;
+            else f->has_before = 1, f->taken_before = t + 86400;
+        }
+    } else if (!strcmp(key, "near")) {
+        double la, lo;
+        if (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2) {
+            json_object *a = json_object_array_get_idx(v, 0), *b = json_object_array_get_idx(v, 1);
+            if (!(rc = get_num(a, "near[0] (latitude)", -90, 90, &la, err)) &&
+                !(rc = get_num(b, "near[1] (longitude)", -180, 180, &lo, err)))
+                f->near = 1, f->lat = la, f->lon = lo;
+        } else if (!(rc = get_str(v, key, &s, err))) {
+            if (mg_capture_parse_latlon(s, &la, &lo))
+                rc = mg_err_set(err, MG_EINVAL, "near: '%s' is not LAT,LON (degrees)", s);
+            else f->near = 1, f->lat = la, f->lon = lo;
+        }
+    } else if (!strcmp(key, "radius_km")) {
+        if (!(rc = get_num(v, key, 0, 20040, &d, err))) f->radius_km = d;
+    } else if (!strcmp(key, "camera")) rc = get_str(v, key, &f->camera, err);
+    else if (!strcmp(key, "lens")) rc = get_str(v, key, &f->lens, err);
+    else return 1; /* not a capture key */
+    return rc;
+}
+
 int mg_search_params_from_json(json_object *req, const char *const *ignore, mg_search_params *p, mg_error *err) {
     if (!json_object_is_type(req, json_type_object)) return mg_err_set(err, MG_EINVAL, "the request is not a JSON object");
     json_object_object_foreach(req, key, v) {
@@ -98,29 +129,9 @@ int mg_search_params_from_json(json_object *req, const char *const *ignore, mg_s
                 else if (key[0] == 'a') p->mtime_after = t;
                 else p->mtime_before = t + 86400;
             }
-        } else if (!strcmp(key, "taken_after") || !strcmp(key, "taken_before")) {
-            if (!(rc = get_str(v, key, &s, err))) {
-                int64_t t = mg_parse_date(s);
-                if (t < 0) rc = mg_err_set(err, MG_EINVAL, "%s: '%s' is not YYYY-MM-DD", key, s);
-                else if (key[6] == 'a') p->capture.has_after = 1, p->capture.taken_after = t;
-                else p->capture.has_before = 1, p->capture.taken_before = t + 86400;
-            }
-        } else if (!strcmp(key, "near")) {
-            double la, lo;
-            if (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2) {
-                json_object *a = json_object_array_get_idx(v, 0), *b = json_object_array_get_idx(v, 1);
-                if (!(rc = get_num(a, "near[0] (latitude)", -90, 90, &la, err)) &&
-                    !(rc = get_num(b, "near[1] (longitude)", -180, 180, &lo, err)))
-                    p->capture.near = 1, p->capture.lat = la, p->capture.lon = lo;
-            } else if (!(rc = get_str(v, key, &s, err))) {
-                if (mg_capture_parse_latlon(s, &la, &lo))
-                    rc = mg_err_set(err, MG_EINVAL, "near: '%s' is not LAT,LON (degrees)", s);
-                else p->capture.near = 1, p->capture.lat = la, p->capture.lon = lo;
-            }
-        } else if (!strcmp(key, "radius_km")) {
-            if (!(rc = get_num(v, key, 0, 20040, &d, err))) p->capture.radius_km = d;
-        } else if (!strcmp(key, "camera")) rc = get_str(v, key, &p->capture.camera, err);
-        else if (!strcmp(key, "lens")) rc = get_str(v, key, &p->capture.lens, err);
+        } else if ((rc = mg_capture_filter_from_json(key, v, &p->capture, err)) != 1) {
+            /* a capture filter key (rc: MG_OK or its error) */
+        }
         else if (!strcmp(key, "cutoff")) rc = get_bool(v, key, &p->cutoff, err);
         else if (!strcmp(key, "exact")) rc = get_bool(v, key, &p->exact, err);
         else if (!strcmp(key, "only")) {

@@ -30,6 +30,12 @@ int64_t mg_parse_date(const char *s);
  * keeps its default when absent), "camera", "lens" (substrings). Other keys listed in ignore
  * (NULL-terminated, may be NULL) are skipped; any other key is MG_EINVAL.
  * Strings in *p point into req (keep it alive while p is used). */
+/* One capture filter key of a request ("taken_after", "taken_before",
+ * "near", "radius_km", "camera", "lens"; as above) into *f: 1 when key is
+ * not one of them, else MG_OK or MG_EINVAL (< 0) naming the key. Strings in *f
+ * point into v. Shared by search and classify requests. */
+int mg_capture_filter_from_json(const char *key, struct json_object *v, mg_capture_filter *f, mg_error *err);
+
 int mg_search_params_from_json(struct json_object *req, const char *const *ignore, mg_search_params *p,
                                mg_error *err);
 #endif
