@@ -7,6 +7,8 @@
  * removals held back by the mass-delete guard, 130 interrupted (run again to
  * resume), 4 store/model mismatch, 5 store locked by another writer, 2 usage
  * (also: none of the paths exists; no store is created then), 1 other.
+ * With --watch (pipeline/watch.h) the first run is followed by one run per
+ * batch of changes until SIGINT/SIGTERM, which ends it with 0.
  */
 #include <ctype.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 #include <limits.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -29,12 +32,14 @@
 #include "whisper/transcribe.h"
 #include "whisper/whisper.h"
 #include "pipeline/indexer.h"
+#include "pipeline/watch.h"
 #include "store/texts.h"
 #include "store/store.h"
 
 static volatile sig_atomic_t g_cancel;
 
 static volatile sig_atomic_t g_first_s;
+static int g_wake_fd = -1; /* --watch: the write end of its wakeup pipe */
 
 /* First SIGINT/SIGTERM: stop gracefully. Another one more than a second
  * later: quit at once (the last checkpoint stays). One within the second is
@@ -43,6 +48,12 @@ static volatile sig_atomic_t g_first_s;
 static void on_sigint(int sig) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (g_wake_fd >= 0) {
+        int saved = errno;
+        ssize_t w = write(g_wake_fd, "", 1);
+        (void)w;
+        errno = saved;
+    }
     if (g_cancel) {
         if ((sig_atomic_t)ts.tv_sec - g_first_s > 1) {
             signal(sig, SIG_DFL);
@@ -116,7 +127,11 @@ static void usage(FILE *f) {
             "                      300; 0 = never)\n"
             "  --quiet             no progress output and no summary (errors still print)\n"
             "  --progress MODE     bar or lines (default: bar on a terminal)\n"
-            "  --json              print the summary as JSON on stdout\n"
+            "  --json              print the summary as JSON on stdout (--watch: one line per run)\n"
+            "  --watch             after indexing, follow changes (inotify) and index them as they come,\n"
+            "                      until Ctrl-C or SIGTERM (exit 0); each batch is committed at once\n"
+            "  --poll SEC          --watch: rescan every SEC seconds instead of inotify (network filesystems)\n"
+            "  --debounce MS       --watch: a changed file waits for MS quiet milliseconds (default 1000)\n"
             "\n"
             "A folder that is missing, unreadable, not a folder, empty while the store holds files under\n"
             "it (an unmounted drive), or on another filesystem than before is unavailable: nothing under\n"
@@ -155,6 +170,7 @@ static int64_t parse_size(const char *s) {
     return (int64_t)(v * (double)mul);
 }
 
+/* json: 0 text on stderr, 1 JSON on stdout, 2 the same on one line */
 static void print_summary(const mg_index_stats *st, const char *store, int rc, int json) {
     if (json) {
         json_object *o = json_object_new_object();
@@ -163,7 +179,7 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
         json_object_object_add(o, "status", json_object_new_string(rc == MG_EINTERRUPTED ? "interrupted"
                                                                   : rc ? "failed" : "done"));
 #define I(name) json_object_object_add(o, #name, json_object_new_int64(st->name))
-        I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_reused); I(files_deferred); I(files_ok);
+        I(files_seen); I(files_new); I(files_changed); I(files_unchanged); I(files_touched); I(files_reused); I(files_deferred); I(files_settling); I(files_ok);
         I(files_failed); I(files_skipped_failed); I(files_aborted); I(files_removed); I(images); I(videos);
         I(frames); I(items); I(walk_problems); I(checkpoints); I(compacted_rows);
         I(roots_unavailable); I(files_offline); I(files_kept); I(removals_withheld); I(files_analyzed);
@@ -242,7 +258,9 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
             json_object_object_add(o, "files_duplicated", json_object_new_int64(st->files_duplicated));
         }
         json_object_object_add(o, "config_hash", json_object_new_string(st->config_hash));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n", json_object_to_json_string_ext(o, (json == 2 ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY) |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+        fflush(stdout);
         json_object_put(o);
         return;
     }
@@ -257,6 +275,8 @@ static void print_summary(const mg_index_stats *st, const char *store, int rc, i
     if (st->files_reused)
         fprintf(f, ", %lld moved or copied (stored results reused)", (long long)st->files_reused);
     if (st->files_deferred) fprintf(f, ", %lld left to the next run", (long long)st->files_deferred);
+    if (st->files_settling)
+        fprintf(f, ", %lld still being written (indexed once they settle)", (long long)st->files_settling);
     if (st->files_removed) fprintf(f, "; %lld removed (gone)", (long long)st->files_removed);
     fprintf(f, "\n");
     if (st->files_failed)
@@ -320,6 +340,20 @@ static void slow_hook(void *arg, const char *path) {
     int ms = *(int *)arg;
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* --watch: what each run prints (the first as a plain run does; later ones
+ * as JSON lines with --json, else watch.c's one line). */
+typedef struct {
+    const char *store;
+    int json, progress;
+} watch_print;
+
+static void on_watch_pass(void *arg, int64_t pass, int rc, const mg_index_stats *st) {
+    const watch_print *wp = arg;
+    if (rc && rc != MG_EINTERRUPTED) return; /* the error is printed by the caller */
+    if (wp->json) print_summary(st, wp->store, rc, 2);
+    else if (pass == 0 && wp->progress) print_summary(st, wp->store, rc, 0);
 }
 
 static int64_t analyzer_failures(const mg_index_stats *st) {
@@ -443,6 +477,8 @@ int mg_cli_index(int argc, char **argv) {
     const char *asr_model = NULL, *asr_lang = NULL, *asr_prec = NULL, *asr_device = NULL;
     char an_json[2048] = "{}", speech_frag[1280] = "";
     mg_index_params p = mg_index_default_params();
+    mg_watch_params wpar = mg_watch_default_params();
+    int watch = 0, poll_given = 0, debounce_given = 0, wake[2] = {-1, -1};
     int rc = 2;
     if (!roots || !inc || !exc) goto done;
     for (int i = 1; i < argc; i++) {
@@ -531,6 +567,21 @@ int mg_cli_index(int argc, char **argv) {
                 goto done;
             }
         } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--watch")) watch = 1;
+        else if (!strcmp(a, "--poll")) {
+            NEED_VALUE();
+            char *end;
+            wpar.poll_s = strtod(v, &end);
+            if (*end || !(wpar.poll_s > 0) || wpar.poll_s > 86400 * 7) {
+                fprintf(stderr, "mediagrep index: --poll: '%s' is not a number of seconds (> 0)\n", v);
+                goto done;
+            }
+            poll_given = 1;
+        } else if (!strcmp(a, "--debounce")) {
+            if ((wpar.debounce_ms = mg_cli_int(a, v, 0, 3600000)) < 0) goto done;
+            debounce_given = 1;
+            i++;
+        }
         else if (!strcmp(a, "--ocr")) ocr_on = 1;
         else if (!strcmp(a, "--no-ocr")) ocr_on = 0;
         else if (!strcmp(a, "--drop-text")) drop_text = 1;
@@ -554,6 +605,10 @@ int mg_cli_index(int argc, char **argv) {
     }
     if (!n_roots) {
         usage(stderr);
+        goto done;
+    }
+    if ((poll_given || debounce_given) && !watch) {
+        fprintf(stderr, "mediagrep index: --poll and --debounce go with --watch\n");
         goto done;
     }
     if (drop_text && ocr_on != 0 && speech_on != 0) {
@@ -612,6 +667,11 @@ int mg_cli_index(int argc, char **argv) {
             }
             if (mg_dist_size(dist) > 1) p.dist = dist;
         }
+    }
+    if (watch && p.dist) {
+        fprintf(stderr, "mediagrep index: --watch runs in one process, not under MPI\n");
+        rc = 2;
+        goto done;
     }
     static int slow_ms;
     {
@@ -819,6 +879,37 @@ int mg_cli_index(int argc, char **argv) {
     if (random)
         fprintf(stderr, "mediagrep: indexing with a RANDOM-WEIGHT model: the store works, but its search results "
                         "are not meaningful\n");
+    if (watch) { /* the first run, then one per batch of changes, until a signal */
+        watch_print wpr = {mg_store_dir(store), json, p.progress};
+        mg_watch_stats ws;
+        mg_error err = {0};
+        if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) == 0) {
+            g_wake_fd = wake[1];
+            wpar.wake_fd = wake[0];
+        }
+        const char *lim = getenv("MEDIAGREP_TEST_MAX_WATCHES"); /* tests: the inotify limit reached early */
+        if (lim) wpar.max_watches = atoll(lim);
+        wpar.quiet = !p.progress;
+        wpar.log = stderr;
+        wpar.on_pass = on_watch_pass;
+        wpar.on_pass_arg = &wpr;
+        rc = mg_watch_run(model, store, &p, &wpar, &ws, &err);
+        g_wake_fd = -1;
+        if (rc) fprintf(stderr, "mediagrep index: %s\n", err.msg);
+        else if (p.progress)
+            fprintf(stderr, "mediagrep index: stopped watching after %lld runs (%lld frames encoded, %lld files "
+                            "moved or copied without encoding)\n",
+                    (long long)ws.passes, (long long)ws.frames, (long long)ws.files_reused);
+        json_object_put(cfg);
+        mg_analyzer_close(ocr_an);
+        mg_analyzer_close(speech_an);
+        mg_whisper_close(whisper);
+        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+        mg_model_close(model);
+        mg_store_close(store);
+        rc = rc ? mg_cli_exit_code(rc) : 0;
+        goto done;
+    }
     mg_index_stats st;
     mg_error err = {0};
     rc = mg_index_run(model, store, &p, &st, &err);
@@ -846,6 +937,8 @@ int mg_cli_index(int argc, char **argv) {
             : st.files_failed || analyzer_failures(&st) ? 3 : 0;
     mg_index_stats_free(&st);
 done:
+    if (wake[0] >= 0) close(wake[0]);
+    if (wake[1] >= 0) close(wake[1]);
     mg_dist_close(dist);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

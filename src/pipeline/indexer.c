@@ -540,6 +540,13 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
     mg_media_rec *prev = malloc(sizeof *prev);
     int walk_complete = !n_walk && !c->worker;
     if (!n_walk) atomic_store(&c->media_total, 0);
+    /* watch mode: files modified around now may still be being written */
+    int64_t settle_ns = p->settle_s > 0 ? (int64_t)(p->settle_s * 1e9) : 0, now_ns = 0;
+    if (settle_ns) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
     while (!rc && n_walk && prev && !mg_ix_cancelled(c)) {
         int wr = mg_walk_next(walk, &e, &prob);
         if (wr == MG_WALK_END) {
@@ -562,6 +569,10 @@ int mg_index_run(mg_model *model, mg_store *store, const mg_index_params *p, mg_
             break;
         }
         if (e.kind == MG_WALK_OTHER && !media_name(e.path, wp.audio)) continue; /* not media, not named like it */
+        if (settle_ns && e.mtime_ns > now_ns - settle_ns && e.mtime_ns < now_ns + settle_ns) {
+            stats->files_settling++; /* left to the next run: it is there, so nothing is removed for it */
+            continue;
+        }
         /* the analyzers that apply to this kind of file */
         unsigned kmask = e.kind == MG_WALK_AUDIO   ? kind_mask(c, MG_MEDIA_AUDIO)
                          : e.kind == MG_WALK_IMAGE ? kind_mask(c, MG_MEDIA_IMAGE)

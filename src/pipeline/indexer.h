@@ -100,6 +100,10 @@ typedef struct mg_index_params {
     void (*job_hook)(void *arg, const char *path); /* NULL; else called by a decode thread before each file
                                    (tests: slow a rank down) */
     void *job_hook_arg;
+    double settle_s;            /* 0; > 0 (watch mode, watch.h): a file whose mtime is less than this long
+                                   before the run's start (or as far after it) is left alone in this run,
+                                   counted in files_settling: it may still be being written. It is not
+                                   gone either (nothing is removed for it); the caller runs again later. */
     int synthetic_frames;       /* 0; > 0 (bench of a distributed run's rank 0, `mediagrep bench dist`):
                                    no file is decoded or analyzed; each job gets a made-up result of this
                                    many random unit vectors (a video's frames + its pooled vector when
@@ -154,6 +158,7 @@ typedef struct mg_index_stats {
     int64_t files_new, files_changed, files_unchanged, files_touched;
     int64_t files_reused;       /* moved, renamed or copied: a stored file's results copied, not decoded */
     int64_t files_deferred;     /* matched a stored file that changed during the run: left to the next run */
+    int64_t files_settling;     /* modified within p->settle_s: left to the next run (watch mode) */
     int64_t files_ok, files_failed, files_skipped_failed, files_aborted, files_removed;
     int64_t images, videos, audio; /* written ok in this run */
     int64_t frames;             /* samples encoded */
