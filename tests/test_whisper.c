@@ -411,7 +411,7 @@ static void check_precision(const char *dir, int prec) {
     REQUIRE_V(mel && e1 && e2 && l1 && l2);
     const char *files[] = {"short.wav", "long75.flac", "jfk.flac"};
     int agree = 0, total = 0;
-    double worst_cos = 1;
+    double worst_cos = 1, worst_gap = 0;
     for (int f = 0; f < 3; f++) {
         char path[4400];
         audio_path(files[f], path, sizeof path);
@@ -443,6 +443,10 @@ static void check_precision(const char *dir, int prec) {
             REQUIRE_V(mg_wctx_decode(c1, &it1, 1, l1, &e) == MG_OK && mg_wctx_decode(c2, &it2, 1, l2, &e) == MG_OK);
             int a = mg_wrules_argmax(l1, d->n_vocab), b = mg_wrules_argmax(l2, d->n_vocab);
             agree += a == b;
+            if (a != b) { /* how far the reduced precision's pick is below the fp32 top logit, relative */
+                double gap = (l1[a] - l1[b]) / fabs(l1[a]);
+                if (gap > worst_gap) worst_gap = gap;
+            }
             total++;
             toks[n++] = a;
         }
@@ -450,14 +454,22 @@ static void check_precision(const char *dir, int prec) {
         mg_wctx_close(c1);
         mg_wctx_close(c2);
     }
-    printf("%s vs fp32 (%s): encoder cosine >= %.6f, teacher-forced top-1 agreement %d/%d\n", mg_precision_name(prec),
-           dir, worst_cos, agree, total);
+    printf("%s vs fp32 (%s): encoder cosine >= %.6f, teacher-forced top-1 agreement %d/%d, worst pick %.2f%% below "
+           "the fp32 top logit\n",
+           mg_precision_name(prec), dir, worst_cos, agree, total, 100 * worst_gap);
     /* The issue's bounds (cosine >= 0.999, top-1 >= 99%) are for the real sizes, measured by
-     * `mediagrep bench transcribe`; a 64-wide random model quantizes worse (per-token int8 of
-     * 64 values), so int8 is held to looser bounds here. */
-    double min_cos = prec == MG_PREC_INT8 ? 0.995 : 0.999, min_agree = prec == MG_PREC_INT8 ? 0.95 : 0.99;
+     * `mediagrep bench transcribe`. A 64-wide random model has near-ties among its top logits
+     * (two tokens within 0.4%, while bf16 keeps 8 bits, 0.4%, per operand), so its 144 steps
+     * are held to 98% (bf16) and 95% (int8: per-token int8 of 64 values quantizes worse), and
+     * every disagreement must be such a near-tie: the reduced precision's pick within 1.5%
+     * (bf16) or 4% (int8) of the fp32 top logit. (Seen: bf16 142-143/144, worst 1.07% with
+     * AMX and without; int8 139/144, 2.97%.) */
+    double min_cos = prec == MG_PREC_INT8 ? 0.995 : 0.999, min_agree = prec == MG_PREC_INT8 ? 0.95 : 0.98;
+    double max_gap = prec == MG_PREC_INT8 ? 0.04 : 0.015;
     CHECK_MSG(worst_cos >= min_cos, "%s encoder cosine %.6f < %.3f", mg_precision_name(prec), worst_cos, min_cos);
     CHECK_MSG(agree >= min_agree * total, "%s top-1 agreement %d/%d", mg_precision_name(prec), agree, total);
+    CHECK_MSG(worst_gap <= max_gap, "%s picked a token %.2f%% below the fp32 top logit (more than a near-tie)",
+              mg_precision_name(prec), 100 * worst_gap);
     free(mel);
     free(e1);
     free(e2);

@@ -40,7 +40,6 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +85,8 @@ typedef struct {
     size_t scratch_cap;
     float *att_scratch;           /* attention K^T + scores */
     size_t att_cap;
-    uint8_t *pad;                 /* 2-row staging for one-row GEMMs (input rows, then output rows) */
+    uint8_t *pad;                 /* staging for padded GEMMs: one row run as 2, an AMX bf16 block
+                                     run as bf16_rows (input rows, then output rows) */
     size_t pad_cap;
     int32_t *acc;                 /* int8: the GEMM's int32 output before the epilogue */
     size_t acc_cap;
@@ -102,6 +102,7 @@ typedef struct {
     size_t xq_cap;
     float *xs;                    /* int8: per-row input scales */
     size_t xs_cap;
+    int bf16_rows;                /* > 0: every bf16 GEMM task runs exactly this many rows (AMX; see below) */
 } cpu_backend;
 
 static __thread int t_omp_single;
@@ -463,13 +464,22 @@ static void linear_task(void *arg, int task, int thread) {
     /* fp32 reads x; bf16 and int8 read the converted copy */
     const uint8_t *src = (prec == MG_PREC_FP32 ? (const uint8_t *)j->x : cb->xq) + (size_t)r0 * n_in * esz;
     float *dst = j->y + (size_t)r0 * n_out + sl->n0, *pad_y = NULL;
-    if (m == 1 && !q8) {
-        /* oneDNN runs a single row through a GEMV kernel whose sums differ
-         * in the last bits from the M >= 2 kernels. Run it as 2 rows so an
-         * embedding never depends on the size of the batch it came in (the
-         * indexer's resumed runs must match uninterrupted ones bit for bit).
-         * (int32 sums are exact: int8 needs no such care.) */
-        size_t in_b = 2 * (size_t)n_in * esz, need = in_b + 2 * (size_t)n_out * sizeof(float) + 64;
+    /* Rows run padded with zero rows, so that an embedding never depends on
+     * the size of the batch it came in (the indexer's resumed runs must
+     * match uninterrupted ones bit for bit):
+     * - oneDNN runs a single row through a GEMV kernel whose sums differ in
+     *   the last bits from the M >= 2 kernels: one row runs as 2;
+     * - its AMX bf16 kernels sum in an order that depends on M: every bf16
+     *   task runs exactly cb->bf16_rows rows (cpu_linear cuts M into such
+     *   blocks; the last one is padded here).
+     * int32 sums are exact: int8 needs neither. */
+    const int rows_in = m;
+    int pad_to = 0;
+    if (prec == MG_PREC_BF16 && cb->bf16_rows > 0 && m < cb->bf16_rows) pad_to = cb->bf16_rows;
+    else if (m == 1 && !q8) pad_to = 2;
+    if (pad_to) {
+        size_t in_b = (size_t)pad_to * n_in * esz;
+        size_t need = (in_b + 63) / 64 * 64 + (size_t)pad_to * n_out * sizeof(float);
         if (t->pad_cap < need) { /* grows once per new shape; linears are few */
             mg_free_aligned(t->pad);
             t->pad = mg_alloc_aligned(need, 1);
@@ -478,12 +488,13 @@ static void linear_task(void *arg, int task, int thread) {
         }
         uint8_t *px = t->pad;
         pad_y = (float *)(t->pad + (in_b + 63) / 64 * 64);
-        memcpy(px, src, (size_t)n_in * esz);
-        memset(px + (size_t)n_in * esz, 0, (size_t)n_in * esz);
-        memcpy(pad_y + sl->n0, dst, (size_t)sl->n * sizeof(float)); /* residual epilogue reads dst */
-        memset(pad_y + n_out + sl->n0, 0, (size_t)sl->n * sizeof(float));
+        memcpy(px, src, (size_t)rows_in * n_in * esz);
+        memset(px + (size_t)rows_in * n_in * esz, 0, (size_t)(pad_to - rows_in) * n_in * esz);
+        for (int r = 0; r < pad_to; r++) /* the residual epilogue reads dst */
+            if (r < rows_in) memcpy(pad_y + (size_t)r * n_out + sl->n0, dst + (size_t)r * n_out, (size_t)sl->n * 4);
+            else memset(pad_y + (size_t)r * n_out + sl->n0, 0, (size_t)sl->n * sizeof(float));
         src = px;
-        m = 2;
+        m = pad_to;
     }
     void *out = pad_y ? (void *)(pad_y + sl->n0) : (void *)dst;
     if (q8) {
@@ -516,7 +527,9 @@ static void linear_task(void *arg, int task, int thread) {
     if (q8)
         mg_k_dequant(t->acc, (size_t)sl->n, m, sl->n, sl->comp, cb->xs + r0, sl->wscale, sl->bias, j->act,
                      (j->flags & MG_LIN_ACCUMULATE) != 0, dst, (size_t)n_out);
-    if (pad_y) memcpy(dst, pad_y + sl->n0, (size_t)sl->n * sizeof(float));
+    if (pad_y)
+        for (int r = 0; r < rows_in; r++)
+            memcpy(dst + (size_t)r * n_out, pad_y + (size_t)r * n_out + sl->n0, (size_t)sl->n * sizeof(float));
 }
 
 /* Converts a call's input for bf16/int8 slices (rows split over the pool). */
@@ -590,8 +603,12 @@ static void cpu_linear(mg_backend *b, const mg_linear *l, const float *x, float 
         return;
     }
     linear_job j = {cb, l, x, y, m, act, flags, 1, m};
-    /* Row blocks for large M so tasks balance; small M runs one block. */
-    if (m > 2 * ROW_BLOCK) {
+    /* Row blocks for large M so tasks balance; small M runs one block.
+     * AMX bf16: blocks of exactly bf16_rows (see linear_task). */
+    if (l->prec == MG_PREC_BF16 && cb->bf16_rows > 0) {
+        j.rows_per_block = cb->bf16_rows;
+        j.row_blocks = (m + cb->bf16_rows - 1) / cb->bf16_rows;
+    } else if (m > 2 * ROW_BLOCK) {
         j.row_blocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
         j.rows_per_block = (m + j.row_blocks - 1) / j.row_blocks;
         j.row_blocks = (m + j.rows_per_block - 1) / j.rows_per_block;
@@ -877,25 +894,26 @@ static unsigned cpu_prec_mask(void) {
     return m;
 }
 
-/* oneDNN's AMX kernels (Sapphire Rapids and later) accumulate bf16 products
- * in an order that depends on the batch's row count, so a row computed
- * alone would differ from the same row in a batch, and a resumed index run
- * would not give bit-identical vectors. oneDNN is capped at AVX-512 (BF16,
- * VNNI) unless the user chose an ISA with ONEDNN_MAX_CPU_ISA (test_backend
- * checks the row invariance). Must run before the first primitive. */
-static void cap_onednn_isa_once(void) {
-    if (!getenv("ONEDNN_MAX_CPU_ISA") && !getenv("DNNL_MAX_CPU_ISA"))
-        dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16);
-}
+/* oneDNN uses AMX where the CPU has it (Sapphire Rapids and later): its
+ * int8 kernels sum exactly in int32, its bf16 kernels in an order that
+ * depends on the GEMM's row count M, so bf16 GEMMs then run in blocks of a
+ * fixed M (AMX_BF16_ROWS, padded; test_backend checks the row invariance).
+ * ONEDNN_MAX_CPU_ISA (oneDNN's own variable) still caps the ISA;
+ * MEDIAGREP_AMX_BF16_ROWS=N sets the block (0: off, for measurements). */
+#define AMX_BF16_ROWS 64
 
-static void cap_onednn_isa(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, cap_onednn_isa_once);
+static int amx_bf16_rows(void) {
+    const char *e = getenv("MEDIAGREP_AMX_BF16_ROWS");
+    if (e && *e) {
+        int v = atoi(e);
+        return v >= 0 && v <= 4096 ? v : AMX_BF16_ROWS;
+    }
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx ? AMX_BF16_ROWS : 0;
 }
 
 int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     *out = NULL;
-    cap_onednn_isa();
     if (n_threads <= 0) n_threads = mg_cpu_count();
     cpu_backend *cb = calloc(1, sizeof *cb);
     if (!cb) return mg_err_set(err, MG_ENOMEM, "out of memory");
@@ -904,6 +922,7 @@ int mg_backend_cpu_open(int n_threads, mg_backend **out, mg_error *err) {
     snprintf(cb->base.name, sizeof cb->base.name, "cpu (oneDNN, %d thread%s)", n_threads, n_threads == 1 ? "" : "s");
     cb->base.prec_mask = cpu_prec_mask();
     cb->base.max_callers = 1;
+    cb->bf16_rows = amx_bf16_rows();
     omp_single_thread();
     if (!DNNL_OK(dnnl_engine_create(&cb->engine, dnnl_cpu, 0))) {
         free(cb);
