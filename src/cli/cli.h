@@ -12,6 +12,7 @@ int mg_cli_embed(int argc, char **argv);
 int mg_cli_model(int argc, char **argv);
 int mg_cli_bench(int argc, char **argv);
 int mg_cli_bench_index(int argc, char **argv); /* `bench index`, argv[1] == "index" */
+int mg_cli_bench_clips(int argc, char **argv); /* `bench index --clips N` (cli_bench_clips.c) */
 int mg_cli_bench_search(int argc, char **argv); /* `bench search` */
 int mg_cli_bench_dups(int argc, char **argv); /* `bench dups` (cli_bench_dups.c) */
 int mg_cli_bench_ocr(int argc, char **argv); /* `bench ocr` (cli_bench_ocr.c) */

@@ -216,7 +216,9 @@ static void usage(FILE *f) {
             "  --seconds S        encoder-only timing (default 20)\n"
             "  --ocr 1            also run the pipeline with --ocr (Tesseract beside CLIP) and report both\n"
             "                     analyzers' throughput and the CLIP rate it keeps\n"
-            "  --json FILE        write the results as JSON\n");
+            "  --json FILE        write the results as JSON\n"
+            "  --clips N          instead: the video-retrieval workload, N UCF101-shaped clips, 8 frames each,\n"
+            "                     against a PyAV + PyTorch pipeline (see src/cli/cli_bench_clips.c)\n");
 }
 
 int mg_cli_bench_index(int argc, char **argv) {
@@ -224,6 +226,8 @@ int mg_cli_bench_index(int argc, char **argv) {
                *device = NULL;
     int n_img = 1000, n_vid = 50, B = 32, threads = 0, base_img = 100, base_vid = 5, rss_img = 1000, ocr = 0;
     double seconds = 20;
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--clips")) return mg_cli_bench_clips(argc, argv);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
