@@ -86,20 +86,6 @@ static void usage(FILE *f) {
 
 /* ---------------- output helpers ---------------- */
 
-static void csv_field(FILE *f, const char *s) {
-    int q = !*s ? 0 : (s[0] == ' ' || s[strlen(s) - 1] == ' ');
-    for (const char *c = s; *c && !q; c++) q = *c == ',' || *c == '"' || *c == '\n' || *c == '\r';
-    if (!q) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (const char *c = s; *c; c++) {
-        if (*c == '"') fputc('"', f);
-        fputc(*c, f);
-    }
-    fputc('"', f);
-}
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -313,15 +299,15 @@ int mg_cli_classify(int argc, char **argv) {
         fputs("path,label,score,margin,second_label,best_label\n", o);
         for (int64_t i = 0; i < r->n_items; i++) {
             const mg_classify_item *it = &r->items[i];
-            csv_field(o, it->path);
+            mg_cli_csv_field(o, it->path);
             fputc(',', o);
-            csv_field(o, label_of(r, it->label));
+            mg_cli_csv_field(o, label_of(r, it->label));
             fprintf(o, ",%.6f,", it->score);
             if (it->second >= 0) fprintf(o, "%.6f", it->margin);
             fputc(',', o);
-            if (it->second >= 0) csv_field(o, r->labels[it->second]);
+            if (it->second >= 0) mg_cli_csv_field(o, r->labels[it->second]);
             fputc(',', o);
-            csv_field(o, r->labels[it->best]);
+            mg_cli_csv_field(o, r->labels[it->best]);
             fputc('\n', o);
         }
     } else if (json) {

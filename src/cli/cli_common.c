@@ -98,3 +98,18 @@ int mg_cli_open_store_model(const char *store_dir, const char *model_arg, int cr
     if (rc) fprintf(stderr, "mediagrep: %s\n", err.msg);
     return rc;
 }
+
+void mg_cli_csv_field(FILE *f, const char *s) {
+    int q = *s && (s[0] == ' ' || s[strlen(s) - 1] == ' ');
+    for (const char *c = s; *c && !q; c++) q = *c == ',' || *c == '"' || *c == '\n' || *c == '\r';
+    if (!q) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"') fputc('"', f);
+        fputc(*c, f);
+    }
+    fputc('"', f);
+}

@@ -7,6 +7,7 @@
 #ifndef MG_CLI_COMMON_H
 #define MG_CLI_COMMON_H
 
+#include <stdio.h>
 #include "model/clip.h"
 
 #include "search/session.h" /* MG_DEFAULT_MODEL and the opening logic wrapped here */
@@ -59,5 +60,9 @@ int mg_cli_open_whisper(const char *model_arg, int n_threads, const char *precis
 
 /* Exit status for a library error code (see README "Exit status"). */
 int mg_cli_exit_code(int rc);
+
+/* Writes s as one CSV field (RFC 4180: quoted when it holds a comma, quote,
+ * CR or LF, or starts or ends with a space; quotes doubled). */
+void mg_cli_csv_field(FILE *f, const char *s);
 
 #endif

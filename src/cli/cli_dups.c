@@ -65,21 +65,6 @@ static void usage(FILE *f) {
             (double)MG_DUPS_DEFAULT_THRESHOLD);
 }
 
-static void csv_field(FILE *f, const char *s) {
-    int q = 0;
-    for (const char *c = s; *c && !q; c++) q = *c == ',' || *c == '"' || *c == '\n' || *c == '\r';
-    if (!q && *s && (s[0] == ' ' || s[strlen(s) - 1] == ' ')) q = 1;
-    if (!q) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (const char *c = s; *c; c++) {
-        if (*c == '"') fputc('"', f);
-        fputc(*c, f);
-    }
-    fputc('"', f);
-}
 
 static const char *fmt_bytes(int64_t b, char *buf, size_t cap) {
     const char *u[] = {"B", "KB", "MB", "GB", "TB"};
@@ -212,9 +197,9 @@ int mg_cli_dups(int argc, char **argv) {
                 fprintf(o, "%d,%s,%d,%.6f,%d,%d,%d,%d,%lld,%lld,%s,", g + 1, f->kind, f->keep, f->similarity,
                         f->frames_matched, f->frames_compared, f->width, f->height, (long long)f->size,
                         (long long)f->duration_ms, b1);
-                csv_field(o, f->path);
+                mg_cli_csv_field(o, f->path);
                 fputc(',', o);
-                csv_field(o, f->hash);
+                mg_cli_csv_field(o, f->hash);
                 fprintf(o, ",%d\n", f->sampled_hash);
             }
     } else {

@@ -455,6 +455,18 @@ static int setup_speech(const char *cur, int on_flag, const char *model, const c
     return 0;
 }
 
+/* Closes what a run opened (the extra devices' models from index 1; store may be NULL). */
+static void close_run(json_object *cfg, mg_analyzer *ocr_an, mg_analyzer *speech_an, mg_whisper *whisper,
+                      mg_model **models, int n_models, mg_model *model, mg_store *store) {
+    json_object_put(cfg);
+    mg_analyzer_close(ocr_an);
+    mg_analyzer_close(speech_an);
+    mg_whisper_close(whisper);
+    for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
+    mg_model_close(model);
+    mg_store_close(store);
+}
+
 int mg_cli_index(int argc, char **argv) {
     const char *precision = NULL, *device = NULL;
     /* From the start: a Ctrl-C while the model loads stops the run as soon
@@ -851,13 +863,7 @@ int mg_cli_index(int argc, char **argv) {
         rc = rank == 0 ? mg_cli_dist_gather(dist, 0, fp, an_json, p.hang_s)
                        : mg_cli_dist_ready(dist, NULL, fp, an_json, p.hang_s);
         if (rc) {
-            json_object_put(cfg);
-            mg_analyzer_close(ocr_an);
-            mg_analyzer_close(speech_an);
-            mg_whisper_close(whisper);
-            for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
-            mg_model_close(model);
-            mg_store_close(store);
+            close_run(cfg, ocr_an, speech_an, whisper, models, n_models, model, store);
             goto done;
         }
     }
@@ -866,12 +872,7 @@ int mg_cli_index(int argc, char **argv) {
         mg_error err = {0};
         rc = mg_index_run(model, NULL, &p, &st, &err);
         if (rc && rc != MG_EINTERRUPTED) fprintf(stderr, "mediagrep index: rank %d: %s\n", rank, err.msg);
-        json_object_put(cfg);
-        mg_analyzer_close(ocr_an);
-        mg_analyzer_close(speech_an);
-        mg_whisper_close(whisper);
-        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
-        mg_model_close(model);
+        close_run(cfg, ocr_an, speech_an, whisper, models, n_models, model, NULL);
         mg_index_stats_free(&st);
         rc = rc ? mg_cli_exit_code(rc) : 0;
         goto done;
@@ -900,13 +901,7 @@ int mg_cli_index(int argc, char **argv) {
             fprintf(stderr, "mediagrep index: stopped watching after %lld runs (%lld frames encoded, %lld files "
                             "moved or copied without encoding)\n",
                     (long long)ws.passes, (long long)ws.frames, (long long)ws.files_reused);
-        json_object_put(cfg);
-        mg_analyzer_close(ocr_an);
-        mg_analyzer_close(speech_an);
-        mg_whisper_close(whisper);
-        for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
-        mg_model_close(model);
-        mg_store_close(store);
+        close_run(cfg, ocr_an, speech_an, whisper, models, n_models, model, store);
         rc = rc ? mg_cli_exit_code(rc) : 0;
         goto done;
     }
@@ -924,13 +919,7 @@ int mg_cli_index(int argc, char **argv) {
             fprintf(stderr, "mediagrep index: %lld removals withheld (more than the threshold gone; "
                             "--allow-mass-delete)\n", (long long)st.removals_withheld);
     }
-    json_object_put(cfg);
-    mg_analyzer_close(ocr_an);
-    mg_analyzer_close(speech_an);
-    mg_whisper_close(whisper);
-    for (int k = 1; k < n_models; k++) mg_model_close(models[k]);
-    mg_model_close(model);
-    mg_store_close(store);
+    close_run(cfg, ocr_an, speech_an, whisper, models, n_models, model, store);
     rc = rc ? mg_cli_exit_code(rc)
             : st.roots_unavailable || st.files_kept ? 6
             : st.removals_withheld ? 7
