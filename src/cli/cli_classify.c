@@ -253,11 +253,7 @@ int mg_cli_classify(int argc, char **argv) {
     /* The store first (without the model): an unknown store or one with
      * nothing in it is reported before any model is loaded. */
     const char *sdir = store_dir ? store_dir : MG_STORE_DEFAULT_DIR;
-    mg_store_params sp = mg_store_default_params();
-    sp.readonly = 1;
-    sp.create = 0;
-    if (mg_store_open(sdir, &sp, &store, &err) != MG_OK) {
-        fprintf(stderr, "mediagrep classify: %s\n", err.msg);
+    if (mg_cli_open_store_readonly("classify", sdir, &store)) {
         rc = 1;
         goto done;
     }

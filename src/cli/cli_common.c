@@ -113,3 +113,15 @@ void mg_cli_csv_field(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+int mg_cli_open_store_readonly(const char *cmd, const char *dir, mg_store **out) {
+    mg_store_params sp = mg_store_default_params();
+    sp.readonly = 1;
+    sp.create = 0;
+    mg_error err = {0};
+    if (mg_store_open(dir ? dir : MG_STORE_DEFAULT_DIR, &sp, out, &err) != MG_OK) {
+        fprintf(stderr, "mediagrep %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -61,6 +61,10 @@ int mg_cli_open_whisper(const char *model_arg, int n_threads, const char *precis
 /* Exit status for a library error code (see README "Exit status"). */
 int mg_cli_exit_code(int rc);
 
+/* Opens the store at dir (NULL: MG_STORE_DEFAULT_DIR) read-only, never
+ * creating it: 0 and *out, or 1 after printing "mediagrep CMD: reason". */
+int mg_cli_open_store_readonly(const char *cmd, const char *dir, mg_store **out);
+
 /* Writes s as one CSV field (RFC 4180: quoted when it holds a comma, quote,
  * CR or LF, or starts or ends with a space; quotes doubled). */
 void mg_cli_csv_field(FILE *f, const char *s);

@@ -156,11 +156,7 @@ int mg_cli_dups(int argc, char **argv) {
         goto done;
     }
     const char *sdir = store_dir ? store_dir : MG_STORE_DEFAULT_DIR;
-    mg_store_params sp = mg_store_default_params();
-    sp.readonly = 1;
-    sp.create = 0;
-    if (mg_store_open(sdir, &sp, &store, &err) != MG_OK) {
-        fprintf(stderr, "mediagrep dups: %s\n", err.msg);
+    if (mg_cli_open_store_readonly("dups", sdir, &store)) {
         rc = 1;
         goto done;
     }
